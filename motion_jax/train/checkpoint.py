@@ -1,0 +1,90 @@
+"""Orbax checkpointing with automatic resume.
+
+Resume order (the one place it is decided, `restore_or_init`):
+  1. the newest readable checkpoint in `<workdir>/checkpoints` (a corrupt or partial newest
+     checkpoint is skipped with a warning and the one before it is used);
+  2. otherwise `init_from`, a directory holding checkpoints of another run: its params, EMA params and
+     mutable collections are loaded, while step, optimiser state and RNG start fresh;
+  3. otherwise a fresh initialisation from the seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any, Callable
+
+import jax
+import orbax.checkpoint as ocp
+
+from motion_jax.train.state import TrainState
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+  """Periodic saves of a `TrainState` (+ a small JSON record) with keep-N retention."""
+
+  def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 3):
+    self.directory = pathlib.Path(directory).absolute()
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        item_names=("state", "meta"),
+    )
+
+  def steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, state: TrainState, meta: dict | None = None) -> None:
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})))
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+  def restore_latest(self, abstract_state: TrainState) -> tuple[TrainState, int] | None:
+    """Newest checkpoint that restores cleanly, or None when there is none."""
+    for step in reversed(self.steps()):
+      try:
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state)))
+        return restored["state"], step
+      except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is skipped, not fatal
+        log.warning("checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
+                    self.directory, step, type(err).__name__, str(err).splitlines()[0][:200])
+    return None
+
+
+def abstract_with_shardings(abstract: Any, shardings: Any) -> Any:
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      abstract, shardings)
+
+
+def restore_or_init(checkpointer: Checkpointer, init_state: Callable[[], TrainState],
+                    abstract_state: TrainState, init_from: str | None = None
+                    ) -> tuple[TrainState, str]:
+  """Applies the resume order documented at the top of this module.
+
+  Returns the state and a one-line description of where it came from.
+  """
+  restored = checkpointer.restore_latest(abstract_state)
+  if restored is not None:
+    state, step = restored
+    return state, f"resumed from {checkpointer.directory}/{step}"
+  state = init_state()
+  if init_from:
+    source = Checkpointer(pathlib.Path(init_from) / "checkpoints"
+                          if (pathlib.Path(init_from) / "checkpoints").is_dir() else init_from)
+    loaded = source.restore_latest(abstract_state)
+    source.close()
+    if loaded is None:
+      raise FileNotFoundError(f"config.init_from={init_from!r}: no readable checkpoint there")
+    other, step = loaded
+    state = state.replace(params=other.params, ema_params=other.ema_params,
+                          mutables=other.mutables)
+    return state, f"initialised from {init_from} step {step}"
+  return state, "initialised from scratch"
