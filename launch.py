@@ -104,7 +104,15 @@ def main(argv, module, name, arg):
   import jax
   if FLAGS.num_processes and FLAGS.num_processes > 1:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  logging.getLogger("motion_jax").setLevel(logging.INFO)
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)     # orbax/jax INFO chatter off
+  ours = logging.getLogger("motion_jax")
+  ours.setLevel(logging.INFO)
+  if not ours.handlers:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+    ours.addHandler(handler)
+    ours.propagate = False
   config = FLAGS.config
   workdir = pathlib.Path(FLAGS.workdir or ROOT / "runs" / (f"{name}_{arg}" if arg else name))
   workdir.mkdir(parents=True, exist_ok=True)
