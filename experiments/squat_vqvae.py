@@ -22,30 +22,11 @@ TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  quick = base.is_quick(arg)
+  base.is_quick(arg)                   # validates the preset name
   c = base.get_config()
   c.seed = 123                         # BIGE option_vq.py default seed
   c.data = ml_collections.ConfigDict(dict(rate=60.0, window=64, test_fraction=0.2))
-  v = ml_collections.ConfigDict()
-  # Paper/code sizes (BIGE options/option_vq.py): width 512, 512 codes x 512 dims, down_t 2,
-  # depth 3, dilation growth 3, mu 0.99, batch 128, AdamW 2e-4 (0.9, 0.99), warmup 1000,
-  # milestones (50k, 400k) x 0.05, 200k iterations.
-  v.width, v.code_dim, v.num_codes = 512, 512, 512
-  v.down_t, v.depth, v.dilation_growth, v.mu = 2, 3, 3, 0.99
-  v.recon_loss, v.commit, v.temporal = "smooth_l1", 0.02, 2.0
-  v.batch_size, v.num_steps = 128, 200_000
-  v.log_every, v.checkpoint_every, v.keep_checkpoints, v.ema_decay = 200, 10_000, 3, 0.999
-  v.init_from = ""
-  v.optim = base.get_config().optim
-  v.optim.update(dict(learning_rate=2e-4, b1=0.9, b2=0.99, warmup_steps=1000,
-                      schedule="multistep", decay_steps=(50_000, 400_000), decay_factor=0.05))
-  if quick:
-    tiny = arg == "tiny"
-    v.width, v.code_dim, v.num_codes = (32, 16, 32) if tiny else (128, 64, 128)
-    v.batch_size, v.num_steps = (8, 30) if tiny else (32, 1500)
-    v.log_every, v.checkpoint_every = (10, 20) if tiny else (100, 500)
-    v.optim.warmup_steps = 5 if tiny else 100
-    v.optim.decay_steps = (1000,)
+  v = vq_stage.default_config(arg)
   c.vqvae = v
   return c
 

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import ml_collections
+
 from motion_jax.data.batching import StepBatcher
 from motion_jax.models.vqvae import VQVAE, VQVAEConfig, temporal_smoothness
 from motion_jax.train import loop as loop_lib
@@ -32,6 +34,32 @@ class VQLossConfig:
   def __post_init__(self):
     if self.recon_loss not in ("smooth_l1", "l2"):
       raise ValueError(f"vqvae.recon_loss must be 'smooth_l1' or 'l2', got {self.recon_loss!r}")
+
+
+def default_config(preset: str | None) -> ml_collections.ConfigDict:
+  """Paper/code sizes (BIGE options/option_vq.py): width 512, 512 codes x 512 dims, down_t 2,
+  depth 3, dilation growth 3, mu 0.99, batch 128, AdamW 2e-4 (0.9, 0.99), warmup 1000, milestones
+  (50k, 400k) x 0.05, 200k iterations. `quick` (CPU minutes) and `tiny` (tests) shrink it."""
+  from experiments import base
+  v = ml_collections.ConfigDict()
+  v.width, v.code_dim, v.num_codes = 512, 512, 512
+  v.down_t, v.depth, v.dilation_growth, v.mu = 2, 3, 3, 0.99
+  v.recon_loss, v.commit, v.temporal = "smooth_l1", 0.02, 2.0
+  v.batch_size, v.num_steps = 128, 200_000
+  v.log_every, v.checkpoint_every, v.keep_checkpoints, v.ema_decay = 200, 10_000, 3, 0.999
+  v.init_from = ""
+  v.optim = base.get_config().optim
+  v.optim.update(dict(learning_rate=2e-4, b1=0.9, b2=0.99, warmup_steps=1000,
+                      schedule="multistep", decay_steps=(50_000, 400_000), decay_factor=0.05))
+  if preset == "quick":
+    v.width, v.code_dim, v.num_codes = 128, 64, 128
+    v.batch_size, v.num_steps, v.log_every, v.checkpoint_every = 32, 1500, 100, 500
+    v.optim.warmup_steps, v.optim.decay_steps = 100, (1000,)
+  elif preset == "tiny":
+    v.width, v.code_dim, v.num_codes = 32, 16, 32
+    v.batch_size, v.num_steps, v.log_every, v.checkpoint_every = 8, 30, 10, 20
+    v.optim.warmup_steps, v.optim.decay_steps = 5, (1000,)
+  return v
 
 
 def recon_loss(pred: jax.Array, target: jax.Array, kind: str) -> jax.Array:

@@ -1,0 +1,80 @@
+"""BIGE metrics on hand-built motions whose answers are known in closed form."""
+
+import numpy as np
+import pytest
+
+from motion_jax.metrics import bige
+from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
+
+C = {n: i for i, n in enumerate(BIGE_COORDINATES)}
+M = {n: i for i, n in enumerate(BIGE_MUSCLES)}
+
+
+def test_fidelity_is_zero_for_identical_sets_and_matches_gaussian_closed_form():
+  rng = np.random.default_rng(0)
+  real = rng.normal(size=(40, 50, 33))
+  assert bige.fidelity_w2(real, real) == pytest.approx(0.0, abs=1e-5)
+  # Shift every (standardised) coordinate by d: W2 = d * sqrt(33) for equal covariances.
+  gen = real + 0.5 * real.reshape(-1, 33).std(0)
+  assert bige.fidelity_w2(real, gen) == pytest.approx(0.5 * np.sqrt(33), rel=1e-4)
+
+
+def test_pooled_code_variant():
+  real = np.zeros((2, 3, 33)); real[0] = 1.0          # pooled mean 0.5, std 0.5
+  gen = np.full((2, 3, 33), 2.0)                      # mean 2, std 0
+  assert bige.fidelity_w2_pooled(real, gen) == pytest.approx(1.5**2 + 0.5**2)
+
+
+def test_entropy_of_uniform_histogram_is_log_bins():
+  x = np.linspace(0, 1, 1000, endpoint=False)[None]
+  assert bige.sample_entropies(x)[0] == pytest.approx(np.log(10), rel=1e-6)
+  assert bige.sample_entropies(np.r_[np.zeros(99), 1.0][None])[0] < 0.1
+
+
+def test_foot_metrics_floating_penetration_and_sliding():
+  t = 11
+  joints = np.zeros((1, t, 2, 3))
+  joints[0, :, 1, 1] = 1.0                             # a second joint far above
+  joints[0, :, 0, 0] = np.arange(t) * 0.002            # lowest joint slides 2 mm / frame
+  out = bige.foot_metrics(joints, ground=0.0)
+  assert out["penetration_mm"][0] == 0 and out["floating_mm"][0] == 0
+  assert out["sliding_mm"][0] == pytest.approx(2.0)   # mean over the T-1 transitions
+  lifted = joints.copy(); lifted[..., 1] += 0.05       # 5 cm off the ground: floating, no contact
+  out = bige.foot_metrics(lifted, ground=0.0)
+  assert out["floating_mm"][0] == pytest.approx(50.0) and out["sliding_mm"][0] == 0
+  sunk = joints.copy(); sunk[..., 1] -= 0.005          # 5 mm below: under the 1 cm threshold
+  assert bige.foot_metrics(sunk, ground=0.0)["penetration_mm"][0] == 0
+  sunk[..., 1] -= 0.02
+  assert bige.foot_metrics(sunk, ground=0.0)["penetration_mm"][0] == pytest.approx(25.0)
+  # Default ground: the median of per-frame minima, so a uniformly lifted motion is grounded.
+  assert bige.foot_metrics(lifted)["floating_mm"][0] == 0
+
+
+def test_table3_on_constructed_motion():
+  n, t, fps = 2, 61, 60.0
+  q = np.zeros((n, t, 33)); a = np.zeros((n, t, 80)); com = np.zeros((n, t, 3))
+  q[..., C["pelvis_tilt"]] = np.linspace(0, 30, t)               # tilt rises 0..30 deg
+  a[:, 20, M["vasmed_l"]] = a[:, 20, M["vasmed_r"]] = 0.4        # peak at frame 20 -> tilt 10
+  q[..., C["knee_angle_l"]] = 10.0                               # 10 deg asymmetry on one pair
+  com[..., 0] = np.arange(t) / fps * 0.5                         # 0.5 m/s, no acceleration
+  out = bige.per_sample_table3(q, a, com, fps)
+  np.testing.assert_allclose(out["pelvis_tilt_at_peak"], 10.0)
+  np.testing.assert_allclose(out["asymmetry"], 10.0 / 3)
+  # one of the 30 rotational coordinates moves 30 deg in 1 s: mean 30 / 30 = 1 deg/s
+  np.testing.assert_allclose(out["angular_velocity"], 1.0, rtol=1e-9)
+  np.testing.assert_allclose(out["com_velocity"], 0.5)
+  np.testing.assert_allclose(out["com_acceleration"], 0.0, atol=1e-9)
+  np.testing.assert_allclose(out["constraint"], 0.0)
+  assert out["constraint_satisfied"].all()
+  a[0, 20, M["vasmed_l"]] = 0.2                                  # below range by 0.15
+  violation, ok = bige.activation_constraint(a)
+  np.testing.assert_allclose(violation, [0.075, 0.0])
+  assert list(ok) == [False, True]
+
+
+def test_closer_to_reference():
+  ref = {m: {"mean": 1.0} for m in bige.TABLE3}
+  a = {m: {"mean": 1.1} for m in bige.TABLE3}
+  b = {m: {"mean": 2.0} for m in bige.TABLE3}
+  assert all(bige.closer_to_reference(ref, a, b).values())
+  assert not any(bige.closer_to_reference(ref, b, a).values())
