@@ -49,8 +49,8 @@ def test_guidance_lowers_objective_keeps_frozen_params_and_has_finite_grads():
   before = leaves_hash(variables)
   cfg = guidance.GuidanceConfig(steps=25, learning_rate=0.05, num_candidates=3, fps=60.0)
   z0 = guidance.initial_latents(jax.random.PRNGKey(5), frozen, cfg)
-  grads = jax.grad(lambda z: jnp.sum(guidance.guidance_terms(z, frozen, cfg)
-                                      @ cfg.weight_vector))(z0)
+  grads = jax.jit(jax.grad(lambda z: jnp.sum(guidance.guidance_terms(z, frozen, cfg)
+                                      @ cfg.weight_vector)))(z0)
   assert grads.shape == z0.shape and bool(jnp.all(jnp.isfinite(grads)))
   assert float(jnp.abs(grads).sum()) > 0
   z, history = guidance.make_guide(frozen, cfg)(z0)
