@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from experiments import base
+from motion_jax.data import squat_reps
 from motion_jax.data.windows import fit_length, random_windows
 from motion_jax.guidance import bige as guidance
 from motion_jax.io import bige_report, report
@@ -40,7 +41,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 123
   c.stages = ",".join(STAGES)
   c.data = ml_collections.ConfigDict(dict(
-      opencap_root="",          # empty: the embedded dataset in data/squats
+      root="",                  # a squat dataset built by data/build_squat_dataset.py; "" = data/squats
+      opencap_root="",          # a user's OpenCap folder (muscle-driven trials) instead
       rate=60.0,                # BIGE works at 60 Hz
       sample_len=196,           # BIGE's window: crop longer repetitions, tile shorter ones
       max_train_subjects=0,     # 0: all
@@ -63,9 +65,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     g.steps, g.num_candidates = 300, 48
     g.proximity_only_steps, g.ramp_steps, g.final_proximity_steps = 50, 50, 50
   elif arg == "tiny":
-    c.data.sample_len = 32
+    c.data.sample_len = 96           # longer than the 32-frame training windows, on purpose
     c.data.max_train_subjects, c.data.max_test_subjects = 4, 2
-    c.vqvae.window = 32
+    c.vqvae.window = c.surrogate.window = 32
     g.steps, g.num_candidates = 6, 4
     g.proximity_only_steps, g.ramp_steps, g.final_proximity_steps = 2, 2, 1
   return c
@@ -76,9 +78,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 def load_data(cfg: Any) -> dict[str, dict[str, Any]]:
   """{'train'|'test': {'q': [reps [T,33] deg/m], 'a': [reps [T,80]], 'subject': [ids]}}."""
-  from motion_jax.data import squat_loader
-  return squat_loader.load_repetitions(
+  return squat_reps.load_repetitions(
       opencap_root=cfg.opencap_root or None, rate=cfg.rate,
+      root=pathlib.Path(cfg.root) if cfg.root else squat_reps.EMBEDDED_DIR,
       max_train_subjects=cfg.max_train_subjects or None,
       max_test_subjects=cfg.max_test_subjects or None)
 
@@ -165,7 +167,8 @@ def build_surrogate(config, data, norm, workdir: pathlib.Path):
   pairs = [np.concatenate([norm(q), a], -1) for q, a in zip(data["train"]["q"], data["train"]["a"])]
   windows = random_windows(pairs, s.window, max(512, 8 * len(pairs)), rng)
   model, params = sur_stage.train(s, windows[..., :33], windows[..., 33:],
-                                  workdir / "train_surrogate", seed=config.seed)
+                                  workdir / "train_surrogate", seed=config.seed,
+                                  max_len=model.cfg.max_len)
   _save_tree(out, params)
   test_q = np.stack([fit_length(norm(q), config.data.sample_len) for q in data["test"]["q"]])
   test_a = np.stack([fit_length(a, config.data.sample_len) for a in data["test"]["a"]])

@@ -39,9 +39,12 @@ def make_loss_fn(model: MuscleSurrogate, weighted: bool):
 
 
 def train(cfg: Any, motion: np.ndarray, activation: np.ndarray, workdir: str | pathlib.Path, *,
-          seed: int):
-  """motion [N, W, 33] normalised, activation [N, W, 80] -> (model, params)."""
-  model = model_from_config(cfg, motion.shape[1])
+          seed: int, max_len: int | None = None):
+  """motion [N, W, 33] normalised, activation [N, W, 80] -> (model, params).
+
+  `max_len` sizes the learnable positional table (default W); set it to the longest sequence the
+  model will see later (e.g. guidance samples longer than the training windows)."""
+  model = model_from_config(cfg, max(max_len or 0, motion.shape[1]))
   examples = [{"motion": m.astype(np.float32), "activation": a.astype(np.float32)}
               for m, a in zip(motion, activation)]
   init_fn = lambda key: (model.init(key, jnp.zeros((1, *motion.shape[1:])))["params"], {})
