@@ -109,3 +109,35 @@ def test_chains_from_parents_cover_every_bone_once():
     edges = [(a, b) for c in chains for a, b in zip(c[:-1], c[1:])]
     assert sorted(edges) == sorted((p, j) for j, p in enumerate(parents) if p >= 0)
     assert [0, 1, 4, 7, 10] in chains and [9, 13, 16, 18, 20] in chains
+
+
+def test_gif_of_generated_clip(tmp_path, clip):
+    """A procedural jumping jack rendered as a GIF: 40 frames, the figure moves, and the drawn
+    figure reaches higher in the frame where the wrists are above the head (the fixed camera itself
+    is checked on the real clip above)."""
+    from motion_jax.data.procedural.actions import generate
+
+    _, chains = clip
+    joints, _, _ = generate("jumping_jacks", np.random.default_rng(3), n_frames=40)
+    joints = np.asarray(joints[:40], np.float32)
+    head, wrists = joints[:, 15, 1], joints[:, [20, 21], 1].max(-1)
+    down, up = int(np.argmin(wrists - head)), int(np.argmax(wrists - head))
+    assert wrists[up] > head[up] + 0.1 and wrists[down] < head[down] - 0.3
+    path = plots.save_gif(tmp_path / "jacks.gif", joints, chains,
+                          caption="procedural: jumping jacks", fps=20)
+
+    def frame(i):
+        gif.seek(i)
+        return np.asarray(gif.convert("RGB"))
+
+    with Image.open(path) as gif:
+        assert gif.n_frames == 40
+        f_down, f_up = frame(down), frame(up)
+    assert np.mean(np.any(f_down != f_up, axis=-1)) > 0.002
+
+    def top_of_figure(image):   # first row (below the title) holding strongly coloured pixels
+        body = image[60:].astype(int)
+        coloured = (body.max(-1) - body.min(-1)) > 80
+        return 60 + int(np.argmax(coloured.any(-1)))
+
+    assert top_of_figure(f_up) < top_of_figure(f_down) - 5
