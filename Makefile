@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXPERIMENT ?= squat_vqvae
+EXPERIMENT ?= bige
 ARGS ?=
 
 .PHONY: install run test test-all bench clean

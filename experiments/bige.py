@@ -27,7 +27,8 @@ from motion_jax.guidance import bige as guidance
 from motion_jax.io import bige_report, report
 from motion_jax.metrics import bige as metrics
 from motion_jax.skeletons import opensim_fk
-from motion_jax.skeletons.opencap import BIGE_COORDINATES, LAI_ARNOLD_2017, load_opencap_model
+from motion_jax.skeletons.opencap import (BIGE_COORDINATES, LAI_ARNOLD_2017_CONTACTS,
+                                         load_opencap_model)
 from motion_jax.stages import surrogate as sur_stage
 from motion_jax.stages import vqvae as vq_stage
 
@@ -47,7 +48,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       sample_len=196,           # BIGE's window: crop longer repetitions, tile shorter ones
       max_train_subjects=0,     # 0: all
       max_test_subjects=0,
-      model=LAI_ARNOLD_2017))   # the OpenSim model used for FK in guidance and metrics
+      # FK model for guidance and metrics: the real subject's scaled model, which the squat dataset
+      # was built from (with the generic model the real trial floats ~20 cm above the floor).
+      model=LAI_ARNOLD_2017_CONTACTS))
   c.vqvae = vq_stage.default_config(arg)
   c.vqvae.window = 64           # BIGE option_vq.py --window-size
   c.surrogate = sur_stage.default_config(arg)

@@ -1,0 +1,168 @@
+"""Guidance throughput: the jitted JAX loop (one lax.scan) vs a straightforward PyTorch loop.
+
+Both optimise the same objective with Adam over latents z [B, T/4, D]: straight-through
+quantisation -> VQ decoder -> muscle surrogate, with proximity, temporal, symmetry and activation-
+range terms (the FK terms are left out of both, since the PyTorch side has no OpenSim FK; the JAX
+figure with the full objective including FK is printed too). Same sizes, random weights, CPU.
+
+    python benchmarks/guidance_throughput.py [--candidates 32 --steps 50 --length 64]
+Prints candidate-steps per second for each and the JAX/PyTorch ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from motion_jax.models.quantizers import quantize
+from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
+from motion_jax.models.vqvae import VQVAE, VQVAEConfig
+
+VASMED = (39, 79)
+LEFT, RIGHT = (6, 12, 14), (9, 13, 15)
+
+
+def jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents):
+  def terms(z):                                                        # [B, L, D]
+    zq, _ = quantize(codebook, z)
+    x = vq.apply(vq_vars, zq, method=VQVAE.decode)                     # [B, T, 33]
+    a = sur.apply(sur_vars, x)                                         # [B, T, 80]
+    zf, ef = z.reshape(z.shape[0], -1), train_latents.reshape(train_latents.shape[0], -1)
+    d2 = jnp.sum(zf**2, -1, keepdims=True) - 2 * zf @ ef.T + jnp.sum(ef**2, -1)
+    prox = jnp.sqrt(jnp.maximum(d2.min(-1), 1e-12))
+    temporal = jnp.mean(jnp.diff(x, axis=1) ** 2, (1, 2))
+    sym = jnp.mean((x[..., LEFT] - x[..., RIGHT]) ** 2, (1, 2))
+    peak = a[..., VASMED].max(1)
+    cons = jnp.sum(jnp.maximum(jnp.maximum(peak - 0.45, 0.35 - peak), 0), -1)
+    return jnp.sum(0.01 * prox + 0.5 * temporal + sym + cons)
+  return terms
+
+
+def run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
+  obj = jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents)
+  tx = optax.adam(0.05)
+
+  @jax.jit
+  def guide(z):
+    def step(carry, _):
+      z, s = carry
+      g = jax.grad(obj)(z)
+      u, s = tx.update(g, s, z)
+      return (optax.apply_updates(z, u), s), None
+    return jax.lax.scan(step, (z, tx.init(z)), None, length=args.steps)[0][0]
+
+  jax.block_until_ready(guide(z0))                                     # compile
+  t0 = time.perf_counter()
+  jax.block_until_ready(guide(z0))
+  return args.candidates * args.steps / (time.perf_counter() - t0)
+
+
+def run_jax_full(args):
+  """The full BIGE objective with FK (guidance.make_guide), for reference."""
+  from motion_jax.guidance import bige as guidance
+  from tests.guidance.test_bige_guidance import frozen_setup  # tiny frozen models + real FK
+  frozen, _ = frozen_setup()
+  cfg = guidance.GuidanceConfig(steps=args.steps, num_candidates=args.candidates)
+  z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
+  guide = guidance.make_guide(frozen, cfg)
+  jax.block_until_ready(guide(z0))
+  t0 = time.perf_counter()
+  jax.block_until_ready(guide(z0))
+  return args.candidates * args.steps / (time.perf_counter() - t0)
+
+
+def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
+  import torch
+  from torch import nn
+  torch.manual_seed(0)
+  torch.set_num_threads(max(1, torch.get_num_threads()))
+
+  class Res(nn.Module):
+    def __init__(self, w, d):
+      super().__init__()
+      self.c1 = nn.Conv1d(w, w, 3, padding=d, dilation=d)
+      self.c2 = nn.Conv1d(w, w, 1)
+
+    def forward(self, x):
+      return x + self.c2(torch.relu(self.c1(torch.relu(x))))
+
+  w, c = vq_cfg.width, vq_cfg
+  layers = [nn.Conv1d(c.code_dim, w, 3, padding=1), nn.ReLU()]
+  for _ in range(c.down_t):
+    layers += [Res(w, c.dilation_growth ** i) for i in reversed(range(c.depth))]
+    layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(w, w, 3, padding=1)]
+  layers += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.Conv1d(w, 33, 3, padding=1)]
+  decoder = nn.Sequential(*layers).eval()
+  enc_layer = nn.TransformerEncoderLayer(33, sur_cfg.num_heads, sur_cfg.ff_dim, dropout=0.0,
+                                         batch_first=True)
+  surrogate = nn.TransformerEncoder(enc_layer, sur_cfg.num_layers).eval()
+  head = nn.Linear(33, 80)
+  pos = torch.zeros(1, args.length, 33)
+  for p in [*decoder.parameters(), *surrogate.parameters(), *head.parameters()]:
+    p.requires_grad_(False)
+  cb = torch.tensor(np.asarray(codebook))
+  ef = torch.tensor(np.asarray(train_latents)).reshape(len(train_latents), -1)
+  z = torch.tensor(np.asarray(z0), requires_grad=True)
+  opt = torch.optim.Adam([z], lr=0.05)
+
+  def step():
+    opt.zero_grad()
+    d = torch.cdist(z.reshape(-1, z.shape[-1]), cb)
+    zq = cb[d.argmin(-1)].reshape(z.shape)
+    zq = z + (zq - z).detach()
+    x = decoder(zq.transpose(1, 2)).transpose(1, 2)
+    a = torch.sigmoid(head(surrogate(x + pos)))
+    prox = torch.cdist(z.reshape(z.shape[0], -1), ef).min(-1).values
+    temporal = ((x[:, 1:] - x[:, :-1]) ** 2).mean((1, 2))
+    sym = ((x[..., list(LEFT)] - x[..., list(RIGHT)]) ** 2).mean((1, 2))
+    peak = a[..., list(VASMED)].max(1).values
+    cons = torch.clamp(torch.maximum(peak - 0.45, 0.35 - peak), min=0).sum(-1)
+    loss = (0.01 * prox + 0.5 * temporal + sym + cons).sum()
+    loss.backward()
+    opt.step()
+
+  step()
+  t0 = time.perf_counter()
+  for _ in range(args.steps):
+    step()
+  return args.candidates * args.steps / (time.perf_counter() - t0)
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--candidates", type=int, default=32)
+  p.add_argument("--steps", type=int, default=50)
+  p.add_argument("--length", type=int, default=64)
+  p.add_argument("--width", type=int, default=128)
+  p.add_argument("--code_dim", type=int, default=64)
+  p.add_argument("--skip_full", action="store_true")
+  args = p.parse_args()
+  vq_cfg = VQVAEConfig(width=args.width, code_dim=args.code_dim, num_codes=128)
+  sur_cfg = SurrogateConfig(max_len=args.length)
+  vq, sur = VQVAE(vq_cfg), MuscleSurrogate(sur_cfg)
+  x = jnp.zeros((1, args.length, 33))
+  vq_vars = vq.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
+  sur_vars = sur.init(jax.random.PRNGKey(2), x)
+  latent = (args.candidates, args.length // 4, args.code_dim)
+  codebook = jax.random.normal(jax.random.PRNGKey(3), (128, args.code_dim))
+  train_latents = jax.random.normal(jax.random.PRNGKey(4), (200, *latent[1:]))
+  z0 = jax.random.normal(jax.random.PRNGKey(5), latent)
+  jax_rate = run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)
+  torch_rate = run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0)
+  print(f"sizes: {args.candidates} candidates x {args.length} frames, VQ width {args.width}, "
+        f"code dim {args.code_dim}, {args.steps} steps, backend {jax.default_backend()}")
+  print(f"JAX (jit + lax.scan):   {jax_rate:10.1f} candidate-steps/s")
+  print(f"PyTorch (eager loop):   {torch_rate:10.1f} candidate-steps/s")
+  print(f"JAX / PyTorch ratio:    {jax_rate / torch_rate:10.2f}x")
+  if not args.skip_full:
+    print(f"JAX full objective with OpenSim FK on every frame (tiny nets, 16 frames): "
+          f"{run_jax_full(args):.1f} candidate-steps/s")
+
+
+if __name__ == "__main__":
+  main()
