@@ -40,10 +40,10 @@ from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from motion_jax.data import opencap as oc
 from motion_jax.data.paths import DATA_DIR
+from motion_jax.data.tfds_base import ArrayRecordBuilder
 from motion_jax.data.squat_segmentation import segment_repetitions
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
@@ -167,7 +167,7 @@ def _stats(reps: list[_Rep]) -> dict:
     return out
 
 
-class SquatMotion(tfds.core.GeneratorBasedBuilder):
+class SquatMotion(ArrayRecordBuilder):
     """Squat repetitions (BIGE layout) with muscle activations; see the module docstring.
 
     Read with ``builder.as_data_source()[split]`` (ArrayRecord; no TensorFlow needed).
@@ -176,20 +176,12 @@ class SquatMotion(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = list(CONFIGS)
-    DEFAULT_FILE_FORMAT = "array_record"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "embedded: optional, a folder written by data/build_squat_dataset.py (default data/squats). "
         "opencap: a folder of OpenCap sessions, <session>/OpenSimData/Dynamics/<trial>/"
         "kinematics_activations_<trial>_muscle_driven.mot (or OpenSimData/Kinematics/<trial>.mot).")
 
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS 4.9.10's default probes `importlib_resources` (not installed on Python 3.11 here).
-        return epath.Path(__file__)
 
-    def __init__(self, *, file_format=None, **kwargs):
-        super().__init__(file_format=file_format or self.DEFAULT_FILE_FORMAT, **kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         f32 = np.float32

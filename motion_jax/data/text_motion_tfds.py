@@ -69,10 +69,10 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from motion_jax.data import captions as caps
 from motion_jax.data.paths import DATA_DIR
+from motion_jax.data.tfds_base import ArrayRecordBuilder
 from motion_jax.representations.humanml3d import MotionShapeError, layout_for
 from motion_jax.skeletons.t2m import get_skeleton
 
@@ -273,7 +273,7 @@ def load_stats(directory: Path, dim: int, names=("Mean.npy", "Std.npy")
 # ------------------------------------------------------------------------------------------------
 # Builder
 # ------------------------------------------------------------------------------------------------
-class TextMotion(tfds.core.GeneratorBasedBuilder):
+class TextMotion(ArrayRecordBuilder):
     """Text-motion pairs from a HumanML3D-layout folder (``manual_dir``); see the module docstring.
 
     Read with ``builder.as_data_source()[split]`` (ArrayRecord; no TensorFlow needed).
@@ -282,21 +282,12 @@ class TextMotion(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = list(CONFIGS)
-    DEFAULT_FILE_FORMAT = "array_record"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Pass the dataset folder as DownloadConfig(manual_dir=...): new_joint_vecs/<id>.npy, "
         "texts/<id>.txt (humanml3d), train/val/test.txt, optional Mean.npy/Std.npy and "
         "kinmo/<id>.json. HumanML3D: https://github.com/EricGuo5513/HumanML3D")
 
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS 4.9.10's default probes `importlib_resources` (a backport it declares only for
-        # Python < 3.9, so not installed here) for editable installs; the file path is all it needs.
-        return epath.Path(__file__)
 
-    def __init__(self, *, file_format=None, **kwargs):
-        super().__init__(file_format=file_format or self.DEFAULT_FILE_FORMAT, **kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg: TextMotionConfig = self.builder_config
