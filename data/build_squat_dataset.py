@@ -219,7 +219,30 @@ def _job(args):
     return subject, meta, None
 
 
-def build(out: Path, cfg: BuildConfig, workers: int, reference: bool = True) -> dict:
+def reusable(out: Path, cfg: BuildConfig) -> dict[int, dict]:
+    """Subjects of an earlier build in `out` that this build may keep: {subject: manifest entry}.
+
+    A file is kept only when the earlier manifest was written by the same script version with the
+    same per-subject settings (seed, rates, repetitions, filter; the subject count and split do not
+    change a subject's data) and the file's sha256 still matches that manifest.
+    """
+    path = out / "manifest.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    per_subject = ("seed", "rate", "so_rate", "max_reps", "lowpass_hz")
+    if old.get("script_version") != SCRIPT_VERSION or any(
+            old.get("config", {}).get(k) != getattr(cfg, k) for k in per_subject):
+        return {}
+    keep = {}
+    for name, entry in old.get("files", {}).items():
+        f = out / name
+        if f.exists() and sha256(f) == entry["sha256"]:
+            keep[int(entry["subject"])] = {k: v for k, v in entry.items() if k not in ("sha256", "bytes")}
+    return keep
+
+
+def build(out: Path, cfg: BuildConfig, workers: int, reference: bool = True, resume: bool = False) -> dict:
     from tqdm import tqdm
 
     from motion_jax.data import squat_augment as A
@@ -229,8 +252,13 @@ def build(out: Path, cfg: BuildConfig, workers: int, reference: bool = True) -> 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
     metas, errors = {}, {}
+    kept = {s: m for s, m in reusable(out, cfg).items() if s in subjects} if resume else {}
+    for s, m in kept.items():
+        metas[s] = {**m, "split": "reference" if s < 0 else cfg.split(s)}
+    if kept:
+        print(f"--resume: keeping {len(kept)} file(s) of the earlier build (same settings, checksums match)")
     ctx = mp.get_context("spawn")
-    jobs = [(s, cfg, str(out)) for s in subjects]
+    jobs = [(s, cfg, str(out)) for s in subjects if s not in kept]
     log_dir = Path(tempfile.gettempdir()) / f"squat_build_logs_{os.getpid()}"  # OpenSim console output
     print(f"worker logs: {log_dir}", flush=True)
     with ctx.Pool(workers, initializer=_worker_init, initargs=(str(log_dir),), maxtasksperchild=20) as pool:
@@ -250,6 +278,9 @@ def build(out: Path, cfg: BuildConfig, workers: int, reference: bool = True) -> 
         "config": dataclasses.asdict(cfg), "sim_rate": SIM_RATE, "pad_s": PAD_S,
         "started_utc": started, "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_s": round(time.perf_counter() - t0, 1), "workers": workers,
+        "resumed_subjects": sorted(kept),
+        # Sum over files of each file's own wall time (one worker each): the cost of a build from scratch.
+        "subject_wall_s_total": round(sum(m["wall_s"] for m in metas.values()), 1),
         "splits": {
             "train": [s for s in sorted(metas) if s >= 0 and cfg.split(s) == "train"],
             "test": [s for s in sorted(metas) if s >= 0 and cfg.split(s) == "test"],
@@ -261,10 +292,7 @@ def build(out: Path, cfg: BuildConfig, workers: int, reference: bool = True) -> 
         "errors": {str(k): v for k, v in errors.items()},
         "files": files,
     }
-    manifest["qa"] = quality_summary(out, manifest)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    make_figure(out, manifest)
-    write_readme(out, manifest)
+    refresh_qa(out, manifest)
     total = sum(f["bytes"] for f in files.values())
     print(f"built {len(metas)} file(s), {len(errors)} failed, {total / 1e6:.2f} MB in {out} "
           f"({manifest['wall_s']:.0f} s)")
@@ -307,6 +335,23 @@ def quality_summary(out: Path, manifest: dict) -> dict:
         "vasmed_depth_r_pooled_test": float(np.corrcoef(knees, vas)[0, 1]) if len(knees) > 2 else None,
         "test_activation_range": [lo, hi],
     }
+
+
+def refresh_qa(out: Path, manifest: dict) -> dict:
+    """QA numbers (vasmed-depth correlation, floor and pelvis metrics vs the real trial) into the
+    manifest, then the figure and the README; returns the manifest (also written to `out`)."""
+    from motion_jax.data import squat_qa
+
+    manifest["qa"] = quality_summary(out, manifest)
+    if "real.npz" in manifest["files"]:
+        floor = squat_qa.floor_qa(out, manifest)
+        manifest["qa"]["floor"] = floor["summary"]
+        for name, per_rep in floor["per_file"].items():
+            manifest["files"][name]["floor_qa"] = per_rep
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    make_figure(out, manifest)
+    write_readme(out, manifest)
+    return manifest
 
 
 def make_figure(out: Path, manifest: dict, n_synthetic: int = 8) -> Path:
@@ -362,6 +407,48 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def build_cost(manifest: dict) -> str:
+    """README phrase for a resumed build: what this run built and what a build from scratch costs."""
+    kept = manifest.get("resumed_subjects") or []
+    if not kept:
+        return ""
+    total = manifest.get("subject_wall_s_total", 0.0)
+    return (f" for the {len(manifest['files']) - len(kept)} files not kept from an earlier build with the same "
+            f"settings (`--resume`); the per-file build times add up to {total:.0f} s, i.e. about "
+            f"{total / manifest['workers'] / 60:.0f} min from scratch on {manifest['workers']} workers")
+
+
+def floor_table(floor: dict | None) -> str:
+    """README section: BIGE floor metrics and pelvis heights, real trial vs synthetic subjects."""
+    if not floor:
+        return "(floor QA not computed: no real.npz)\n"
+    from motion_jax.data.squat_qa import TOLERANCE
+
+    rows = []
+    for k, v in floor.items():
+        kind, tol = TOLERANCE[k]
+        band = f"+-{tol:g} mm" if kind == "abs" else f"+-{100 * tol:g} %"
+        rows.append(f"| {k} | {v['real_min']:.3f} .. {v['real_max']:.3f} | {v['synthetic_p5']:.3f} .. "
+                    f"{v['synthetic_median']:.3f} .. {v['synthetic_p95']:.3f} | {band} | "
+                    f"{100 * v['in_band_fraction']:.0f} % |")
+    deep = floor["pelvis_deepest_m"]
+    return ("""
+### Floor contact and pelvis height vs the real trial
+
+BIGE's floor metrics (`motion_jax.metrics.bige.foot_metrics`: lowest joint centre, per-frame means,
+1 cm dead band) per repetition, each subject through its own scaled model with its own ground (median
+lowest joint-centre height); pelvis height = pelvis origin above that ground, standing / deepest
+per repetition (`motion_jax/data/squat_qa.py`). "In band": share of synthetic repetitions within the
+real trial's min..max widened by the tolerance. The squat depth varies by design (`depth` factor
+0.65 .. 1.1 of the real flexion amplitude), so most synthetic squats are shallower than the real
+one and the deepest pelvis height is in band for fewer repetitions; the synthetic range
+({floor_range}) contains the real trial's.
+
+| metric | real trial (5 reps) min .. max | synthetic p5 .. median .. p95 | tolerance | synthetic in band |
+|---|---|---|---|---|
+""".replace("{floor_range}", f"{deep['synthetic_min']:.3f} .. {deep['synthetic_max']:.3f} m") + "\n".join(rows) + "\n")
+
+
 def write_readme(out: Path, manifest: dict) -> Path:
     """data/squats/README.md from the manifest (layout, parameter table, QA numbers, figure)."""
     files = manifest["files"]
@@ -379,7 +466,7 @@ def write_readme(out: Path, manifest: dict) -> Path:
 
 Stand-in for BIGE's UCSD OpenCap squat data (not public), generated by
 `python data/build_squat_dataset.py --out {_shown(out)} --subjects {cfg['subjects']} --test-subjects {cfg['n_test']} --workers {manifest['workers']}`
-(script version {manifest['script_version']}, seed {cfg['seed']}, built {manifest['finished_utc']}, {manifest['wall_s']:.0f} s).
+(script version {manifest['script_version']}, seed {cfg['seed']}, built {manifest['finished_utc']}, {manifest['wall_s']:.0f} s{build_cost(manifest)}).
 
 * **Kinematics**: the real OpenCap squat trial `data/opencap/squats1_videoAndMocap.mot` (5 repetitions,
   subject model `LaiArnoldModified2017_contacts.osim`, 78.2 kg) transformed per subject by
@@ -410,14 +497,15 @@ Stand-in for BIGE's UCSD OpenCap squat data (not public), generated by
 ## Quality
 
 * vasmed peak vs knee-flexion peak across the repetitions of each held-out subject: median
-  r = {fmt(qa.get('vasmed_depth_r_median'))}, min r = {fmt(qa.get('vasmed_depth_r_min'))}, positive in
-  {fmt(100 * qa['vasmed_depth_r_positive_fraction'] if qa.get('vasmed_depth_r_positive_fraction') is not None else None, 0)} % of
-  subjects; pooled over all held-out repetitions r = {fmt(qa.get('vasmed_depth_r_pooled_test'))}.
+  r = {fmt(qa.get('vasmed_depth_r_median'))}, min r = {fmt(qa.get('vasmed_depth_r_min'))}, positive in {fmt(100 * qa['vasmed_depth_r_positive_fraction'] if qa.get('vasmed_depth_r_positive_fraction') is not None else None, 0)} % of
+  subjects; pooled over all held-out repetitions r = {fmt(qa.get('vasmed_depth_r_pooled_test'))}
+  (per subject: `manifest.json` `qa.vasmed_depth_r_per_test_subject`).
 * activations of the held-out subjects in [{fmt((qa.get('test_activation_range') or [None, None])[0])}, {fmt((qa.get('test_activation_range') or [None, None])[1])}].
 * StaticOptimization frames failed: {sum(f['failed_so_frames'] for f in files.values())}; frames flagged
   (`ok` False): {sum(f['flagged_frames'] for f in files.values())}; largest foot slide
   {max(f['max_foot_slide_m'] for f in files.values()) * 1000:.1f} mm, lift {max(f['max_foot_lift_m'] for f in files.values()) * 1000:.1f} mm.
 
+{floor_table(qa.get("floor"))}
 ![knee angle and vasmed activation over the squat cycle](squat_cycle.png)
 
 `squat_cycle.png`: every repetition, time-normalised; black: the real trial, colours: a sample of
@@ -460,17 +548,16 @@ def main(argv=None) -> int:
     ap.add_argument("--so-rate", type=float, default=20.0)
     ap.add_argument("--max-reps", type=int, default=5)
     ap.add_argument("--no-reference", action="store_true", help="skip real.npz (the unmodified real trial)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep files of an earlier build in --out with the same settings and matching checksums")
     ap.add_argument("--report", action="store_true", help="only redo the QA, figure and README of --out")
     ap.add_argument("--check", type=str, default=None, metavar="SUBJECT:REP",
                     help="re-run one repetition and compare it with the files in --out")
     args = ap.parse_args(argv)
     if args.report:
-        manifest = json.loads((args.out / "manifest.json").read_text())
-        manifest["qa"] = quality_summary(args.out, manifest)
-        (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        make_figure(args.out, manifest)
-        write_readme(args.out, manifest)
-        print(json.dumps(manifest["qa"], indent=1))
+        manifest = refresh_qa(args.out, json.loads((args.out / "manifest.json").read_text()))
+        print(json.dumps({k: v for k, v in manifest["qa"].items() if k != "vasmed_depth_r_per_test_subject"},
+                         indent=1))
         return 0
     if args.check:
         s, r = (int(x) for x in args.check.split(":"))
@@ -482,7 +569,7 @@ def main(argv=None) -> int:
         ap.error("need --subjects >= 1 and 0 <= --test-subjects <= --subjects")
     cfg = BuildConfig(seed=args.seed, subjects=args.subjects, n_test=n_test, rate=args.rate,
                       so_rate=args.so_rate, max_reps=args.max_reps)
-    manifest = build(args.out, cfg, args.workers, reference=not args.no_reference)
+    manifest = build(args.out, cfg, args.workers, reference=not args.no_reference, resume=args.resume)
     return 1 if manifest["errors"] else 0
 
 

@@ -100,7 +100,8 @@ def _resample(trial: oc.OpenCapTrial, rate: float) -> tuple[np.ndarray, np.ndarr
     return q, a
 
 
-def _embedded_reps(root: Path) -> tuple[dict[str, list[_Rep]], dict]:
+def embedded_repetitions(root: Path) -> tuple[dict[str, list[_Rep]], dict]:
+    """{'train'|'test': repetitions} of a `data/build_squat_dataset.py` folder, and a summary."""
     manifest_path = root / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path} is missing (build it with data/build_squat_dataset.py)")
@@ -110,6 +111,8 @@ def _embedded_reps(root: Path) -> tuple[dict[str, list[_Rep]], dict]:
         reps = []
         for s in manifest["splits"][split]:
             name = f"subject_{s:03d}"
+            if not (root / f"{name}.npz").exists():
+                raise FileNotFoundError(f"{root / name}.npz: listed in {manifest_path} (splits.{split}) but missing")
             with np.load(root / f"{name}.npz") as z:
                 off = z["rep_offsets"]
                 ok = z["ok"] if "ok" in z else np.ones(off[-1], bool)
@@ -122,7 +125,8 @@ def _embedded_reps(root: Path) -> tuple[dict[str, list[_Rep]], dict]:
     return out, {"source": str(root), "manifest_script_version": manifest.get("script_version")}
 
 
-def _opencap_reps(root: Path, cfg: SquatConfig) -> tuple[dict[str, list[_Rep]], dict]:
+def opencap_repetitions(root: Path, cfg: SquatConfig) -> tuple[dict[str, list[_Rep]], dict]:
+    """{'train'|'test': repetitions} of an OpenCap folder (module docstring), and a summary."""
     summary = oc.ReadSummary()
     trials = oc.read_opencap_root(root, summary=summary)
     sessions = sorted({t.session for t in trials})
@@ -215,9 +219,9 @@ class SquatMotion(ArrayRecordBuilder):
                 raise
             root = EMBEDDED_DIR
         if cfg.source == "embedded":
-            reps, summary = _embedded_reps(root)
+            reps, summary = embedded_repetitions(root)
         elif cfg.source == "opencap":
-            reps, summary = _opencap_reps(root, cfg)
+            reps, summary = opencap_repetitions(root, cfg)
         else:
             raise ValueError(f"unknown source {cfg.source!r}")
         if not any(reps.values()):
@@ -287,4 +291,5 @@ def load_data_source(data_dir: str | Path, config: str = "embedded", split: str 
     return builder.as_data_source(split=split), builder.info.metadata
 
 
-__all__ = ["CONFIGS", "SquatConfig", "SquatMotion", "load_data_source", "prepare", "test_sessions"]
+__all__ = ["CONFIGS", "SquatConfig", "SquatMotion", "embedded_repetitions", "load_data_source", "opencap_repetitions",
+           "prepare", "test_sessions"]

@@ -47,10 +47,10 @@ def test_embedded_layout_splits_by_subject(tmp_path):
   assert ex["flagged_frames"] == 0 and ds["test"][1]["flagged_frames"] == 1  # subject 2, rep 1
 
 
-def test_opencap_folder_fixture(tmp_path):
-  """Sessions laid out like OpenCap output: 2 squat subjects + a bad trial + an empty session."""
+def _write_opencap_fixture(root):
+  """Sessions laid out like OpenCap output: 3 squat subjects + a bad trial + an empty session +
+  an IK-only session; subject_c held out by splits.json."""
   real = oc.read_trial(opencap_path(SQUATS_MOT))
-  root = tmp_path / "opencap"
   for k, session in enumerate(["subject_a", "subject_b", "subject_c"]):
     q = real.coordinates.copy()
     q[:, BIGE_COORDINATES.index("pelvis_tx")] += 0.1 * k
@@ -66,6 +66,11 @@ def test_opencap_folder_fixture(tmp_path):
   ik.mkdir(parents=True)
   write_mot(ik / "squats1.mot", make_motion(BIGE_COORDINATES, real.times, real.coordinates, True))
   (root / "splits.json").write_text(json.dumps({"test": ["subject_c"]}))
+  return root
+
+
+def test_opencap_folder_fixture(tmp_path):
+  root = _write_opencap_fixture(tmp_path / "opencap")
   b = S.prepare(tmp_path / "tfds", "opencap", root)
   ds = b.as_data_source()
   md = b.info.metadata
@@ -115,3 +120,32 @@ def test_step_batches_are_reproducible(tmp_path):
   # Normalised with the train statistics: roughly zero mean, unit variance.
   big = L.make_squat_batcher(train, stats, batch_size=64, seed=0)(0)["motion"]
   assert abs(float(big.mean())) < 0.1 and 0.8 < float(big.std()) < 1.2
+
+
+def test_bige_repetitions_are_the_builders_examples(tmp_path, caplog):
+  """squat_reps (BIGE's in-memory path) serves exactly the TFDS builder's repetitions and split."""
+  from motion_jax.data import squat_reps
+  root = _write_opencap_fixture(tmp_path / "opencap")
+  ds = S.prepare(tmp_path / "tfds", "opencap", root).as_data_source()
+  with caplog.at_level("INFO", logger="motion_jax.data.squat_reps"):
+    reps = squat_reps.load_repetitions(opencap_root=str(root))
+  assert "5 without activations skipped" in caplog.text and "too_short" in caplog.text
+  for split in ("train", "test"):
+    want = [ds[split][i] for i in range(len(ds[split])) if ds[split][i]["has_activations"]]
+    assert [w["subject"].decode() for w in want] == reps[split]["subject"]
+    for w, q, a in zip(want, reps[split]["q"], reps[split]["a"]):
+      np.testing.assert_array_equal(w["coordinates"], q)
+      np.testing.assert_array_equal(w["activations"], a)
+  assert set(reps["test"]["subject"]) == {"subject_c"}
+
+  _write_fake_build(tmp_path / "squats", n_subjects=4, n_test=2)
+  emb = squat_reps.load_repetitions(root=tmp_path / "squats", max_train_subjects=1, max_test_subjects=None)
+  assert emb["train"]["subject"] == ["subject_000"] * 2
+  assert emb["test"]["subject"] == ["subject_002"] * 2 + ["subject_003"] * 2
+  strict = squat_reps.load_repetitions(root=tmp_path / "squats", max_failed_fraction=0.0)
+  assert len(strict["test"]["q"]) == 3  # subject 3's second repetition has a flagged frame
+  (tmp_path / "squats" / "subject_001.npz").unlink()
+  with pytest.raises(squat_reps.SquatDataError, match=r"subject_001.npz: listed in .*manifest.json \(splits.train\)"):
+    squat_reps.load_repetitions(root=tmp_path / "squats")
+  with pytest.raises(squat_reps.SquatDataError, match="manifest.json is missing"):
+    squat_reps.load_repetitions(root=tmp_path / "nothing_here")

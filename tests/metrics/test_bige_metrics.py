@@ -19,6 +19,25 @@ def test_fidelity_is_zero_for_identical_sets_and_matches_gaussian_closed_form():
   assert bige.fidelity_w2(real, gen) == pytest.approx(0.5 * np.sqrt(33), rel=1e-4)
 
 
+def test_fidelity_on_ill_conditioned_motions():
+  """Squat coordinates are nearly collinear (rank-deficient covariance): W2 of a set with itself
+  stays at rounding level, and matches the 1-D closed form along the one free direction."""
+  from motion_jax.data.opencap import read_trial
+  from motion_jax.data.paths import opencap_path
+  from motion_jax.skeletons.opencap import SQUATS_MOT
+  q = read_trial(opencap_path(SQUATS_MOT)).coordinates            # the real squat trial
+  windows = np.stack([q[i:i + 60] for i in range(0, len(q) - 60, 60)])
+  assert bige.fidelity_w2(windows, windows) < 1e-6                # scipy sqrtm: 4e-5
+  rng = np.random.default_rng(1)
+  basis = rng.normal(size=(3, 33))
+  real = rng.normal(size=(10, 60, 3)) @ basis + 1e-7 * rng.normal(size=(10, 60, 33))
+  assert bige.fidelity_w2(real, real) < 1e-6
+  # Gaussian W2 between N(mu, S) and N(mu, 4 S) is sqrt(tr S) (sqrt of tr(S + 4S - 2 * 2S)).
+  gen = real.mean((0, 1)) + 2.0 * (real - real.mean((0, 1)))
+  x = real.reshape(-1, 33) / real.reshape(-1, 33).std(0)
+  assert bige.fidelity_w2(real, gen) == pytest.approx(np.sqrt(np.trace(np.cov(x, rowvar=False))), rel=1e-6)
+
+
 def test_pooled_code_variant():
   real = np.zeros((2, 3, 33)); real[0] = 1.0          # pooled mean 0.5, std 0.5
   gen = np.full((2, 3, 33), 2.0)                      # mean 2, std 0
