@@ -33,8 +33,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -261,28 +259,11 @@ def prepare(data_dir: str | Path, config: str = "embedded", source_dir: str | Pa
     `source_dir` defaults to the shipped ``data/squats`` for ``embedded``. With `overwrite` the new
     build is staged and swapped in only after it succeeded.
     """
-    data_dir = Path(data_dir)
     if source_dir is None:
         if config != "embedded":
             raise ValueError("config 'opencap' needs source_dir (the OpenCap folder)")
         source_dir = EMBEDDED_DIR
-    dl_config = tfds.download.DownloadConfig(manual_dir=str(source_dir))
-    builder = SquatMotion(data_dir=str(data_dir), config=config)
-    if not overwrite or not builder.data_path.exists():
-        builder.download_and_prepare(download_config=dl_config)
-        return builder
-    staging = data_dir / f".staging-{uuid.uuid4().hex[:8]}"
-    try:
-        staged = SquatMotion(data_dir=str(staging), config=config)
-        staged.download_and_prepare(download_config=dl_config)
-        final = Path(builder.data_path)
-        old = final.with_name(f".old-{uuid.uuid4().hex[:8]}-{final.name}")
-        final.rename(old)
-        Path(staged.data_path).rename(final)
-        shutil.rmtree(old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return SquatMotion(data_dir=str(data_dir), config=config)
+    return SquatMotion.prepare_from(data_dir, config, source_dir, overwrite=overwrite)
 
 
 def load_data_source(data_dir: str | Path, config: str = "embedded", split: str = "train"):

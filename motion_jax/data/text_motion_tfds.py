@@ -62,8 +62,6 @@ import collections
 import dataclasses
 import json
 import logging
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -508,24 +506,7 @@ def prepare(manual_dir: str | Path, data_dir: str | Path, config: str = "humanml
     Returns:
       A builder reading the finished dataset (``.as_data_source()``).
     """
-    data_dir = Path(data_dir)
-    builder = TextMotion(data_dir=str(data_dir), config=config)
-    dl_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    if not overwrite or not builder.data_path.exists():
-        builder.download_and_prepare(download_config=dl_config)
-        return builder
-    staging = data_dir / f".staging-{uuid.uuid4().hex[:8]}"
-    try:
-        staged = TextMotion(data_dir=str(staging), config=config)
-        staged.download_and_prepare(download_config=dl_config)
-        final = Path(builder.data_path)
-        old = final.with_name(f".old-{uuid.uuid4().hex[:8]}-{final.name}")
-        final.rename(old)
-        Path(staged.data_path).rename(final)
-        shutil.rmtree(old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return TextMotion(data_dir=str(data_dir), config=config)
+    return TextMotion.prepare_from(data_dir, config, manual_dir, overwrite=overwrite)
 
 
 def load_data_source(data_dir: str | Path, config: str = "humanml3d", split: str = "train"):

@@ -6,6 +6,9 @@ Read any subclass with ``builder.as_data_source()[split]``.
 from __future__ import annotations
 
 import inspect
+import shutil
+import uuid
+from pathlib import Path
 
 import tensorflow_datasets as tfds
 from etils import epath
@@ -28,3 +31,30 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder):
 
   def __init__(self, *, file_format=None, **kwargs):
     super().__init__(file_format=file_format or self.DEFAULT_FILE_FORMAT, **kwargs)
+
+  @classmethod
+  def prepare_from(cls, data_dir, config: str, manual_dir, *, overwrite: bool = False):
+    """Build (or reuse) ``<name>/<config>`` under `data_dir` from `manual_dir`; a reading builder.
+
+    With `overwrite` the new build goes to a staging data dir first and replaces the old version
+    folder only when it succeeded, so a failed rebuild leaves the old dataset readable (unlike
+    TFDS's ``FORCE_REDOWNLOAD``).
+    """
+    data_dir = Path(data_dir)
+    builder = cls(data_dir=str(data_dir), config=config)
+    dl_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    if not overwrite or not builder.data_path.exists():
+      builder.download_and_prepare(download_config=dl_config)
+      return builder
+    staging = data_dir / f".staging-{uuid.uuid4().hex[:8]}"
+    try:
+      staged = cls(data_dir=str(staging), config=config)
+      staged.download_and_prepare(download_config=dl_config)
+      final = Path(builder.data_path)
+      old = final.with_name(f".old-{uuid.uuid4().hex[:8]}-{final.name}")
+      final.rename(old)
+      Path(staged.data_path).rename(final)
+      shutil.rmtree(old)
+    finally:
+      shutil.rmtree(staging, ignore_errors=True)
+    return cls(data_dir=str(data_dir), config=config)
