@@ -183,8 +183,6 @@ class SquatMotion(ArrayRecordBuilder):
         "opencap: a folder of OpenCap sessions, <session>/OpenSimData/Dynamics/<trial>/"
         "kinematics_activations_<trial>_muscle_driven.mot (or OpenSimData/Kinematics/<trial>.mot).")
 
-
-
     def _info(self) -> tfds.core.DatasetInfo:
         f32 = np.float32
         return tfds.core.DatasetInfo(

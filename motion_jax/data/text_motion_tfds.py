@@ -285,8 +285,6 @@ class TextMotion(ArrayRecordBuilder):
         "texts/<id>.txt (humanml3d), train/val/test.txt, optional Mean.npy/Std.npy and "
         "kinmo/<id>.json. HumanML3D: https://github.com/EricGuo5513/HumanML3D")
 
-
-
     def _info(self) -> tfds.core.DatasetInfo:
         cfg: TextMotionConfig = self.builder_config
         text_seq = tfds.features.Sequence(tfds.features.Text())
