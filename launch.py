@@ -76,7 +76,9 @@ def _prepare(argv: list[str]):
   """Loads the experiment named on the command line and defines --config from its get_config."""
   experiments = available_experiments()
   if "--list" in argv:
-    print("Experiments (run with --experiment=NAME or NAME:quick):\n" + _format_choices(experiments))
+    print(
+      "Experiments (run with --experiment=NAME or NAME:quick):\n" + _format_choices(experiments)
+    )
     sys.exit(0)
   spec = _argv_value(argv, "experiment")
   if not spec:
@@ -90,11 +92,14 @@ def _prepare(argv: list[str]):
   valid = _flat_keys(config)
   for a in argv:
     if a.startswith("--config."):
-      key = a[len("--config."):].split("=", 1)[0]
+      key = a[len("--config.") :].split("=", 1)[0]
       if key not in valid:
-        _fail(f"unknown config key {key!r} for experiment {name!r}. Valid keys:\n  "
-              + "\n  ".join(valid))
+        _fail(
+          f"unknown config key {key!r} for experiment {name!r}. Valid keys:\n  "
+          + "\n  ".join(valid)
+        )
   from ml_collections import config_flags
+
   config_flags.DEFINE_config_dict("config", config, "experiment config; override --config.a.b=v")
   return module, name, arg
 
@@ -102,10 +107,12 @@ def _prepare(argv: list[str]):
 def main(argv, module, name, arg):
   del argv
   import jax
+
   if FLAGS.num_processes and FLAGS.num_processes > 1:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   from absl import logging as absl_logging
-  absl_logging.set_verbosity(absl_logging.WARNING)     # orbax/jax INFO chatter off
+
+  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax/jax INFO chatter off
   ours = logging.getLogger("motion_jax")
   ours.setLevel(logging.INFO)
   if not ours.handlers:
@@ -117,6 +124,7 @@ def main(argv, module, name, arg):
   workdir = pathlib.Path(FLAGS.workdir or ROOT / "runs" / (f"{name}_{arg}" if arg else name))
   workdir.mkdir(parents=True, exist_ok=True)
   from motion_jax.train.writers import write_run_info
+
   write_run_info(workdir, config, seed=int(config.get("seed", 0)), experiment=f"{name}:{arg}")
   print(f"[launch] experiment={name} arg={arg or '-'} workdir={workdir}", flush=True)
   module.run(config, str(workdir))

@@ -28,10 +28,10 @@ LEFT, RIGHT = (6, 12, 14), (9, 13, 15)
 
 
 def jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents):
-  def terms(z):                                                        # [B, L, D]
+  def terms(z):  # [B, L, D]
     zq, _ = quantize(codebook, z)
-    x = vq.apply(vq_vars, zq, method=VQVAE.decode)                     # [B, T, 33]
-    a = sur.apply(sur_vars, x)                                         # [B, T, 80]
+    x = vq.apply(vq_vars, zq, method=VQVAE.decode)  # [B, T, 33]
+    a = sur.apply(sur_vars, x)  # [B, T, 80]
     zf, ef = z.reshape(z.shape[0], -1), train_latents.reshape(train_latents.shape[0], -1)
     d2 = jnp.sum(zf**2, -1, keepdims=True) - 2 * zf @ ef.T + jnp.sum(ef**2, -1)
     prox = jnp.sqrt(jnp.maximum(d2.min(-1), 1e-12))
@@ -40,6 +40,7 @@ def jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents):
     peak = a[..., VASMED].max(1)
     cons = jnp.sum(jnp.maximum(jnp.maximum(peak - 0.45, 0.35 - peak), 0), -1)
     return jnp.sum(0.01 * prox + 0.5 * temporal + sym + cons)
+
   return terms
 
 
@@ -54,9 +55,10 @@ def run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
       g = jax.grad(obj)(z)
       u, s = tx.update(g, s, z)
       return (optax.apply_updates(z, u), s), None
+
     return jax.lax.scan(step, (z, tx.init(z)), None, length=args.steps)[0][0]
 
-  jax.block_until_ready(guide(z0))                                     # compile
+  jax.block_until_ready(guide(z0))  # compile
   t0 = time.perf_counter()
   jax.block_until_ready(guide(z0))
   return args.candidates * args.steps / (time.perf_counter() - t0)
@@ -66,6 +68,7 @@ def run_jax_full(args):
   """The full BIGE objective with FK (guidance.make_guide), for reference."""
   from motion_jax.guidance import bige as guidance
   from tests.guidance.test_bige_guidance import frozen_setup  # tiny frozen models + real FK
+
   frozen, _ = frozen_setup()
   cfg = guidance.GuidanceConfig(steps=args.steps, num_candidates=args.candidates)
   z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
@@ -79,6 +82,7 @@ def run_jax_full(args):
 def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
   import torch
   from torch import nn
+
   torch.manual_seed(0)
   torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -94,12 +98,13 @@ def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
   w, c = vq_cfg.width, vq_cfg
   layers = [nn.Conv1d(c.code_dim, w, 3, padding=1), nn.ReLU()]
   for _ in range(c.down_t):
-    layers += [Res(w, c.dilation_growth ** i) for i in reversed(range(c.depth))]
+    layers += [Res(w, c.dilation_growth**i) for i in reversed(range(c.depth))]
     layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(w, w, 3, padding=1)]
   layers += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.Conv1d(w, 33, 3, padding=1)]
   decoder = nn.Sequential(*layers).eval()
-  enc_layer = nn.TransformerEncoderLayer(33, sur_cfg.num_heads, sur_cfg.ff_dim, dropout=0.0,
-                                         batch_first=True)
+  enc_layer = nn.TransformerEncoderLayer(
+    33, sur_cfg.num_heads, sur_cfg.ff_dim, dropout=0.0, batch_first=True
+  )
   surrogate = nn.TransformerEncoder(enc_layer, sur_cfg.num_layers).eval()
   head = nn.Linear(33, 80)
   pos = torch.zeros(1, args.length, 33)
@@ -154,14 +159,18 @@ def main():
   z0 = jax.random.normal(jax.random.PRNGKey(5), latent)
   jax_rate = run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)
   torch_rate = run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0)
-  print(f"sizes: {args.candidates} candidates x {args.length} frames, VQ width {args.width}, "
-        f"code dim {args.code_dim}, {args.steps} steps, backend {jax.default_backend()}")
+  print(
+    f"sizes: {args.candidates} candidates x {args.length} frames, VQ width {args.width}, "
+    f"code dim {args.code_dim}, {args.steps} steps, backend {jax.default_backend()}"
+  )
   print(f"JAX (jit + lax.scan):   {jax_rate:10.1f} candidate-steps/s")
   print(f"PyTorch (eager loop):   {torch_rate:10.1f} candidate-steps/s")
   print(f"JAX / PyTorch ratio:    {jax_rate / torch_rate:10.2f}x")
   if not args.skip_full:
-    print(f"JAX full objective with OpenSim FK on every frame (tiny nets, 16 frames): "
-          f"{run_jax_full(args):.1f} candidate-steps/s")
+    print(
+      f"JAX full objective with OpenSim FK on every frame (tiny nets, 16 frames): "
+      f"{run_jax_full(args):.1f} candidate-steps/s"
+    )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,20 @@ def run_python(args, *, env_extra=None, timeout=300, check=True, **kwargs):
   env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
   env.setdefault("PYTHONUNBUFFERED", "1")
   env.update(env_extra or {})
-  proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=timeout, **kwargs)
+  proc = subprocess.run(
+    [sys.executable, *map(str, args)],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    **kwargs,
+  )
   if check and proc.returncode != 0:
-    raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
-                         f"stderr:\n{proc.stderr[-3000:]}")
+    raise AssertionError(
+      f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
+      f"stderr:\n{proc.stderr[-3000:]}"
+    )
   return proc
 
 

@@ -17,15 +17,21 @@ import numpy as np
 class StepBatcher:
   """`batcher(step)` -> this process's rows of global batch `step`, as a dict of numpy arrays."""
 
-  def __init__(self, examples: Sequence[Any] | Any, *, batch_size: int, seed: int,
-               transform: Callable[[Any, np.random.Generator], Any] | None = None,
-               shuffle: bool = True):
+  def __init__(
+    self,
+    examples: Sequence[Any] | Any,
+    *,
+    batch_size: int,
+    seed: int,
+    transform: Callable[[Any, np.random.Generator], Any] | None = None,
+    shuffle: bool = True,
+  ):
     """Args:
-      examples: a sequence (random access) of examples, each a dict of arrays (or an array).
-      batch_size: the global batch size (all processes together).
-      seed: shuffle and per-example transform seed.
-      transform: optional `transform(example, rng) -> example`, with an rng derived from
-        (seed, position in the stream) so augmentation is reproducible too.
+    examples: a sequence (random access) of examples, each a dict of arrays (or an array).
+    batch_size: the global batch size (all processes together).
+    seed: shuffle and per-example transform seed.
+    transform: optional `transform(example, rng) -> example`, with an rng derived from
+      (seed, position in the stream) so augmentation is reproducible too.
     """
     self.batch_size = batch_size
     self.seed = seed

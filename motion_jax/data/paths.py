@@ -11,13 +11,13 @@ OPENCAP_DIR = DATA_DIR / "opencap"
 
 
 def data_path(*parts: str) -> Path:
-    """Path under the project's data folder; raises FileNotFoundError naming it when absent."""
-    p = DATA_DIR.joinpath(*parts)
-    if not p.exists():
-        raise FileNotFoundError(f"shipped data file missing: {p}")
-    return p
+  """Path under the project's data folder; raises FileNotFoundError naming it when absent."""
+  p = DATA_DIR.joinpath(*parts)
+  if not p.exists():
+    raise FileNotFoundError(f"shipped data file missing: {p}")
+  return p
 
 
 def opencap_path(*parts: str) -> Path:
-    """Path under data/opencap (e.g. `opencap_path("LaiUhlrich2022.osim")`)."""
-    return data_path("opencap", *parts)
+  """Path under data/opencap (e.g. `opencap_path("LaiUhlrich2022.osim")`)."""
+  return data_path("opencap", *parts)

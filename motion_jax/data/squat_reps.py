@@ -32,7 +32,9 @@ class SquatDataError(ValueError):
   """Missing or unusable squat data; the message names the file or folder."""
 
 
-def _collect(reps: dict[str, list], max_subjects: dict[str, int | None], max_failed_fraction: float):
+def _collect(
+  reps: dict[str, list], max_subjects: dict[str, int | None], max_failed_fraction: float
+):
   out, dropped, no_acts = {}, 0, 0
   for split in ("train", "test"):
     keep = {"q": [], "a": [], "subject": []}
@@ -55,10 +57,16 @@ def _collect(reps: dict[str, list], max_subjects: dict[str, int | None], max_fai
   return out, dropped, no_acts
 
 
-def load_repetitions(*, opencap_root: str | None = None, rate: float = RATE,
-                     max_train_subjects: int | None = None, max_test_subjects: int | None = None,
-                     root: pathlib.Path = EMBEDDED_DIR, test_fraction: float = 0.25,
-                     max_failed_fraction: float = 0.05) -> dict[str, dict[str, Any]]:
+def load_repetitions(
+  *,
+  opencap_root: str | None = None,
+  rate: float = RATE,
+  max_train_subjects: int | None = None,
+  max_test_subjects: int | None = None,
+  root: pathlib.Path = EMBEDDED_DIR,
+  test_fraction: float = 0.25,
+  max_failed_fraction: float = 0.05,
+) -> dict[str, dict[str, Any]]:
   """BIGE's squat repetitions (module docstring); `max_*_subjects` keep the first N subjects."""
   if abs(rate - RATE) > 1e-9:
     raise SquatDataError(f"squat repetitions are served at {RATE:g} Hz (BIGE's rate), not {rate:g}")
@@ -72,11 +80,14 @@ def load_repetitions(*, opencap_root: str | None = None, rate: float = RATE,
       reps, summary = squat_tfds.embedded_repetitions(source)
   except FileNotFoundError as e:
     raise SquatDataError(str(e)) from e
-  out, dropped, no_acts = _collect(reps, {"train": max_train_subjects, "test": max_test_subjects},
-                                   max_failed_fraction)
-  line = (f"squat data {source}: {len(out['train']['q'])} train / {len(out['test']['q'])} test repetitions; "
-          f"{dropped} dropped (> {100 * max_failed_fraction:g} % frames next to failed SO solves), "
-          f"{no_acts} without activations skipped")
+  out, dropped, no_acts = _collect(
+    reps, {"train": max_train_subjects, "test": max_test_subjects}, max_failed_fraction
+  )
+  line = (
+    f"squat data {source}: {len(out['train']['q'])} train / {len(out['test']['q'])} test repetitions; "
+    f"{dropped} dropped (> {100 * max_failed_fraction:g} % frames next to failed SO solves), "
+    f"{no_acts} without activations skipped"
+  )
   if summary.get("summary_line"):
     line += f"; {summary['summary_line']}"
   log.info(line)

@@ -27,78 +27,84 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Repetition:
-    start: int  # first frame (inclusive)
-    peak: int  # deepest frame
-    end: int  # last frame (exclusive)
+  start: int  # first frame (inclusive)
+  peak: int  # deepest frame
+  end: int  # last frame (exclusive)
 
-    @property
-    def n_frames(self) -> int:
-        return self.end - self.start
+  @property
+  def n_frames(self) -> int:
+    return self.end - self.start
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    lo, hi = np.min(x), np.max(x)
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+  lo, hi = np.min(x), np.max(x)
+  return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
-def depth_signal(knee_deg: np.ndarray, pelvis_ty: np.ndarray, rate: float, cutoff_hz: float = 3.0) -> np.ndarray:
-    """[T] squat depth in [0, 1] (see module docstring, step 1)."""
-    from motion_jax.data.static_optimization import lowpass
+def depth_signal(
+  knee_deg: np.ndarray, pelvis_ty: np.ndarray, rate: float, cutoff_hz: float = 3.0
+) -> np.ndarray:
+  """[T] squat depth in [0, 1] (see module docstring, step 1)."""
+  from motion_jax.data.static_optimization import lowpass
 
-    d = 0.5 * _normalise(np.asarray(knee_deg, np.float64)) + 0.5 * _normalise(-np.asarray(pelvis_ty, np.float64))
-    if len(d) > 15:
-        d = lowpass(d, rate, cutoff_hz)
-    return d
+  d = 0.5 * _normalise(np.asarray(knee_deg, np.float64)) + 0.5 * _normalise(
+    -np.asarray(pelvis_ty, np.float64)
+  )
+  if len(d) > 15:
+    d = lowpass(d, rate, cutoff_hz)
+  return d
 
 
 def segment_repetitions(
-    coordinates: np.ndarray,
-    names: Sequence[str],
-    rate: float,
-    cutoff_hz: float = 3.0,
-    min_prominence: float = 0.4,
-    min_period_s: float = 0.8,
-    min_knee_deg: float = 20.0,
-    standing_fraction: float = 0.1,
-    margin_s: float = 0.25,
+  coordinates: np.ndarray,
+  names: Sequence[str],
+  rate: float,
+  cutoff_hz: float = 3.0,
+  min_prominence: float = 0.4,
+  min_period_s: float = 0.8,
+  min_knee_deg: float = 20.0,
+  standing_fraction: float = 0.1,
+  margin_s: float = 0.25,
 ) -> list[Repetition]:
-    """Start / deepest / end frame of each squat repetition (see module docstring).
+  """Start / deepest / end frame of each squat repetition (see module docstring).
 
-    Args:
-      coordinates: [T, C] with columns `names` (needs knee_angle_r, knee_angle_l, pelvis_ty), angles
-        in degrees.
-      rate: frames per second.
-    Returns:
-      repetitions in time order (empty when the trial holds no squat).
-    """
-    from scipy.signal import find_peaks
+  Args:
+    coordinates: [T, C] with columns `names` (needs knee_angle_r, knee_angle_l, pelvis_ty), angles
+      in degrees.
+    rate: frames per second.
+  Returns:
+    repetitions in time order (empty when the trial holds no squat).
+  """
+  from scipy.signal import find_peaks
 
-    names = list(names)
-    q = np.asarray(coordinates, np.float64)
-    knee = 0.5 * (q[:, names.index("knee_angle_r")] + q[:, names.index("knee_angle_l")])
-    ty = q[:, names.index("pelvis_ty")]
-    if q.shape[0] < 4 or np.ptp(knee) < min_knee_deg:
-        return []
-    d = depth_signal(knee, ty, rate, cutoff_hz)
-    peaks, _ = find_peaks(d, prominence=min_prominence, distance=max(1, int(round(min_period_s * rate))))
-    peaks = [int(p) for p in peaks if knee[p] - np.min(knee) >= min_knee_deg]
-    if not peaks:
-        return []
-    bounds = [0]
-    for a, b in zip(peaks[:-1], peaks[1:]):
-        bounds.append(a + int(np.argmin(d[a:b])))
-    bounds.append(len(d))
-    margin = int(round(margin_s * rate))
-    reps = []
-    for i, p in enumerate(peaks):
-        lo, hi = bounds[i], bounds[i + 1]
-        base = min(np.min(d[lo : p + 1]), np.min(d[p:hi]))
-        level = base + standing_fraction * (d[p] - base)
-        s = p
-        while s > lo and d[s - 1] > level:
-            s -= 1
-        e = p
-        while e < hi - 1 and d[e + 1] > level:
-            e += 1
-        reps.append(Repetition(start=max(lo, s - margin), peak=p, end=min(hi, e + 1 + margin)))
-    return reps
+  names = list(names)
+  q = np.asarray(coordinates, np.float64)
+  knee = 0.5 * (q[:, names.index("knee_angle_r")] + q[:, names.index("knee_angle_l")])
+  ty = q[:, names.index("pelvis_ty")]
+  if q.shape[0] < 4 or np.ptp(knee) < min_knee_deg:
+    return []
+  d = depth_signal(knee, ty, rate, cutoff_hz)
+  peaks, _ = find_peaks(
+    d, prominence=min_prominence, distance=max(1, int(round(min_period_s * rate)))
+  )
+  peaks = [int(p) for p in peaks if knee[p] - np.min(knee) >= min_knee_deg]
+  if not peaks:
+    return []
+  bounds = [0]
+  for a, b in zip(peaks[:-1], peaks[1:]):
+    bounds.append(a + int(np.argmin(d[a:b])))
+  bounds.append(len(d))
+  margin = int(round(margin_s * rate))
+  reps = []
+  for i, p in enumerate(peaks):
+    lo, hi = bounds[i], bounds[i + 1]
+    base = min(np.min(d[lo : p + 1]), np.min(d[p:hi]))
+    level = base + standing_fraction * (d[p] - base)
+    s = p
+    while s > lo and d[s - 1] > level:
+      s -= 1
+    e = p
+    while e < hi - 1 and d[e + 1] > level:
+      e += 1
+    reps.append(Repetition(start=max(lo, s - margin), peak=p, end=min(hi, e + 1 + margin)))
+  return reps

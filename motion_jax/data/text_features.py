@@ -37,182 +37,211 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def sentence_key(sentence: str) -> str:
-    """SHA-256 hex digest of the sentence's UTF-8 bytes."""
-    return hashlib.sha256(sentence.encode("utf-8")).hexdigest()
+  """SHA-256 hex digest of the sentence's UTF-8 bytes."""
+  return hashlib.sha256(sentence.encode("utf-8")).hexdigest()
 
 
 def minilm_encoder(batch_size: int = 64) -> EncoderFn:
-    """The frozen all-MiniLM-L6-v2 as an :data:`EncoderFn` (loaded on first call)."""
-    from motion_jax.models.text_encoder import load_pretrained_text_encoder
+  """The frozen all-MiniLM-L6-v2 as an :data:`EncoderFn` (loaded on first call)."""
+  from motion_jax.models.text_encoder import load_pretrained_text_encoder
 
-    holder = {}
+  holder = {}
 
-    def encode(sentences: Sequence[str]):
-        if "enc" not in holder:
-            holder["enc"] = load_pretrained_text_encoder()
-        enc = holder["enc"]
-        states, masks, sents = [], [], []
-        for a in range(0, len(sentences), batch_size):
-            s, m, aux = enc.token_states(list(sentences[a:a + batch_size]))
-            states.append(s)
-            masks.append(m.astype(bool))
-            sents.append(aux["sentence_embedding"].astype(np.float32))
-        width = max(s.shape[1] for s in states)
-        states = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in states]
-        masks = [np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in masks]
-        return np.concatenate(states), np.concatenate(masks), np.concatenate(sents)
+  def encode(sentences: Sequence[str]):
+    if "enc" not in holder:
+      holder["enc"] = load_pretrained_text_encoder()
+    enc = holder["enc"]
+    states, masks, sents = [], [], []
+    for a in range(0, len(sentences), batch_size):
+      s, m, aux = enc.token_states(list(sentences[a : a + batch_size]))
+      states.append(s)
+      masks.append(m.astype(bool))
+      sents.append(aux["sentence_embedding"].astype(np.float32))
+    width = max(s.shape[1] for s in states)
+    states = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in states]
+    masks = [np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in masks]
+    return np.concatenate(states), np.concatenate(masks), np.concatenate(sents)
 
-    return encode
+  return encode
 
 
 def _check_sentences(sentences: Iterable[str], what: str = "sentences") -> list[str]:
-    if isinstance(sentences, (str, bytes)):
-        raise TypeError(f"expected a list of {what}, got a single string; wrap it in a list")
-    out = [s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else s for s in sentences]
-    if not out:
-        raise ValueError(f"expected at least one of the {what}, got an empty list")
-    for i, s in enumerate(out):
-        if not isinstance(s, str):
-            raise TypeError(f"{what}[{i}] is a {type(s).__name__}, expected str")
-    return out
+  if isinstance(sentences, (str, bytes)):
+    raise TypeError(f"expected a list of {what}, got a single string; wrap it in a list")
+  out = [s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else s for s in sentences]
+  if not out:
+    raise ValueError(f"expected at least one of the {what}, got an empty list")
+  for i, s in enumerate(out):
+    if not isinstance(s, str):
+      raise TypeError(f"{what}[{i}] is a {type(s).__name__}, expected str")
+  return out
 
 
 class TextFeatures:
-    """In-memory table of cached features; look sentences up by text.
+  """In-memory table of cached features; look sentences up by text.
 
-    ``lookup`` of the empty string (the padding of absent KinMo descriptions in
-    :func:`motion_jax.data.text_motion_loader.prepare_example`) gives zeros and an all-False mask.
-    """
+  ``lookup`` of the empty string (the padding of absent KinMo descriptions in
+  :func:`motion_jax.data.text_motion_loader.prepare_example`) gives zeros and an all-False mask.
+  """
 
-    def __init__(self, keys: Sequence[str], states: np.ndarray, mask: np.ndarray,
-                 sentence: np.ndarray, encoder: str = MINILM):
-        self.keys = list(keys)
-        self.index = {k: i for i, k in enumerate(self.keys)}
-        self.states, self.mask, self.sentence = states, mask.astype(bool), sentence
-        self.encoder = encoder
+  def __init__(
+    self,
+    keys: Sequence[str],
+    states: np.ndarray,
+    mask: np.ndarray,
+    sentence: np.ndarray,
+    encoder: str = MINILM,
+  ):
+    self.keys = list(keys)
+    self.index = {k: i for i, k in enumerate(self.keys)}
+    self.states, self.mask, self.sentence = states, mask.astype(bool), sentence
+    self.encoder = encoder
 
-    def __len__(self) -> int:
-        return len(self.keys)
+  def __len__(self) -> int:
+    return len(self.keys)
 
-    @property
-    def width(self) -> int:
-        return int(self.states.shape[-1])
+  @property
+  def width(self) -> int:
+    return int(self.states.shape[-1])
 
-    @property
-    def max_tokens(self) -> int:
-        return int(self.states.shape[1])
+  @property
+  def max_tokens(self) -> int:
+    return int(self.states.shape[1])
 
-    def rows(self, sentences: Sequence[str]) -> np.ndarray:
-        """Row index of each sentence (-1 for "")."""
-        out = np.empty(len(sentences), np.int64)
-        for i, s in enumerate(sentences):
-            s = s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else str(s)
-            if s == "":
-                out[i] = -1
-                continue
-            row = self.index.get(sentence_key(s))
-            if row is None:
-                raise KeyError(f"sentence not in the text-feature cache (encode it first with "
-                               f"ensure_text_features): {s[:80]!r}")
-            out[i] = row
-        return out
+  def rows(self, sentences: Sequence[str]) -> np.ndarray:
+    """Row index of each sentence (-1 for "")."""
+    out = np.empty(len(sentences), np.int64)
+    for i, s in enumerate(sentences):
+      s = s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else str(s)
+      if s == "":
+        out[i] = -1
+        continue
+      row = self.index.get(sentence_key(s))
+      if row is None:
+        raise KeyError(
+          f"sentence not in the text-feature cache (encode it first with "
+          f"ensure_text_features): {s[:80]!r}"
+        )
+      out[i] = row
+    return out
 
-    def lookup(self, sentences: Sequence[str], max_tokens: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """``(states [..., L, F] float32, mask [..., L] bool)`` for an array of sentences of any
-        shape (e.g. ``[B]`` captions or ``[B, G]`` group texts)."""
-        arr = np.asarray(sentences, dtype=object)
-        if arr.size == 0:
-            raise ValueError("lookup of an empty list of sentences")
-        rows = self.rows(arr.ravel().tolist())
-        length = max_tokens or self.max_tokens
-        states = np.zeros((len(rows), length, self.width), np.float32)
-        mask = np.zeros((len(rows), length), bool)
-        ok = rows >= 0
-        n = min(length, self.max_tokens)
-        states[ok, :n] = self.states[rows[ok], :n]
-        mask[ok, :n] = self.mask[rows[ok], :n]
-        return (states.reshape(arr.shape + (length, self.width)),
-                mask.reshape(arr.shape + (length,)))
+  def lookup(
+    self, sentences: Sequence[str], max_tokens: int | None = None
+  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(states [..., L, F] float32, mask [..., L] bool)`` for an array of sentences of any
+    shape (e.g. ``[B]`` captions or ``[B, G]`` group texts)."""
+    arr = np.asarray(sentences, dtype=object)
+    if arr.size == 0:
+      raise ValueError("lookup of an empty list of sentences")
+    rows = self.rows(arr.ravel().tolist())
+    length = max_tokens or self.max_tokens
+    states = np.zeros((len(rows), length, self.width), np.float32)
+    mask = np.zeros((len(rows), length), bool)
+    ok = rows >= 0
+    n = min(length, self.max_tokens)
+    states[ok, :n] = self.states[rows[ok], :n]
+    mask[ok, :n] = self.mask[rows[ok], :n]
+    return (states.reshape(arr.shape + (length, self.width)), mask.reshape(arr.shape + (length,)))
 
-    def sentence_embeddings(self, sentences: Sequence[str]) -> np.ndarray:
-        """``[..., F]`` unit-norm sentence embeddings (zeros for "")."""
-        arr = np.asarray(sentences, dtype=object)
-        if arr.size == 0:
-            raise ValueError("lookup of an empty list of sentences")
-        rows = self.rows(arr.ravel().tolist())
-        out = np.zeros((len(rows), self.sentence.shape[-1]), np.float32)
-        out[rows >= 0] = self.sentence[rows[rows >= 0]]
-        return out.reshape(arr.shape + (self.sentence.shape[-1],))
+  def sentence_embeddings(self, sentences: Sequence[str]) -> np.ndarray:
+    """``[..., F]`` unit-norm sentence embeddings (zeros for "")."""
+    arr = np.asarray(sentences, dtype=object)
+    if arr.size == 0:
+      raise ValueError("lookup of an empty list of sentences")
+    rows = self.rows(arr.ravel().tolist())
+    out = np.zeros((len(rows), self.sentence.shape[-1]), np.float32)
+    out[rows >= 0] = self.sentence[rows[rows >= 0]]
+    return out.reshape(arr.shape + (self.sentence.shape[-1],))
 
 
 def load_text_features(path: str | Path) -> TextFeatures | None:
-    """The cache at ``path`` (None when absent)."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return TextFeatures(z["keys"].tolist(), z["states"], z["mask"], z["sentence"],
-                            str(z["encoder"]))
+  """The cache at ``path`` (None when absent)."""
+  path = Path(path)
+  if not path.exists():
+    return None
+  with np.load(path, allow_pickle=False) as z:
+    return TextFeatures(
+      z["keys"].tolist(), z["states"], z["mask"], z["sentence"], str(z["encoder"])
+    )
 
 
 def _save(path: Path, feats: TextFeatures) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, keys=np.asarray(feats.keys), states=feats.states, mask=feats.mask,
-             sentence=feats.sentence, encoder=np.asarray(feats.encoder))
-    os.replace(tmp, path)
+  tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+  np.savez(
+    tmp,
+    keys=np.asarray(feats.keys),
+    states=feats.states,
+    mask=feats.mask,
+    sentence=feats.sentence,
+    encoder=np.asarray(feats.encoder),
+  )
+  os.replace(tmp, path)
 
 
-def ensure_text_features(path: str | Path, sentences: Iterable[str], *,
-                         encoder: EncoderFn | None = None, encoder_name: str = MINILM,
-                         batch_size: int = 256) -> TextFeatures:
-    """Features for every sentence of ``sentences`` (plus those already cached), encoding only the
-    missing ones and updating the cache file at ``path``.
+def ensure_text_features(
+  path: str | Path,
+  sentences: Iterable[str],
+  *,
+  encoder: EncoderFn | None = None,
+  encoder_name: str = MINILM,
+  batch_size: int = 256,
+) -> TextFeatures:
+  """Features for every sentence of ``sentences`` (plus those already cached), encoding only the
+  missing ones and updating the cache file at ``path``.
 
-    Args:
-      path: ``.npz`` cache file (created with its folder).
-      sentences: the sentences needed (duplicates and ``""`` are ignored).
-      encoder: an :data:`EncoderFn`; default the frozen MiniLM.
-      encoder_name: stored in the cache; a cache made by a different encoder raises ValueError.
-      batch_size: sentences per encoder call (sorted by length to limit padding).
-    Raises:
-      ValueError: no sentences at all, or the cache was made by another encoder.
-    """
-    path = Path(path)
-    wanted = {}
-    for s in _check_sentences(list(sentences)):
-        if s.strip():
-            wanted.setdefault(sentence_key(s), s)
-    if not wanted:
-        raise ValueError("no non-empty sentence to encode")
-    cached = load_text_features(path)
-    if cached is not None and cached.encoder != encoder_name:
-        raise ValueError(f"{path} was made by encoder {cached.encoder!r}, not {encoder_name!r}; "
-                         "delete it or use another path")
-    missing = [s for k, s in wanted.items() if cached is None or k not in cached.index]
-    if not missing:
-        return cached
-    log.info("encoding %d new sentences into %s", len(missing), path)
-    encoder = encoder or minilm_encoder()
-    missing.sort(key=len)
-    states, masks, sents = [], [], []
-    for a in range(0, len(missing), batch_size):
-        s, m, e = encoder(missing[a:a + batch_size])
-        states.append(np.asarray(s, np.float16))
-        masks.append(np.asarray(m, bool))
-        sents.append(np.asarray(e, np.float32))
-    parts = ([] if cached is None else [(cached.states, cached.mask)]) + list(zip(states, masks))
-    width = max(s.shape[1] for s, _ in parts)
-    pad = lambda a, w: np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
-    all_states = np.concatenate([pad(s, width) for s, _ in parts]).astype(np.float16)
-    all_mask = np.concatenate([pad(m, width) for _, m in parts])
-    all_sent = np.concatenate(([] if cached is None else [cached.sentence]) + sents)
-    keys = ([] if cached is None else cached.keys) + [sentence_key(s) for s in missing]
-    feats = TextFeatures(keys, all_states, all_mask, all_sent, encoder_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _save(path, feats)
-    return feats
+  Args:
+    path: ``.npz`` cache file (created with its folder).
+    sentences: the sentences needed (duplicates and ``""`` are ignored).
+    encoder: an :data:`EncoderFn`; default the frozen MiniLM.
+    encoder_name: stored in the cache; a cache made by a different encoder raises ValueError.
+    batch_size: sentences per encoder call (sorted by length to limit padding).
+  Raises:
+    ValueError: no sentences at all, or the cache was made by another encoder.
+  """
+  path = Path(path)
+  wanted = {}
+  for s in _check_sentences(list(sentences)):
+    if s.strip():
+      wanted.setdefault(sentence_key(s), s)
+  if not wanted:
+    raise ValueError("no non-empty sentence to encode")
+  cached = load_text_features(path)
+  if cached is not None and cached.encoder != encoder_name:
+    raise ValueError(
+      f"{path} was made by encoder {cached.encoder!r}, not {encoder_name!r}; "
+      "delete it or use another path"
+    )
+  missing = [s for k, s in wanted.items() if cached is None or k not in cached.index]
+  if not missing:
+    return cached
+  log.info("encoding %d new sentences into %s", len(missing), path)
+  encoder = encoder or minilm_encoder()
+  missing.sort(key=len)
+  states, masks, sents = [], [], []
+  for a in range(0, len(missing), batch_size):
+    s, m, e = encoder(missing[a : a + batch_size])
+    states.append(np.asarray(s, np.float16))
+    masks.append(np.asarray(m, bool))
+    sents.append(np.asarray(e, np.float32))
+  parts = ([] if cached is None else [(cached.states, cached.mask)]) + list(zip(states, masks))
+  width = max(s.shape[1] for s, _ in parts)
+  pad = lambda a, w: np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+  all_states = np.concatenate([pad(s, width) for s, _ in parts]).astype(np.float16)
+  all_mask = np.concatenate([pad(m, width) for _, m in parts])
+  all_sent = np.concatenate(([] if cached is None else [cached.sentence]) + sents)
+  keys = ([] if cached is None else cached.keys) + [sentence_key(s) for s in missing]
+  feats = TextFeatures(keys, all_states, all_mask, all_sent, encoder_name)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  _save(path, feats)
+  return feats
 
 
-__all__ = ["EncoderFn", "MINILM", "TextFeatures", "ensure_text_features", "load_text_features",
-           "minilm_encoder", "sentence_key"]
+__all__ = [
+  "EncoderFn",
+  "MINILM",
+  "TextFeatures",
+  "ensure_text_features",
+  "load_text_features",
+  "minilm_encoder",
+  "sentence_key",
+]

@@ -38,18 +38,46 @@ import optax
 from motion_jax.models.quantizers import quantize
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
-TERMS = ("proximity", "pelvis_tilt", "symmetry", "angular_velocity", "com_velocity",
-         "com_acceleration", "foot_sliding", "ground", "constraint", "temporal")
+TERMS = (
+  "proximity",
+  "pelvis_tilt",
+  "symmetry",
+  "angular_velocity",
+  "com_velocity",
+  "com_acceleration",
+  "foot_sliding",
+  "ground",
+  "constraint",
+  "temporal",
+)
 
 # LIMO_Surrogate.py's hyper_param_dict (terms it has; 0 where the code disables one).
-CODE_WEIGHTS = dict(proximity=0.01, pelvis_tilt=0.0, symmetry=1.0, angular_velocity=0.0,
-                    com_velocity=50.0, com_acceleration=100.0, foot_sliding=0.1, ground=0.1,
-                    constraint=0.0, temporal=0.5)
+CODE_WEIGHTS = dict(
+  proximity=0.01,
+  pelvis_tilt=0.0,
+  symmetry=1.0,
+  angular_velocity=0.0,
+  com_velocity=50.0,
+  com_acceleration=100.0,
+  foot_sliding=0.1,
+  ground=0.1,
+  constraint=0.0,
+  temporal=0.5,
+)
 # Every Table-1 term on. The paper lists the terms, not their weights; these are ours, chosen so
 # each term starts at a comparable magnitude on the squat data (documented in experiments/bige.py).
-PAPER_WEIGHTS = dict(proximity=0.01, pelvis_tilt=1.0, symmetry=1.0, angular_velocity=0.01,
-                     com_velocity=1.0, com_acceleration=100.0, foot_sliding=10.0, ground=10.0,
-                     constraint=10.0, temporal=0.5)
+PAPER_WEIGHTS = dict(
+  proximity=0.01,
+  pelvis_tilt=1.0,
+  symmetry=1.0,
+  angular_velocity=0.01,
+  com_velocity=1.0,
+  com_acceleration=100.0,
+  foot_sliding=10.0,
+  ground=10.0,
+  constraint=10.0,
+  temporal=0.5,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +85,17 @@ class GuidanceConfig:
   steps: int = 2000
   learning_rate: float = 0.05
   num_candidates: int = 256
-  init: str = "normal"                       # 'normal' (paper) | 'train_mean' (code)
+  init: str = "normal"  # 'normal' (paper) | 'train_mean' (code)
   init_noise: float = 1.0
-  schedule: str = "all"                      # 'all' (paper) | 'code'
+  schedule: str = "all"  # 'all' (paper) | 'code'
   proximity_only_steps: int = 500
   ramp_steps: int = 500
   final_proximity_steps: int = 1000
   activation_low: float = 0.35
   activation_high: float = 0.45
   fps: float = 60.0
-  com: str = "whole_body"                    # 'whole_body' | 'pelvis' (the code's "COM")
-  contact_height: float = 0.03               # foot joints below this (m) count as in contact
+  com: str = "whole_body"  # 'whole_body' | 'pelvis' (the code's "COM")
+  contact_height: float = 0.03  # foot joints below this (m) count as in contact
   weights: tuple[tuple[str, float], ...] = tuple(PAPER_WEIGHTS.items())
 
   def __post_init__(self):
@@ -87,15 +115,16 @@ class GuidanceConfig:
 
 class FrozenModels(NamedTuple):
   """Everything guidance differentiates through, all frozen (closed over, never updated)."""
-  decode: Callable[[jax.Array], jax.Array]          # z_q [L, D] -> x [T, 33] normalised
-  surrogate: Callable[[jax.Array], jax.Array]       # x [T, 33] -> a [T, 80]
-  fk: Callable[[jax.Array], Any]                    # q [T, 33] rad/m -> FKResult
-  center_of_mass: Callable[[Any], jax.Array]        # FKResult -> [T, 3]
-  codebook: jax.Array                               # [K, D]
-  mean: jax.Array                                   # [33]
-  std: jax.Array                                    # [33]
-  train_latents: jax.Array                          # [N, L, D]
-  foot_joints: jax.Array                            # int indices into joint_centers
+
+  decode: Callable[[jax.Array], jax.Array]  # z_q [L, D] -> x [T, 33] normalised
+  surrogate: Callable[[jax.Array], jax.Array]  # x [T, 33] -> a [T, 80]
+  fk: Callable[[jax.Array], Any]  # q [T, 33] rad/m -> FKResult
+  center_of_mass: Callable[[Any], jax.Array]  # FKResult -> [T, 3]
+  codebook: jax.Array  # [K, D]
+  mean: jax.Array  # [33]
+  std: jax.Array  # [33]
+  train_latents: jax.Array  # [N, L, D]
+  foot_joints: jax.Array  # int indices into joint_centers
 
 
 _C = {n: i for i, n in enumerate(BIGE_COORDINATES)}
@@ -131,33 +160,36 @@ def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax.Ar
   batch-native on [B, T, 33] (its own leading batch axes). Putting the FK under vmap inside the
   guidance `scan` trips an XLA CPU HLO-verifier bug in jax 0.10.2 (a batched dot_general layout).
   """
-  x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)           # [B, T, 33/33/80]
+  x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)  # [B, T, 33/33/80]
   q_rad = to_radians(q)
   fk = m.fk(q_rad)
-  com = m.center_of_mass(fk) if cfg.com == "whole_body" else q[..., 3:6]   # [B, T, 3]
-  joints = fk.joint_centers                                            # [B, T, J, 3]
-  vasmed = a[..., _VASMED]                                             # [B, T, 2]
-  peak_weight = jax.nn.softmax(vasmed.mean(-1) / 0.02, axis=-1)        # soft arg-max over time
+  com = m.center_of_mass(fk) if cfg.com == "whole_body" else q[..., 3:6]  # [B, T, 3]
+  joints = fk.joint_centers  # [B, T, J, 3]
+  vasmed = a[..., _VASMED]  # [B, T, 2]
+  peak_weight = jax.nn.softmax(vasmed.mean(-1) / 0.02, axis=-1)  # soft arg-max over time
   tilt = jnp.sum(peak_weight * q_rad[..., _C["pelvis_tilt"]] ** 2, -1)
   symmetry = jnp.mean((q_rad[..., _LEFT] - q_rad[..., _RIGHT]) ** 2, (1, 2))
   ang_vel = jnp.mean((jnp.diff(q_rad[..., _ROT], axis=1) * cfg.fps) ** 2, (1, 2))
   com_vel = jnp.mean(jnp.sum((jnp.diff(com, axis=1) * cfg.fps) ** 2, -1), -1)
   lap = com[:, 2:] - 2.0 * com[:, 1:-1] + com[:, :-2]
-  com_acc = jnp.mean(optax.huber_loss(lap, delta=0.01) / 0.01, (1, 2))   # torch smooth_l1, beta .01
-  heights = joints[..., 1]                                             # [B, T, J]
-  soft_lowest = -0.01 * jax.nn.logsumexp(-heights / 0.01, axis=-1)   # [B, T]
+  com_acc = jnp.mean(optax.huber_loss(lap, delta=0.01) / 0.01, (1, 2))  # torch smooth_l1, beta .01
+  heights = joints[..., 1]  # [B, T, J]
+  soft_lowest = -0.01 * jax.nn.logsumexp(-heights / 0.01, axis=-1)  # [B, T]
   ground = jnp.mean(soft_lowest**2, -1)
-  feet = joints[:, :, m.foot_joints]                                   # [B, T, F, 3]
+  feet = joints[:, :, m.foot_joints]  # [B, T, F, 3]
   contact = jax.nn.sigmoid((cfg.contact_height - feet[:, :-1, :, 1]) / 0.005)
   horizontal = (jnp.diff(feet, axis=1) * cfg.fps)[..., jnp.array([0, 2])]
   sliding = jnp.mean(contact * jnp.sum(horizontal**2, -1), (1, 2))
-  peak = jnp.max(vasmed, axis=1)                                       # [B, 2]
-  constraint = jnp.sum(jnp.maximum(jnp.maximum(peak - cfg.activation_high,
-                                               cfg.activation_low - peak), 0.0), -1)
+  peak = jnp.max(vasmed, axis=1)  # [B, 2]
+  constraint = jnp.sum(
+    jnp.maximum(jnp.maximum(peak - cfg.activation_high, cfg.activation_low - peak), 0.0), -1
+  )
   temporal = jnp.mean(jnp.diff(x, axis=1) ** 2, (1, 2))
   prox = jax.vmap(lambda zi: proximity(zi, m.train_latents))(z)
-  return jnp.stack([prox, tilt, symmetry, ang_vel, com_vel, com_acc, sliding, ground, constraint,
-                    temporal], axis=-1)
+  return jnp.stack(
+    [prox, tilt, symmetry, ang_vel, com_vel, com_acc, sliding, ground, constraint, temporal],
+    axis=-1,
+  )
 
 
 def schedule_scales(step: jax.Array, cfg: GuidanceConfig) -> jax.Array:
@@ -186,15 +218,15 @@ def make_guide(m: FrozenModels, cfg: GuidanceConfig):
   candidate-mean unweighted terms and the weighted total at each step."""
   weights = jnp.asarray(cfg.weight_vector)
   tx = optax.adam(cfg.learning_rate)
+
   def objective(z, scales):
-    terms = guidance_terms(z, m, cfg)                                  # [B, n_terms]
-    per_candidate = terms @ (weights * scales)                         # [B]
+    terms = guidance_terms(z, m, cfg)  # [B, n_terms]
+    per_candidate = terms @ (weights * scales)  # [B]
     return jnp.sum(per_candidate), (terms.mean(0), per_candidate.mean())
 
   def step(carry, i):
     z, opt_state = carry
-    (_, (terms, total)), g = jax.value_and_grad(objective, has_aux=True)(
-        z, schedule_scales(i, cfg))
+    (_, (terms, total)), g = jax.value_and_grad(objective, has_aux=True)(z, schedule_scales(i, cfg))
     updates, opt_state = tx.update(g, opt_state, z)
     return (optax.apply_updates(z, updates), opt_state), jnp.concatenate([terms, total[None]])
 

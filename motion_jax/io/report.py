@@ -28,24 +28,36 @@ def write_json(path: str | pathlib.Path, data: Mapping[str, Any]) -> None:
   path = pathlib.Path(path)
   tmp = path.with_suffix(path.suffix + ".tmp")
   tmp.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
-  tmp.replace(path)                      # atomic: a crash never leaves a half-written result
+  tmp.replace(path)  # atomic: a crash never leaves a half-written result
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "{:.4g}") -> str:
+def markdown_table(
+  header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "{:.4g}"
+) -> str:
   def cell(v):
     return fmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
+
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
   return "\n".join(lines)
 
 
-def plot_series(path: str | pathlib.Path, t: np.ndarray, series: Mapping[str, np.ndarray], *,
-                title: str, xlabel: str, ylabel: str, panels: Sequence[Sequence[str]] | None = None
-                ) -> None:
+def plot_series(
+  path: str | pathlib.Path,
+  t: np.ndarray,
+  series: Mapping[str, np.ndarray],
+  *,
+  title: str,
+  xlabel: str,
+  ylabel: str,
+  panels: Sequence[Sequence[str]] | None = None,
+) -> None:
   """Line plot(s): one panel per group of series names (default: one panel, all series)."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   panels = panels or [list(series)]
   fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), squeeze=False)
   for ax, names in zip(axes[:, 0], panels):

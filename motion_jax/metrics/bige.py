@@ -45,12 +45,28 @@ from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 FOOT_THRESHOLD = 0.01
 ACTIVATION_RANGE = (0.35, 0.45)
 TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
-SYMMETRIC_PAIRS = (("hip_flexion_l", "hip_flexion_r"), ("knee_angle_l", "knee_angle_r"),
-                   ("ankle_angle_l", "ankle_angle_r"))
-TABLE2 = ("fidelity_w2", "fidelity_w2_pooled", "diversity", "entropy_gen", "penetration_mm",
-          "floating_mm", "sliding_mm")
-TABLE3 = ("pelvis_tilt_at_peak", "asymmetry", "angular_velocity", "com_velocity",
-          "com_acceleration", "constraint")
+SYMMETRIC_PAIRS = (
+  ("hip_flexion_l", "hip_flexion_r"),
+  ("knee_angle_l", "knee_angle_r"),
+  ("ankle_angle_l", "ankle_angle_r"),
+)
+TABLE2 = (
+  "fidelity_w2",
+  "fidelity_w2_pooled",
+  "diversity",
+  "entropy_gen",
+  "penetration_mm",
+  "floating_mm",
+  "sliding_mm",
+)
+TABLE3 = (
+  "pelvis_tilt_at_peak",
+  "asymmetry",
+  "angular_velocity",
+  "com_velocity",
+  "com_acceleration",
+  "constraint",
+)
 
 
 def _idx(names: Sequence[str], layout: Sequence[str] = BIGE_COORDINATES) -> list[int]:
@@ -68,6 +84,7 @@ def fidelity_w2(real_q: np.ndarray, gen_q: np.ndarray) -> float:
   real, gen = real / scale, gen / scale
   mu_r, mu_g = real.mean(0), gen.mean(0)
   s_r, s_g = np.cov(real, rowvar=False), np.cov(gen, rowvar=False)
+
   # tr sqrt(S_r^1/2 S_g S_r^1/2) = nuclear norm of S_g^1/2 S_r^1/2 (its singular values are the
   # square roots of that matrix's eigenvalues). The covariances of squat motions are ill-conditioned;
   # square roots of eigenvalues near zero amplify rounding (sqrtm / eigvalsh gave W2 ~ 5e-4 between a
@@ -97,27 +114,32 @@ def sample_entropies(x: np.ndarray, bins: int = 10) -> np.ndarray:
   return np.asarray(out)
 
 
-def foot_metrics(joints: np.ndarray, ground: float | None = None,
-                 threshold: float = FOOT_THRESHOLD) -> dict[str, np.ndarray]:
+def foot_metrics(
+  joints: np.ndarray, ground: float | None = None, threshold: float = FOOT_THRESHOLD
+) -> dict[str, np.ndarray]:
   """Per-sample penetration / floating / sliding, per-frame means in mm. joints [N, T, J, 3]."""
-  heights = joints[..., 1]                                             # [N, T, J]
-  lowest = heights.min(-1)                                             # [N, T]
+  heights = joints[..., 1]  # [N, T, J]
+  lowest = heights.min(-1)  # [N, T]
   ground = float(np.median(lowest)) if ground is None else ground
   h = lowest - ground
   pen = np.maximum(-h, 0.0)
   pen = np.where(pen < threshold, 0.0, pen)
   flo = np.maximum(h, 0.0)
   flo = np.where(flo < threshold, 0.0, flo)
-  idx = heights.argmin(-1)                                             # [N, T]
+  idx = heights.argmin(-1)  # [N, T]
   n, t = idx.shape
   rows, cols = np.arange(n)[:, None], np.arange(t - 1)[None, :]
-  now = joints[rows, cols, idx[:, :-1]]                                # [N, T-1, 3]
+  now = joints[rows, cols, idx[:, :-1]]  # [N, T-1, 3]
   nxt = joints[rows, cols + 1, idx[:, :-1]]
   slide = np.linalg.norm(nxt - now, axis=-1)
   contact = flo[:, :-1] < threshold
   slide = np.where(contact, slide, 0.0)
-  return {"penetration_mm": 1000 * pen.mean(1), "floating_mm": 1000 * flo.mean(1),
-          "sliding_mm": 1000 * slide.mean(1), "ground_m": np.full(n, ground)}
+  return {
+    "penetration_mm": 1000 * pen.mean(1),
+    "floating_mm": 1000 * flo.mean(1),
+    "sliding_mm": 1000 * slide.mean(1),
+    "ground_m": np.full(n, ground),
+  }
 
 
 # ------------------------------------------------------------------------------------ Table 3
@@ -129,7 +151,7 @@ def vasmed_activation(a: np.ndarray) -> np.ndarray:
 
 
 def pelvis_tilt_at_peak(q: np.ndarray, a: np.ndarray) -> np.ndarray:
-  peak = vasmed_activation(a).mean(-1).argmax(-1)                      # [N]
+  peak = vasmed_activation(a).mean(-1).argmax(-1)  # [N]
   tilt = q[..., BIGE_COORDINATES.index("pelvis_tilt")]
   return np.abs(tilt[np.arange(len(q)), peak])
 
@@ -154,10 +176,11 @@ def com_acceleration(com: np.ndarray, fps: float) -> np.ndarray:
   return np.linalg.norm(lap * fps**2, axis=-1).mean(1)
 
 
-def activation_constraint(a: np.ndarray, low: float = ACTIVATION_RANGE[0],
-                          high: float = ACTIVATION_RANGE[1]) -> tuple[np.ndarray, np.ndarray]:
+def activation_constraint(
+  a: np.ndarray, low: float = ACTIVATION_RANGE[0], high: float = ACTIVATION_RANGE[1]
+) -> tuple[np.ndarray, np.ndarray]:
   """(per-sample violation, per-sample satisfied flag) of the peak vasmed activation range."""
-  peak = vasmed_activation(a).max(1)                                   # [N, 2]
+  peak = vasmed_activation(a).max(1)  # [N, 2]
   violation = np.maximum(np.maximum(peak - high, low - peak), 0.0)
   return violation.mean(-1), np.all(violation == 0, axis=-1)
 
@@ -167,10 +190,15 @@ def activation_constraint(a: np.ndarray, low: float = ACTIVATION_RANGE[0],
 
 def per_sample_table3(q, a, com, fps) -> dict[str, np.ndarray]:
   violation, satisfied = activation_constraint(a)
-  return {"pelvis_tilt_at_peak": pelvis_tilt_at_peak(q, a), "asymmetry": asymmetry(q),
-          "angular_velocity": angular_velocity(q, fps), "com_velocity": com_velocity(com, fps),
-          "com_acceleration": com_acceleration(com, fps), "constraint": violation,
-          "constraint_satisfied": satisfied.astype(np.float64)}
+  return {
+    "pelvis_tilt_at_peak": pelvis_tilt_at_peak(q, a),
+    "asymmetry": asymmetry(q),
+    "angular_velocity": angular_velocity(q, fps),
+    "com_velocity": com_velocity(com, fps),
+    "com_acceleration": com_acceleration(com, fps),
+    "constraint": violation,
+    "constraint_satisfied": satisfied.astype(np.float64),
+  }
 
 
 def evaluate_set(q, a, joints, com, fps, reference_q=None) -> dict[str, dict[str, float]]:
@@ -188,12 +216,17 @@ def evaluate_set(q, a, joints, com, fps, reference_q=None) -> dict[str, dict[str
   return out
 
 
-def closer_to_reference(reference: Mapping[str, Mapping[str, float]],
-                        a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[str, float]],
-                        metrics: Sequence[str] = TABLE3) -> dict[str, bool]:
+def closer_to_reference(
+  reference: Mapping[str, Mapping[str, float]],
+  a: Mapping[str, Mapping[str, float]],
+  b: Mapping[str, Mapping[str, float]],
+  metrics: Sequence[str] = TABLE3,
+) -> dict[str, bool]:
   """For each metric: is set `a`'s mean closer to the reference's mean than set `b`'s?"""
-  return {m: abs(a[m]["mean"] - reference[m]["mean"]) < abs(b[m]["mean"] - reference[m]["mean"])
-          for m in metrics}
+  return {
+    m: abs(a[m]["mean"] - reference[m]["mean"]) < abs(b[m]["mean"] - reference[m]["mean"])
+    for m in metrics
+  }
 
 
 def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +235,7 @@ def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np
   import jax
   import jax.numpy as jnp
   from motion_jax.skeletons import opensim_fk
+
   rot = np.array([n not in TRANSLATIONS for n in BIGE_COORDINATES])
   fk = opensim_fk.make_fk(osim, BIGE_COORDINATES)
 
@@ -212,7 +246,7 @@ def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np
 
   joints, com = [], []
   for i in range(0, len(q_deg), batch):
-    j, c = fn(jnp.asarray(q_deg[i:i + batch], jnp.float32))
+    j, c = fn(jnp.asarray(q_deg[i : i + batch], jnp.float32))
     joints.append(np.asarray(j))
     com.append(np.asarray(c))
   return np.concatenate(joints), np.concatenate(com)

@@ -105,8 +105,9 @@ def euclidean_distance_matrix(a, b) -> np.ndarray:
   return np.sqrt(np.maximum(d2, 0.0))
 
 
-def r_precision(text_embeddings, motion_embeddings, batch_size: int = R_PRECISION_BATCH,
-                top_k: int = TOP_K) -> tuple[np.ndarray, float]:
+def r_precision(
+  text_embeddings, motion_embeddings, batch_size: int = R_PRECISION_BATCH, top_k: int = TOP_K
+) -> tuple[np.ndarray, float]:
   """Guo et al.'s R-precision and MM-Dist over consecutive batches of paired embeddings.
 
   Args:
@@ -128,18 +129,19 @@ def r_precision(text_embeddings, motion_embeddings, batch_size: int = R_PRECISIO
   match = 0.0
   for b in range(n_batches):
     sl = slice(b * batch_size, (b + 1) * batch_size)
-    d = euclidean_distance_matrix(t[sl], m[sl])              # [B texts, B motions]
+    d = euclidean_distance_matrix(t[sl], m[sl])  # [B texts, B motions]
     match += np.trace(d)
     # rank of the own motion: motions strictly closer than it (stable argsort as Guo's code)
     order = np.argsort(d, axis=1, kind="stable")
-    rank = np.argmax(order == np.arange(batch_size)[:, None], axis=1)   # 0-based
+    rank = np.argmax(order == np.arange(batch_size)[:, None], axis=1)  # 0-based
     hits += [(rank < k).sum() for k in range(1, top_k + 1)]
   used = n_batches * batch_size
   return hits / used, match / used
 
 
-def diversity(embeddings, num_pairs: int = DIVERSITY_PAIRS,
-              rng: np.random.Generator | None = None) -> float:
+def diversity(
+  embeddings, num_pairs: int = DIVERSITY_PAIRS, rng: np.random.Generator | None = None
+) -> float:
   """Mean distance of ``num_pairs`` random pairs (two index sets without replacement)."""
   x = _embeddings(embeddings, "embeddings")
   if len(x) < num_pairs:
@@ -150,8 +152,9 @@ def diversity(embeddings, num_pairs: int = DIVERSITY_PAIRS,
   return float(np.linalg.norm(x[first] - x[second], axis=1).mean())
 
 
-def multimodality(embeddings, num_pairs: int = MM_PAIRS,
-                  rng: np.random.Generator | None = None) -> float:
+def multimodality(
+  embeddings, num_pairs: int = MM_PAIRS, rng: np.random.Generator | None = None
+) -> float:
   """Mean distance of ``num_pairs`` random pairs of motions generated from the same text.
 
   Args:
@@ -159,8 +162,9 @@ def multimodality(embeddings, num_pairs: int = MM_PAIRS,
   """
   x = _embeddings(embeddings, "embeddings", ndim=3)
   if x.shape[1] < num_pairs:
-    raise ValueError(f"multimodality needs at least num_pairs={num_pairs} motions per text, got "
-                     f"{x.shape[1]}")
+    raise ValueError(
+      f"multimodality needs at least num_pairs={num_pairs} motions per text, got {x.shape[1]}"
+    )
   rng = rng or np.random.default_rng(0)
   first = rng.choice(x.shape[1], num_pairs, replace=False)
   second = rng.choice(x.shape[1], num_pairs, replace=False)
@@ -187,6 +191,7 @@ class EmbeddingModel(Protocol):
 @dataclasses.dataclass(frozen=True)
 class TextMotionPairs:
   """The evaluation set: raw (un-normalised) motions ``[T_i, F]`` and all captions of each."""
+
   motions: tuple[np.ndarray, ...]
   captions: tuple[tuple[str, ...], ...]
   ids: tuple[str, ...] = ()
@@ -219,8 +224,9 @@ class TextMotionPairs:
 GenerateFn = Callable[..., Sequence[np.ndarray]]
 
 
-def _generate(generate_fn: GenerateFn, texts: list[str], lengths: np.ndarray,
-              pass_lengths: bool) -> list[np.ndarray]:
+def _generate(
+  generate_fn: GenerateFn, texts: list[str], lengths: np.ndarray, pass_lengths: bool
+) -> list[np.ndarray]:
   out = generate_fn(texts, lengths) if pass_lengths else generate_fn(texts)
   out = list(out)
   if len(out) != len(texts):
@@ -228,13 +234,23 @@ def _generate(generate_fn: GenerateFn, texts: list[str], lengths: np.ndarray,
   return out
 
 
-def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None,
-                       dataset: TextMotionPairs, *, num_repeats: int = NUM_REPEATS,
-                       batch_size: int = R_PRECISION_BATCH, top_k: int = TOP_K,
-                       diversity_pairs: int = DIVERSITY_PAIRS, mm_texts: int = MM_TEXTS,
-                       mm_repeats: int = MM_REPEATS, mm_pairs: int = MM_PAIRS,
-                       multimodality_eval: bool = True, pass_lengths: bool = False,
-                       max_length: int | None = None, seed: int = 0) -> dict[str, Any]:
+def evaluate_generator(
+  evaluator: EmbeddingModel,
+  generate_fn: GenerateFn | None,
+  dataset: TextMotionPairs,
+  *,
+  num_repeats: int = NUM_REPEATS,
+  batch_size: int = R_PRECISION_BATCH,
+  top_k: int = TOP_K,
+  diversity_pairs: int = DIVERSITY_PAIRS,
+  mm_texts: int = MM_TEXTS,
+  mm_repeats: int = MM_REPEATS,
+  mm_pairs: int = MM_PAIRS,
+  multimodality_eval: bool = True,
+  pass_lengths: bool = False,
+  max_length: int | None = None,
+  seed: int = 0,
+) -> dict[str, Any]:
   """Guo et al.'s protocol for ``generate_fn`` on ``dataset`` (see the module docstring).
 
   Args:
@@ -260,8 +276,7 @@ def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None
   n = len(dataset)
   used = (n // batch_size) * batch_size
   if used == 0:
-    raise ValueError(f"the dataset has {n} pairs, fewer than one R-precision batch of "
-                     f"{batch_size}")
+    raise ValueError(f"the dataset has {n} pairs, fewer than one R-precision batch of {batch_size}")
   if diversity_pairs > used:
     raise ValueError(f"diversity_pairs={diversity_pairs} > {used} evaluated motions")
   max_length = max_length or getattr(evaluator, "max_length", None)
@@ -269,10 +284,12 @@ def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None
   lengths_all = np.asarray([len(m) for m in real_motions])
   real_emb_all = np.asarray(evaluator.embed_motions(real_motions))
   do_mm = multimodality_eval and generate_fn is not None
-  values: dict[str, list[float]] = {k: [] for k in
-                                    ["fid", "mm_dist", "diversity"]
-                                    + [f"r_precision_top{k}" for k in range(1, top_k + 1)]
-                                    + (["multimodality"] if do_mm else [])}
+  values: dict[str, list[float]] = {
+    k: []
+    for k in ["fid", "mm_dist", "diversity"]
+    + [f"r_precision_top{k}" for k in range(1, top_k + 1)]
+    + (["multimodality"] if do_mm else [])
+  }
   for r in range(num_repeats):
     rng = np.random.default_rng(seed + r)
     perm = rng.permutation(n)[:used]
@@ -280,8 +297,9 @@ def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None
     if generate_fn is None:
       gen_emb = real_emb_all[perm]
     else:
-      gen_emb = np.asarray(evaluator.embed_motions(
-          _generate(generate_fn, texts, lengths_all[perm], pass_lengths)))
+      gen_emb = np.asarray(
+        evaluator.embed_motions(_generate(generate_fn, texts, lengths_all[perm], pass_lengths))
+      )
     text_emb = np.asarray(evaluator.embed_texts(texts))
     top, mm_dist = r_precision(text_emb, gen_emb, batch_size, top_k)
     values["fid"].append(fid(real_emb_all[perm], gen_emb))
@@ -293,20 +311,30 @@ def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None
       pick = rng.choice(used, min(mm_texts, used), replace=False)
       mm_text = [texts[i] for i in pick for _ in range(mm_repeats)]
       mm_len = np.repeat(lengths_all[perm][pick], mm_repeats)
-      mm_emb = np.asarray(evaluator.embed_motions(
-          _generate(generate_fn, mm_text, mm_len, pass_lengths)))
+      mm_emb = np.asarray(
+        evaluator.embed_motions(_generate(generate_fn, mm_text, mm_len, pass_lengths))
+      )
       values["multimodality"].append(
-          multimodality(mm_emb.reshape(len(pick), mm_repeats, -1), mm_pairs, rng))
+        multimodality(mm_emb.reshape(len(pick), mm_repeats, -1), mm_pairs, rng)
+      )
   out: dict[str, Any] = {}
   for k, v in values.items():
     mean, ci = mean_confidence_interval(v)
     out[k] = {"mean": mean, "ci95": ci, "values": v}
   out["settings"] = {
-      "pairs": n, "pairs_used": used, "num_repeats": num_repeats, "r_precision_batch": batch_size,
-      "top_k": top_k, "diversity_pairs": diversity_pairs, "mm_texts": mm_texts if do_mm else 0,
-      "mm_repeats": mm_repeats if do_mm else 0, "mm_pairs": mm_pairs if do_mm else 0,
-      "max_length": max_length, "seed": seed, "ci": "1.96 * std / sqrt(num_repeats)",
-      "distance": "Euclidean between evaluator embeddings",
+    "pairs": n,
+    "pairs_used": used,
+    "num_repeats": num_repeats,
+    "r_precision_batch": batch_size,
+    "top_k": top_k,
+    "diversity_pairs": diversity_pairs,
+    "mm_texts": mm_texts if do_mm else 0,
+    "mm_repeats": mm_repeats if do_mm else 0,
+    "mm_pairs": mm_pairs if do_mm else 0,
+    "max_length": max_length,
+    "seed": seed,
+    "ci": "1.96 * std / sqrt(num_repeats)",
+    "distance": "Euclidean between evaluator embeddings",
   }
   return out
 
@@ -314,19 +342,49 @@ def evaluate_generator(evaluator: EmbeddingModel, generate_fn: GenerateFn | None
 def format_row(name: str, metrics: Mapping[str, Any]) -> list[str]:
   """``[name, top1, top2, top3, FID, MM-Dist, Diversity, MultiModality]`` as ``mean±ci`` strings
   (the column order of T2M's Table 1)."""
+
   def cell(k):
     if k not in metrics:
       return "-"
     return f"{metrics[k]['mean']:.3f}±{metrics[k]['ci95']:.3f}"
-  return [name] + [cell(k) for k in ("r_precision_top1", "r_precision_top2", "r_precision_top3",
-                                     "fid", "mm_dist", "diversity", "multimodality")]
+
+  return [name] + [
+    cell(k)
+    for k in (
+      "r_precision_top1",
+      "r_precision_top2",
+      "r_precision_top3",
+      "fid",
+      "mm_dist",
+      "diversity",
+      "multimodality",
+    )
+  ]
 
 
-TABLE_HEADER = ["method", "R-prec top-1", "R-prec top-2", "R-prec top-3", "FID", "MM-Dist",
-                "Diversity", "MultiModality"]
+TABLE_HEADER = [
+  "method",
+  "R-prec top-1",
+  "R-prec top-2",
+  "R-prec top-3",
+  "FID",
+  "MM-Dist",
+  "Diversity",
+  "MultiModality",
+]
 
 __all__ = [
-    "EmbeddingModel", "TABLE_HEADER", "TextMotionPairs", "activation_statistics", "diversity",
-    "euclidean_distance_matrix", "evaluate_generator", "fid", "format_row", "frechet_distance",
-    "mean_confidence_interval", "multimodality", "r_precision",
+  "EmbeddingModel",
+  "TABLE_HEADER",
+  "TextMotionPairs",
+  "activation_statistics",
+  "diversity",
+  "euclidean_distance_matrix",
+  "evaluate_generator",
+  "fid",
+  "format_row",
+  "frechet_distance",
+  "mean_confidence_interval",
+  "multimodality",
+  "r_precision",
 ]

@@ -26,226 +26,246 @@ import flax.linen as nn
 Array = jax.Array
 
 _ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    # Exact (erf) GELU, as torch's "gelu" and BERT's "gelu" hidden_act.
-    "gelu": lambda x: nn.gelu(x, approximate=False),
-    "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
-    "relu": nn.relu,
+  # Exact (erf) GELU, as torch's "gelu" and BERT's "gelu" hidden_act.
+  "gelu": lambda x: nn.gelu(x, approximate=False),
+  "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
+  "relu": nn.relu,
 }
 
 
 def get_activation(name: str) -> Callable[[Array], Array]:
-    """Returns the activation function called ``name`` (``gelu``, ``gelu_tanh`` or ``relu``)."""
-    try:
-        return _ACTIVATIONS[name]
-    except KeyError:
-        choices = sorted(_ACTIVATIONS)
-        raise ValueError(f"Unknown activation {name!r}; choose from {choices}") from None
+  """Returns the activation function called ``name`` (``gelu``, ``gelu_tanh`` or ``relu``)."""
+  try:
+    return _ACTIVATIONS[name]
+  except KeyError:
+    choices = sorted(_ACTIVATIONS)
+    raise ValueError(f"Unknown activation {name!r}; choose from {choices}") from None
 
 
 def sinusoidal_positions(length: int, dim: int, max_period: float = 10000.0) -> Array:
-    """Fixed sinusoidal position table of Vaswani et al. 2017, ``[length, dim]``.
+  """Fixed sinusoidal position table of Vaswani et al. 2017, ``[length, dim]``.
 
-    Even channels hold ``sin(pos * w_i)`` and odd channels ``cos(pos * w_i)`` with
-    ``w_i = max_period ** (-2i / dim)`` (the interleaved layout used by ACTOR/TEMOS/TMR).
-    """
-    if dim % 2:
-        raise ValueError(f"sinusoidal_positions needs an even dim, got {dim}")
-    pos = jnp.arange(length, dtype=jnp.float32)[:, None]  # [L, 1]
-    even = jnp.arange(0, dim, 2, dtype=jnp.float32)  # [D/2]
-    freqs = jnp.exp(even * (-math.log(max_period) / dim))  # [D/2]
-    angles = pos * freqs[None, :]  # [L, D/2]
-    table = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # [L, D/2, 2]
-    return table.reshape(length, dim)  # [L, D]
+  Even channels hold ``sin(pos * w_i)`` and odd channels ``cos(pos * w_i)`` with
+  ``w_i = max_period ** (-2i / dim)`` (the interleaved layout used by ACTOR/TEMOS/TMR).
+  """
+  if dim % 2:
+    raise ValueError(f"sinusoidal_positions needs an even dim, got {dim}")
+  pos = jnp.arange(length, dtype=jnp.float32)[:, None]  # [L, 1]
+  even = jnp.arange(0, dim, 2, dtype=jnp.float32)  # [D/2]
+  freqs = jnp.exp(even * (-math.log(max_period) / dim))  # [D/2]
+  angles = pos * freqs[None, :]  # [L, D/2]
+  table = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # [L, D/2, 2]
+  return table.reshape(length, dim)  # [L, D]
 
 
 def _layer_norm(eps: float, name: str) -> nn.LayerNorm:
-    # Two-pass variance: matches torch's LayerNorm to ~1e-7 instead of E[x^2]-E[x]^2.
-    return nn.LayerNorm(epsilon=eps, use_fast_variance=False, name=name)
+  # Two-pass variance: matches torch's LayerNorm to ~1e-7 instead of E[x^2]-E[x]^2.
+  return nn.LayerNorm(epsilon=eps, use_fast_variance=False, name=name)
 
 
 def _residual(
-    x: Array,
-    branch: Callable[[Array], Array],
-    norm: nn.LayerNorm,
-    norm_first: bool,
-    dropout_rate: float,
-    deterministic: bool,
+  x: Array,
+  branch: Callable[[Array], Array],
+  norm: nn.LayerNorm,
+  norm_first: bool,
+  dropout_rate: float,
+  deterministic: bool,
 ) -> Array:
-    """``LN(x + Drop(branch(x)))`` (post-LN) or ``x + Drop(branch(LN(x)))`` (pre-LN)."""
-    drop = nn.Dropout(dropout_rate)
-    if norm_first:
-        return x + drop(branch(norm(x)), deterministic=deterministic)
-    return norm(x + drop(branch(x), deterministic=deterministic))
+  """``LN(x + Drop(branch(x)))`` (post-LN) or ``x + Drop(branch(LN(x)))`` (pre-LN)."""
+  drop = nn.Dropout(dropout_rate)
+  if norm_first:
+    return x + drop(branch(norm(x)), deterministic=deterministic)
+  return norm(x + drop(branch(x), deterministic=deterministic))
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head scaled dot-product attention with separate q/k/v/out projections.
+  """Multi-head scaled dot-product attention with separate q/k/v/out projections.
 
-    Attributes:
-      num_heads: number of heads; must divide ``qkv_features``.
-      qkv_features: width of the q/k/v projections (default: width of ``inputs_q``).
-      out_features: width of the output (default: width of ``inputs_q``).
-      dropout_rate: dropout on the attention probabilities.
-    """
+  Attributes:
+    num_heads: number of heads; must divide ``qkv_features``.
+    qkv_features: width of the q/k/v projections (default: width of ``inputs_q``).
+    out_features: width of the output (default: width of ``inputs_q``).
+    dropout_rate: dropout on the attention probabilities.
+  """
 
-    num_heads: int
-    qkv_features: int | None = None
-    out_features: int | None = None
-    dropout_rate: float = 0.0
+  num_heads: int
+  qkv_features: int | None = None
+  out_features: int | None = None
+  dropout_rate: float = 0.0
 
-    @nn.compact
-    def __call__(
-        self,
-        inputs_q: Array,  # [B, Lq, Dq]
-        inputs_kv: Array,  # [B, Lk, Dk]
-        key_mask: Array | None = None,  # [B, Lk] bool, True = attend
-        deterministic: bool = True,
-    ) -> Array:  # [B, Lq, out_features]
-        features = self.qkv_features or inputs_q.shape[-1]
-        out_features = self.out_features or inputs_q.shape[-1]
-        if features % self.num_heads:
-            raise ValueError(f"qkv_features={features} not divisible by num_heads={self.num_heads}")
-        head_dim = features // self.num_heads
+  @nn.compact
+  def __call__(
+    self,
+    inputs_q: Array,  # [B, Lq, Dq]
+    inputs_kv: Array,  # [B, Lk, Dk]
+    key_mask: Array | None = None,  # [B, Lk] bool, True = attend
+    deterministic: bool = True,
+  ) -> Array:  # [B, Lq, out_features]
+    features = self.qkv_features or inputs_q.shape[-1]
+    out_features = self.out_features or inputs_q.shape[-1]
+    if features % self.num_heads:
+      raise ValueError(f"qkv_features={features} not divisible by num_heads={self.num_heads}")
+    head_dim = features // self.num_heads
 
-        def split(x: Array) -> Array:  # [B, L, F] -> [B, L, H, F/H]
-            return x.reshape(x.shape[:-1] + (self.num_heads, head_dim))
+    def split(x: Array) -> Array:  # [B, L, F] -> [B, L, H, F/H]
+      return x.reshape(x.shape[:-1] + (self.num_heads, head_dim))
 
-        q = split(nn.Dense(features, name="query")(inputs_q))  # [B, Lq, H, Dh]
-        k = split(nn.Dense(features, name="key")(inputs_kv))  # [B, Lk, H, Dh]
-        v = split(nn.Dense(features, name="value")(inputs_kv))  # [B, Lk, H, Dh]
+    q = split(nn.Dense(features, name="query")(inputs_q))  # [B, Lq, H, Dh]
+    k = split(nn.Dense(features, name="key")(inputs_kv))  # [B, Lk, H, Dh]
+    v = split(nn.Dense(features, name="value")(inputs_kv))  # [B, Lk, H, Dh]
 
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(head_dim)  # [B, H, Lq, Lk]
-        if key_mask is not None:
-            big_neg = jnp.finfo(logits.dtype).min
-            logits = jnp.where(key_mask[:, None, None, :], logits, big_neg)
-        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)  # [B,H,Lq,Lk]
-        weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
-        attended = jnp.einsum("bhqk,bkhd->bqhd", weights, v)  # [B, Lq, H, Dh]
-        attended = attended.reshape(attended.shape[:2] + (features,))  # [B, Lq, F]
-        return nn.Dense(out_features, name="out")(attended)  # [B, Lq, out_features]
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(head_dim)  # [B, H, Lq, Lk]
+    if key_mask is not None:
+      big_neg = jnp.finfo(logits.dtype).min
+      logits = jnp.where(key_mask[:, None, None, :], logits, big_neg)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)  # [B,H,Lq,Lk]
+    weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
+    attended = jnp.einsum("bhqk,bkhd->bqhd", weights, v)  # [B, Lq, H, Dh]
+    attended = attended.reshape(attended.shape[:2] + (features,))  # [B, Lq, F]
+    return nn.Dense(out_features, name="out")(attended)  # [B, Lq, out_features]
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP ``ff_out(dropout(act(ff_in(x))))``."""
+  """Position-wise MLP ``ff_out(dropout(act(ff_in(x))))``."""
 
-    hidden_dim: int
-    activation: str = "gelu"
-    dropout_rate: float = 0.0
+  hidden_dim: int
+  activation: str = "gelu"
+  dropout_rate: float = 0.0
 
-    @nn.compact
-    def __call__(self, x: Array, deterministic: bool = True) -> Array:  # [B, L, D] -> [B, L, D]
-        h = nn.Dense(self.hidden_dim, name="ff_in")(x)  # [B, L, F]
-        h = get_activation(self.activation)(h)
-        h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-        return nn.Dense(x.shape[-1], name="ff_out")(h)  # [B, L, D]
+  @nn.compact
+  def __call__(self, x: Array, deterministic: bool = True) -> Array:  # [B, L, D] -> [B, L, D]
+    h = nn.Dense(self.hidden_dim, name="ff_in")(x)  # [B, L, F]
+    h = get_activation(self.activation)(h)
+    h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+    return nn.Dense(x.shape[-1], name="ff_out")(h)  # [B, L, D]
 
 
 class TransformerEncoderLayer(nn.Module):
-    """Self-attention + feed-forward block with residuals, post-LN or pre-LN.
+  """Self-attention + feed-forward block with residuals, post-LN or pre-LN.
 
-    Post-LN (``norm_first=False``): ``x = LN(x + Drop(SA(x))); x = LN(x + Drop(FF(x)))``.
-    Pre-LN: ``x = x + Drop(SA(LN(x))); x = x + Drop(FF(LN(x)))``.
+  Post-LN (``norm_first=False``): ``x = LN(x + Drop(SA(x))); x = LN(x + Drop(FF(x)))``.
+  Pre-LN: ``x = x + Drop(SA(LN(x))); x = x + Drop(FF(LN(x)))``.
 
-    Attributes:
-      num_heads: attention heads.
-      ff_dim: hidden width of the feed-forward MLP.
-      dropout_rate: dropout on the residual branches.
-      attention_dropout_rate: dropout on attention probabilities (default: ``dropout_rate``).
-      activation_dropout_rate: dropout after the MLP activation (default: ``dropout_rate``, as
-        torch's TransformerEncoderLayer; BERT uses 0).
-      activation: ``gelu`` (exact), ``gelu_tanh`` or ``relu``.
-      norm_first: pre-LN when True.
-      layer_norm_eps: LayerNorm epsilon (torch default 1e-5, BERT 1e-12).
-    """
+  Attributes:
+    num_heads: attention heads.
+    ff_dim: hidden width of the feed-forward MLP.
+    dropout_rate: dropout on the residual branches.
+    attention_dropout_rate: dropout on attention probabilities (default: ``dropout_rate``).
+    activation_dropout_rate: dropout after the MLP activation (default: ``dropout_rate``, as
+      torch's TransformerEncoderLayer; BERT uses 0).
+    activation: ``gelu`` (exact), ``gelu_tanh`` or ``relu``.
+    norm_first: pre-LN when True.
+    layer_norm_eps: LayerNorm epsilon (torch default 1e-5, BERT 1e-12).
+  """
 
-    num_heads: int
-    ff_dim: int
-    dropout_rate: float = 0.1
-    attention_dropout_rate: float | None = None
-    activation_dropout_rate: float | None = None
-    activation: str = "gelu"
-    norm_first: bool = False
-    layer_norm_eps: float = 1e-5
+  num_heads: int
+  ff_dim: int
+  dropout_rate: float = 0.1
+  attention_dropout_rate: float | None = None
+  activation_dropout_rate: float | None = None
+  activation: str = "gelu"
+  norm_first: bool = False
+  layer_norm_eps: float = 1e-5
 
-    @nn.compact
-    def __call__(
-        self,
-        x: Array,  # [B, L, D]
-        key_mask: Array | None = None,  # [B, L] bool
-        deterministic: bool = True,
-    ) -> Array:  # [B, L, D]
-        rate = self.dropout_rate
-        attn_drop = rate if self.attention_dropout_rate is None else self.attention_dropout_rate
-        act_drop = rate if self.activation_dropout_rate is None else self.activation_dropout_rate
-        attention = MultiHeadAttention(self.num_heads, dropout_rate=attn_drop,
-                                       name="self_attention")
-        ff = FeedForward(self.ff_dim, self.activation, act_drop, name="ff")
-        attn_norm = _layer_norm(self.layer_norm_eps, "attention_norm")
-        ff_norm = _layer_norm(self.layer_norm_eps, "ff_norm")
+  @nn.compact
+  def __call__(
+    self,
+    x: Array,  # [B, L, D]
+    key_mask: Array | None = None,  # [B, L] bool
+    deterministic: bool = True,
+  ) -> Array:  # [B, L, D]
+    rate = self.dropout_rate
+    attn_drop = rate if self.attention_dropout_rate is None else self.attention_dropout_rate
+    act_drop = rate if self.activation_dropout_rate is None else self.activation_dropout_rate
+    attention = MultiHeadAttention(self.num_heads, dropout_rate=attn_drop, name="self_attention")
+    ff = FeedForward(self.ff_dim, self.activation, act_drop, name="ff")
+    attn_norm = _layer_norm(self.layer_norm_eps, "attention_norm")
+    ff_norm = _layer_norm(self.layer_norm_eps, "ff_norm")
 
-        x = _residual(x, lambda h: attention(h, h, key_mask, deterministic), attn_norm,
-                      self.norm_first, rate, deterministic)
-        return _residual(x, lambda h: ff(h, deterministic), ff_norm, self.norm_first, rate,
-                         deterministic)
+    x = _residual(
+      x,
+      lambda h: attention(h, h, key_mask, deterministic),
+      attn_norm,
+      self.norm_first,
+      rate,
+      deterministic,
+    )
+    return _residual(
+      x, lambda h: ff(h, deterministic), ff_norm, self.norm_first, rate, deterministic
+    )
 
 
 class CrossAttentionLayer(nn.Module):
-    """A single cross-attention block with residual: ``x + Drop(MHA(x, memory))``, then LN.
+  """A single cross-attention block with residual: ``x + Drop(MHA(x, memory))``, then LN.
 
-    Post-LN: ``LN(x + Drop(CA(x, m)))``; pre-LN: ``x + Drop(CA(LN(x), m))``.
-    """
+  Post-LN: ``LN(x + Drop(CA(x, m)))``; pre-LN: ``x + Drop(CA(LN(x), m))``.
+  """
 
-    num_heads: int
-    dropout_rate: float = 0.1
-    norm_first: bool = False
-    layer_norm_eps: float = 1e-5
+  num_heads: int
+  dropout_rate: float = 0.1
+  norm_first: bool = False
+  layer_norm_eps: float = 1e-5
 
-    @nn.compact
-    def __call__(
-        self,
-        x: Array,  # [B, Lq, D] queries
-        memory: Array,  # [B, Lm, Dm] keys / values
-        memory_mask: Array | None = None,  # [B, Lm] bool
-        deterministic: bool = True,
-    ) -> Array:  # [B, Lq, D]
-        attention = MultiHeadAttention(
-            self.num_heads, qkv_features=x.shape[-1], dropout_rate=self.dropout_rate,
-            name="cross_attention",
-        )
-        norm = _layer_norm(self.layer_norm_eps, "cross_attention_norm")
-        return _residual(x, lambda h: attention(h, memory, memory_mask, deterministic), norm,
-                         self.norm_first, self.dropout_rate, deterministic)
+  @nn.compact
+  def __call__(
+    self,
+    x: Array,  # [B, Lq, D] queries
+    memory: Array,  # [B, Lm, Dm] keys / values
+    memory_mask: Array | None = None,  # [B, Lm] bool
+    deterministic: bool = True,
+  ) -> Array:  # [B, Lq, D]
+    attention = MultiHeadAttention(
+      self.num_heads,
+      qkv_features=x.shape[-1],
+      dropout_rate=self.dropout_rate,
+      name="cross_attention",
+    )
+    norm = _layer_norm(self.layer_norm_eps, "cross_attention_norm")
+    return _residual(
+      x,
+      lambda h: attention(h, memory, memory_mask, deterministic),
+      norm,
+      self.norm_first,
+      self.dropout_rate,
+      deterministic,
+    )
 
 
 class TransformerDecoderLayer(nn.Module):
-    """Self-attention, cross-attention to a memory, feed-forward (torch's decoder layer)."""
+  """Self-attention, cross-attention to a memory, feed-forward (torch's decoder layer)."""
 
-    num_heads: int
-    ff_dim: int
-    dropout_rate: float = 0.1
-    activation: str = "gelu"
-    norm_first: bool = False
-    layer_norm_eps: float = 1e-5
+  num_heads: int
+  ff_dim: int
+  dropout_rate: float = 0.1
+  activation: str = "gelu"
+  norm_first: bool = False
+  layer_norm_eps: float = 1e-5
 
-    @nn.compact
-    def __call__(
-        self,
-        x: Array,  # [B, L, D]
-        memory: Array,  # [B, Lm, D]
-        key_mask: Array | None = None,  # [B, L] bool, mask of x (self-attention keys)
-        memory_mask: Array | None = None,  # [B, Lm] bool
-        deterministic: bool = True,
-    ) -> Array:  # [B, L, D]
-        rate = self.dropout_rate
-        self_attention = MultiHeadAttention(self.num_heads, dropout_rate=rate,
-                                            name="self_attention")
-        attn_norm = _layer_norm(self.layer_norm_eps, "attention_norm")
-        x = _residual(x, lambda h: self_attention(h, h, key_mask, deterministic), attn_norm,
-                      self.norm_first, rate, deterministic)
-        x = CrossAttentionLayer(
-            self.num_heads, rate, self.norm_first, self.layer_norm_eps, name="cross"
-        )(x, memory, memory_mask, deterministic)
-        ff = FeedForward(self.ff_dim, self.activation, rate, name="ff")
-        ff_norm = _layer_norm(self.layer_norm_eps, "ff_norm")
-        return _residual(x, lambda h: ff(h, deterministic), ff_norm, self.norm_first, rate,
-                         deterministic)
+  @nn.compact
+  def __call__(
+    self,
+    x: Array,  # [B, L, D]
+    memory: Array,  # [B, Lm, D]
+    key_mask: Array | None = None,  # [B, L] bool, mask of x (self-attention keys)
+    memory_mask: Array | None = None,  # [B, Lm] bool
+    deterministic: bool = True,
+  ) -> Array:  # [B, L, D]
+    rate = self.dropout_rate
+    self_attention = MultiHeadAttention(self.num_heads, dropout_rate=rate, name="self_attention")
+    attn_norm = _layer_norm(self.layer_norm_eps, "attention_norm")
+    x = _residual(
+      x,
+      lambda h: self_attention(h, h, key_mask, deterministic),
+      attn_norm,
+      self.norm_first,
+      rate,
+      deterministic,
+    )
+    x = CrossAttentionLayer(
+      self.num_heads, rate, self.norm_first, self.layer_norm_eps, name="cross"
+    )(x, memory, memory_mask, deterministic)
+    ff = FeedForward(self.ff_dim, self.activation, rate, name="ff")
+    ff_norm = _layer_norm(self.layer_norm_eps, "ff_norm")
+    return _residual(
+      x, lambda h: ff(h, deterministic), ff_norm, self.norm_first, rate, deterministic
+    )

@@ -19,8 +19,7 @@ import jax.numpy as jnp
 
 def nearest_codes(codebook: jax.Array, x: jax.Array) -> jax.Array:
   """Index of the nearest code for each vector. codebook [K, D], x [..., D] -> [...] int32."""
-  d = (jnp.sum(x**2, -1, keepdims=True) - 2.0 * x @ codebook.T
-       + jnp.sum(codebook**2, -1))                                       # [..., K]
+  d = jnp.sum(x**2, -1, keepdims=True) - 2.0 * x @ codebook.T + jnp.sum(codebook**2, -1)  # [..., K]
   return jnp.argmin(d, axis=-1).astype(jnp.int32)
 
 
@@ -54,6 +53,7 @@ def _random_rows(x: jax.Array, k: int, key: jax.Array) -> jax.Array:
 
 class EMAResetQuantizer(nn.Module):
   """EMA codebook with reset. State lives in the mutable 'codebook' collection."""
+
   num_codes: int = 512
   code_dim: int = 512
   mu: float = 0.99
@@ -66,7 +66,7 @@ class EMAResetQuantizer(nn.Module):
     code_sum = self.variable("codebook", "code_sum", jnp.zeros, (k, d))
     code_count = self.variable("codebook", "code_count", jnp.zeros, (k,))
     initted = self.variable("codebook", "initted", lambda: jnp.zeros((), jnp.bool_))
-    flat = x.reshape(-1, d).astype(jnp.float32)                         # [N, D]
+    flat = x.reshape(-1, d).astype(jnp.float32)  # [N, D]
 
     if train and not self.is_initializing():
       init_rows = _random_rows(jax.lax.stop_gradient(flat), k, self.make_rng("sample"))
@@ -76,9 +76,9 @@ class EMAResetQuantizer(nn.Module):
       code_count.value = jnp.where(first, jnp.ones((k,)), code_count.value)
       initted.value = jnp.ones((), jnp.bool_)
 
-    idx = nearest_codes(codebook.value, flat)                           # [N]
-    onehot = jax.nn.one_hot(idx, k, dtype=jnp.float32)                  # [N, K]
-    batch_counts = onehot.sum(0)                                        # [K]
+    idx = nearest_codes(codebook.value, flat)  # [N]
+    onehot = jax.nn.one_hot(idx, k, dtype=jnp.float32)  # [N, K]
+    batch_counts = onehot.sum(0)  # [K]
 
     if train and not self.is_initializing():
       sg = jax.lax.stop_gradient(flat)
@@ -86,17 +86,16 @@ class EMAResetQuantizer(nn.Module):
       new_count = self.mu * code_count.value + (1 - self.mu) * batch_counts
       reset_rows = _random_rows(sg, k, self.make_rng("sample"))
       used = (new_count >= 1.0)[:, None]
-      codebook.value = jnp.where(used, new_sum / jnp.maximum(new_count, 1e-6)[:, None],
-                                 reset_rows)
+      codebook.value = jnp.where(used, new_sum / jnp.maximum(new_count, 1e-6)[:, None], reset_rows)
       code_sum.value, code_count.value = new_sum, new_count
 
     x_q = codebook.value[idx].reshape(x.shape)
     commit = jnp.mean((x - jax.lax.stop_gradient(x_q)) ** 2)
     aux = {
-        "commit_loss": commit,
-        "perplexity": code_perplexity(batch_counts),
-        "codes_used": jnp.sum(batch_counts > 0),
-        "dead_codes": jnp.sum(code_count.value < 1.0) if train else jnp.zeros((), jnp.int32),
-        "indices": idx.reshape(x.shape[:-1]),
+      "commit_loss": commit,
+      "perplexity": code_perplexity(batch_counts),
+      "codes_used": jnp.sum(batch_counts > 0),
+      "dead_codes": jnp.sum(code_count.value < 1.0) if train else jnp.zeros((), jnp.int32),
+      "indices": idx.reshape(x.shape[:-1]),
     }
     return straight_through(x, x_q), aux

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 class SurrogateConfig:
   input_dim: int = 33
   output_dim: int = 80
-  model_dim: int = 0            # 0: use input_dim directly (paper/code); else project first
+  model_dim: int = 0  # 0: use input_dim directly (paper/code); else project first
   num_layers: int = 3
   num_heads: int = 11
   ff_dim: int = 256
@@ -36,10 +36,11 @@ class PostLNLayer(nn.Module):
   dropout: float
 
   @nn.compact
-  def __call__(self, x, *, train: bool):                              # [B, T, D]
+  def __call__(self, x, *, train: bool):  # [B, T, D]
     d = x.shape[-1]
-    h = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, qkv_features=d,
-                                        dropout_rate=self.dropout, deterministic=not train)(x, x)
+    h = nn.MultiHeadDotProductAttention(
+      num_heads=self.num_heads, qkv_features=d, dropout_rate=self.dropout, deterministic=not train
+    )(x, x)
     x = nn.LayerNorm()(x + nn.Dropout(self.dropout, deterministic=not train)(h))
     h = nn.Dense(d)(nn.relu(nn.Dense(self.ff_dim)(x)))
     return nn.LayerNorm()(x + nn.Dropout(self.dropout, deterministic=not train)(h))
@@ -47,6 +48,7 @@ class PostLNLayer(nn.Module):
 
 class MuscleSurrogate(nn.Module):
   """kinematics [B, T, 33] (normalised) -> activations [B, T, 80] in (0, 1)."""
+
   cfg: SurrogateConfig
 
   @nn.compact

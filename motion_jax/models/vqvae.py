@@ -30,7 +30,7 @@ class VQVAEConfig:
 
   @property
   def downsample(self) -> int:
-    return 2 ** self.down_t
+    return 2**self.down_t
 
 
 class ResBlock(nn.Module):
@@ -38,9 +38,10 @@ class ResBlock(nn.Module):
   dilation: int
 
   @nn.compact
-  def __call__(self, x):                                               # [B, T, W]
-    h = nn.Conv(self.width, (3,), kernel_dilation=(self.dilation,),
-                padding=[(self.dilation, self.dilation)])(nn.relu(x))
+  def __call__(self, x):  # [B, T, W]
+    h = nn.Conv(
+      self.width, (3,), kernel_dilation=(self.dilation,), padding=[(self.dilation, self.dilation)]
+    )(nn.relu(x))
     h = nn.Conv(self.width, (1,))(nn.relu(h))
     return x + h
 
@@ -52,8 +53,8 @@ class ResStack(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    for i in reversed(range(self.depth)):                              # dilations 9, 3, 1
-      x = ResBlock(self.width, self.growth ** i)(x)
+    for i in reversed(range(self.depth)):  # dilations 9, 3, 1
+      x = ResBlock(self.width, self.growth**i)(x)
     return x
 
 
@@ -61,32 +62,33 @@ class Encoder(nn.Module):
   cfg: VQVAEConfig
 
   @nn.compact
-  def __call__(self, x):                                               # [B, T, C]
+  def __call__(self, x):  # [B, T, C]
     c = self.cfg
     h = nn.relu(nn.Conv(c.width, (3,), padding=[(1, 1)])(x))
     for _ in range(c.down_t):
-      h = nn.Conv(c.width, (4,), strides=(2,), padding=[(1, 1)])(h)    # T -> T/2
+      h = nn.Conv(c.width, (4,), strides=(2,), padding=[(1, 1)])(h)  # T -> T/2
       h = ResStack(c.width, c.depth, c.dilation_growth)(h)
-    return nn.Conv(c.code_dim, (3,), padding=[(1, 1)])(h)              # [B, T/4, D]
+    return nn.Conv(c.code_dim, (3,), padding=[(1, 1)])(h)  # [B, T/4, D]
 
 
 class Decoder(nn.Module):
   cfg: VQVAEConfig
 
   @nn.compact
-  def __call__(self, z):                                               # [B, T/4, D]
+  def __call__(self, z):  # [B, T/4, D]
     c = self.cfg
     h = nn.relu(nn.Conv(c.width, (3,), padding=[(1, 1)])(z))
     for _ in range(c.down_t):
       h = ResStack(c.width, c.depth, c.dilation_growth)(h)
-      h = jnp.repeat(h, 2, axis=1)                                     # nearest upsampling
+      h = jnp.repeat(h, 2, axis=1)  # nearest upsampling
       h = nn.Conv(c.width, (3,), padding=[(1, 1)])(h)
     h = nn.relu(nn.Conv(c.width, (3,), padding=[(1, 1)])(h))
-    return nn.Conv(c.input_dim, (3,), padding=[(1, 1)])(h)             # [B, T, C]
+    return nn.Conv(c.input_dim, (3,), padding=[(1, 1)])(h)  # [B, T, C]
 
 
 class VQVAE(nn.Module):
   """encode -> quantize -> decode. `__call__` returns (reconstruction, quantiser aux)."""
+
   cfg: VQVAEConfig
 
   def setup(self):
@@ -96,8 +98,9 @@ class VQVAE(nn.Module):
 
   def __call__(self, x, *, train: bool = False):
     if x.shape[-2] % self.cfg.downsample:
-      raise ValueError(f"sequence length {x.shape[-2]} must be a multiple of "
-                       f"{self.cfg.downsample} (2**down_t)")
+      raise ValueError(
+        f"sequence length {x.shape[-2]} must be a multiple of {self.cfg.downsample} (2**down_t)"
+      )
     z_q, aux = self.quantizer(self.encoder(x), train=train)
     return self.decoder(z_q), aux
 

@@ -36,248 +36,278 @@ from motion_jax.skeletons.opensim_model import OsimModel
 
 
 class FKResult(NamedTuple):
-    body_rotations: jax.Array  # [..., n_bodies, 3, 3]  R_GB (body axes in ground)
-    body_positions: jax.Array  # [..., n_bodies, 3]  body origins in ground
-    joint_centers: jax.Array  # [..., n_joints, 3]  child-frame origins of the joints in ground
+  body_rotations: jax.Array  # [..., n_bodies, 3, 3]  R_GB (body axes in ground)
+  body_positions: jax.Array  # [..., n_bodies, 3]  body origins in ground
+  joint_centers: jax.Array  # [..., n_joints, 3]  child-frame origins of the joints in ground
 
 
 def _check_names(model: OsimModel, coordinate_names: Sequence[str] | None) -> tuple[str, ...]:
-    names = model.coordinate_names if coordinate_names is None else tuple(coordinate_names)
-    unknown = [n for n in names if n not in model.coordinate_names]
-    if unknown:
-        raise KeyError(f"unknown coordinates for model {model.name!r}: {unknown}")
-    if len(set(names)) != len(names):
-        raise KeyError(f"duplicate coordinate names: {names}")
-    return names
+  names = model.coordinate_names if coordinate_names is None else tuple(coordinate_names)
+  unknown = [n for n in names if n not in model.coordinate_names]
+  if unknown:
+    raise KeyError(f"unknown coordinates for model {model.name!r}: {unknown}")
+  if len(set(names)) != len(names):
+    raise KeyError(f"duplicate coordinate names: {names}")
+  return names
 
 
-def full_coordinates(model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None) -> jax.Array:
-    """Values of all model coordinates [..., n_model_coords] from `q` [..., len(coordinate_names)].
+def full_coordinates(
+  model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None
+) -> jax.Array:
+  """Values of all model coordinates [..., n_model_coords] from `q` [..., len(coordinate_names)].
 
-    Missing coordinates take their defaults; coupled (dependent) coordinates are computed from their
-    independent coordinate. Raises KeyError on an unknown or duplicate name.
-    """
-    names = _check_names(model, coordinate_names)
-    q = jnp.asarray(q)
-    if not jnp.issubdtype(q.dtype, jnp.floating):
-        q = q.astype(jnp.result_type(float))
-    if q.shape[-1] != len(names):
-        raise ValueError(f"q has {q.shape[-1]} columns but {len(names)} coordinate names were given")
-    col = {n: i for i, n in enumerate(names)}
-    defaults = [c.default_value for c in model.coordinates if c.name not in col]
-    src = q
-    if defaults:
-        d = jnp.broadcast_to(jnp.asarray(defaults, q.dtype), (*q.shape[:-1], len(defaults)))
-        src = jnp.concatenate([q, d], axis=-1)
-    idx, k = [], len(names)
-    for c in model.coordinates:
-        if c.name in col:
-            idx.append(col[c.name])
-        else:
-            idx.append(k)
-            k += 1
-    full = src[..., np.array(idx, dtype=np.int32)]
-    couplers = [cp for cp in model.couplers if cp.enforced]
-    if couplers:
-        cidx = {n: i for i, n in enumerate(model.coordinate_names)}
-        deps = {cp.dependent for cp in couplers}
-        if any(cp.independent in deps for cp in couplers):
-            raise NotImplementedError("chained CoordinateCouplerConstraints are not supported")
-        bank = _coupler_bank(model)
-        ind = full[..., np.array([cidx[cp.independent] for cp in couplers], dtype=np.int32)]
-        dep_vals = bank(ind)
-        n = full.shape[-1]
-        sel = np.arange(n, dtype=np.int32)
-        for i, cp in enumerate(couplers):
-            sel[cidx[cp.dependent]] = n + i
-        full = jnp.concatenate([full, dep_vals], axis=-1)[..., sel]
-    return full
+  Missing coordinates take their defaults; coupled (dependent) coordinates are computed from their
+  independent coordinate. Raises KeyError on an unknown or duplicate name.
+  """
+  names = _check_names(model, coordinate_names)
+  q = jnp.asarray(q)
+  if not jnp.issubdtype(q.dtype, jnp.floating):
+    q = q.astype(jnp.result_type(float))
+  if q.shape[-1] != len(names):
+    raise ValueError(f"q has {q.shape[-1]} columns but {len(names)} coordinate names were given")
+  col = {n: i for i, n in enumerate(names)}
+  defaults = [c.default_value for c in model.coordinates if c.name not in col]
+  src = q
+  if defaults:
+    d = jnp.broadcast_to(jnp.asarray(defaults, q.dtype), (*q.shape[:-1], len(defaults)))
+    src = jnp.concatenate([q, d], axis=-1)
+  idx, k = [], len(names)
+  for c in model.coordinates:
+    if c.name in col:
+      idx.append(col[c.name])
+    else:
+      idx.append(k)
+      k += 1
+  full = src[..., np.array(idx, dtype=np.int32)]
+  couplers = [cp for cp in model.couplers if cp.enforced]
+  if couplers:
+    cidx = {n: i for i, n in enumerate(model.coordinate_names)}
+    deps = {cp.dependent for cp in couplers}
+    if any(cp.independent in deps for cp in couplers):
+      raise NotImplementedError("chained CoordinateCouplerConstraints are not supported")
+    bank = _coupler_bank(model)
+    ind = full[..., np.array([cidx[cp.independent] for cp in couplers], dtype=np.int32)]
+    dep_vals = bank(ind)
+    n = full.shape[-1]
+    sel = np.arange(n, dtype=np.int32)
+    for i, cp in enumerate(couplers):
+      sel[cidx[cp.dependent]] = n + i
+    full = jnp.concatenate([full, dep_vals], axis=-1)[..., sel]
+  return full
 
 
 @functools.lru_cache(maxsize=64)
 def _coupler_bank(model: OsimModel) -> fns.FunctionBank:
-    return fns.FunctionBank.build(
-        [fns.MultiplierFunction(cp.function, cp.scale_factor) for cp in model.couplers if cp.enforced]
-    )
+  return fns.FunctionBank.build(
+    [fns.MultiplierFunction(cp.function, cp.scale_factor) for cp in model.couplers if cp.enforced]
+  )
 
 
 def _skew(a) -> np.ndarray:
-    return np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
+  return np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
 
 
 @functools.lru_cache(maxsize=64)
 def _plan(model: OsimModel) -> dict:
-    """Static numpy data for vectorised FK (cached per model object)."""
-    nj = len(model.joints)
-    cidx = {n: i for i, n in enumerate(model.coordinate_names)}
-    k1 = np.zeros((nj * 3, 3, 3))
-    k2 = np.zeros((nj * 3, 3, 3))
-    taxes = np.zeros((nj, 3, 3))
-    functions, args = [], []
-    for j, joint in enumerate(model.joints):
-        for k, ax in enumerate(joint.axes):
-            if k < 3:
-                kk = _skew(ax.axis)
-                k1[j * 3 + k], k2[j * 3 + k] = kk, kk @ kk
-            else:
-                taxes[j, k - 3] = ax.axis
-            if fns.constant_value(ax.function) is None and not ax.coordinates:
-                raise ValueError(f"{joint.name}/{ax.name}: non-constant function without a coordinate")
-            functions.append(ax.function)
-            args.append(cidx[ax.coordinates[0]] if ax.coordinates else 0)
-    # Constant parts of each joint: X_PF (parent frame in parent body), X_CM^-1 (child body in M).
-    r_pf = np.stack([j.parent_frame.rotation for j in model.joints])
-    t_pf = np.stack([j.parent_frame.translation for j in model.joints])
-    r_mc = np.stack([j.child_frame.rotation.T for j in model.joints])
-    t_mc = np.stack([-j.child_frame.rotation.T @ j.child_frame.translation for j in model.joints])
-    bidx = {b: i for i, b in enumerate(model.body_names)}
-    parent_joint = {j.child_body: i for i, j in enumerate(model.joints)}
-    depth = []
-    for j in model.joints:
-        depth.append(0 if j.parent_body not in bidx else depth[parent_joint[j.parent_body]] + 1)
-    levels = [np.array([i for i, d in enumerate(depth) if d == L], dtype=np.int32) for L in range(max(depth) + 1)]
-    slot = {}  # joint index -> position in the level-concatenated arrays
-    for lv in levels:
-        for i in lv:
-            slot[int(i)] = len(slot)
-    parent_slots = [None] + [
-        np.array([slot[parent_joint[model.joints[i].parent_body]] for i in lv], dtype=np.int32) for lv in levels[1:]
-    ]
-    joint_order = np.array([slot[i] for i in range(len(model.joints))], dtype=np.int32)
-    body_order = np.array([slot[parent_joint[b]] for b in model.body_names], dtype=np.int32)
-    return dict(
-        k1=k1, k2=k2, taxes=taxes, bank=fns.FunctionBank.build(functions),
-        args=np.array(args, dtype=np.int32), r_pf=r_pf, t_pf=t_pf, r_mc=r_mc, t_mc=t_mc,
-        levels=levels, parent_slots=parent_slots, joint_order=joint_order, body_order=body_order,
-    )
+  """Static numpy data for vectorised FK (cached per model object)."""
+  nj = len(model.joints)
+  cidx = {n: i for i, n in enumerate(model.coordinate_names)}
+  k1 = np.zeros((nj * 3, 3, 3))
+  k2 = np.zeros((nj * 3, 3, 3))
+  taxes = np.zeros((nj, 3, 3))
+  functions, args = [], []
+  for j, joint in enumerate(model.joints):
+    for k, ax in enumerate(joint.axes):
+      if k < 3:
+        kk = _skew(ax.axis)
+        k1[j * 3 + k], k2[j * 3 + k] = kk, kk @ kk
+      else:
+        taxes[j, k - 3] = ax.axis
+      if fns.constant_value(ax.function) is None and not ax.coordinates:
+        raise ValueError(f"{joint.name}/{ax.name}: non-constant function without a coordinate")
+      functions.append(ax.function)
+      args.append(cidx[ax.coordinates[0]] if ax.coordinates else 0)
+  # Constant parts of each joint: X_PF (parent frame in parent body), X_CM^-1 (child body in M).
+  r_pf = np.stack([j.parent_frame.rotation for j in model.joints])
+  t_pf = np.stack([j.parent_frame.translation for j in model.joints])
+  r_mc = np.stack([j.child_frame.rotation.T for j in model.joints])
+  t_mc = np.stack([-j.child_frame.rotation.T @ j.child_frame.translation for j in model.joints])
+  bidx = {b: i for i, b in enumerate(model.body_names)}
+  parent_joint = {j.child_body: i for i, j in enumerate(model.joints)}
+  depth = []
+  for j in model.joints:
+    depth.append(0 if j.parent_body not in bidx else depth[parent_joint[j.parent_body]] + 1)
+  levels = [
+    np.array([i for i, d in enumerate(depth) if d == L], dtype=np.int32)
+    for L in range(max(depth) + 1)
+  ]
+  slot = {}  # joint index -> position in the level-concatenated arrays
+  for lv in levels:
+    for i in lv:
+      slot[int(i)] = len(slot)
+  parent_slots = [None] + [
+    np.array([slot[parent_joint[model.joints[i].parent_body]] for i in lv], dtype=np.int32)
+    for lv in levels[1:]
+  ]
+  joint_order = np.array([slot[i] for i in range(len(model.joints))], dtype=np.int32)
+  body_order = np.array([slot[parent_joint[b]] for b in model.body_names], dtype=np.int32)
+  return dict(
+    k1=k1,
+    k2=k2,
+    taxes=taxes,
+    bank=fns.FunctionBank.build(functions),
+    args=np.array(args, dtype=np.int32),
+    r_pf=r_pf,
+    t_pf=t_pf,
+    r_mc=r_mc,
+    t_mc=t_mc,
+    levels=levels,
+    parent_slots=parent_slots,
+    joint_order=joint_order,
+    body_order=body_order,
+  )
 
 
 def joint_transforms(model: OsimModel, full: jax.Array):
-    """X_FM of every joint: R [..., J, 3, 3], p [..., J, 3] from all coordinates [..., n_coords].
+  """X_FM of every joint: R [..., J, 3, 3], p [..., J, 3] from all coordinates [..., n_coords].
 
-    R = R1 R2 R3 (body-fixed rotations about the joint's axes), p = sum_k f_k axis_k (in F).
-    """
-    plan = _plan(model)
-    dtype, batch, nj = full.dtype, full.shape[:-1], len(model.joints)
-    vals = plan["bank"](full[..., plan["args"]]).reshape(*batch, nj, 6)
-    angles = vals[..., :3].reshape(*batch, nj * 3)
-    s, c = jnp.sin(angles)[..., None, None], jnp.cos(angles)[..., None, None]
-    r = jnp.eye(3, dtype=dtype) + s * jnp.asarray(plan["k1"], dtype) + (1.0 - c) * jnp.asarray(plan["k2"], dtype)
-    r = r.reshape(*batch, nj, 3, 3, 3)
-    rot = r[..., 0, :, :] @ r[..., 1, :, :] @ r[..., 2, :, :]
-    pos = jnp.einsum("...jk,jkx->...jx", vals[..., 3:], jnp.asarray(plan["taxes"], dtype))
-    return rot, pos
+  R = R1 R2 R3 (body-fixed rotations about the joint's axes), p = sum_k f_k axis_k (in F).
+  """
+  plan = _plan(model)
+  dtype, batch, nj = full.dtype, full.shape[:-1], len(model.joints)
+  vals = plan["bank"](full[..., plan["args"]]).reshape(*batch, nj, 6)
+  angles = vals[..., :3].reshape(*batch, nj * 3)
+  s, c = jnp.sin(angles)[..., None, None], jnp.cos(angles)[..., None, None]
+  r = (
+    jnp.eye(3, dtype=dtype)
+    + s * jnp.asarray(plan["k1"], dtype)
+    + (1.0 - c) * jnp.asarray(plan["k2"], dtype)
+  )
+  r = r.reshape(*batch, nj, 3, 3, 3)
+  rot = r[..., 0, :, :] @ r[..., 1, :, :] @ r[..., 2, :, :]
+  pos = jnp.einsum("...jk,jkx->...jx", vals[..., 3:], jnp.asarray(plan["taxes"], dtype))
+  return rot, pos
 
 
 def forward_kinematics(
-    model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None
+  model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None
 ) -> FKResult:
-    """Body transforms and joint centres in ground for coordinates `q` [..., n] (see module doc)."""
-    full = full_coordinates(model, q, coordinate_names)
-    plan = _plan(model)
-    dtype, batch = full.dtype, full.shape[:-1]
-    # One flat batch axis inside (also sidesteps an XLA CPU bug with several batch dims in dot).
-    full = full.reshape(-1, full.shape[-1])
-    r_fm, p_fm = joint_transforms(model, full)
-    # Child body and joint centre relative to the parent body, all joints at once:
-    # X_PC = X_PF X_FM X_MC; the joint centre (origin of M) in P is t_PF + R_PF p_FM.
-    r_pf = jnp.asarray(plan["r_pf"], dtype)
-    r_pm = r_pf @ r_fm
-    centre_p = jnp.asarray(plan["t_pf"], dtype) + jnp.einsum("jab,...jb->...ja", r_pf, p_fm)
-    r_pc = r_pm @ jnp.asarray(plan["r_mc"], dtype)
-    t_pc = centre_p + jnp.einsum("...jab,jb->...ja", r_pm, jnp.asarray(plan["t_mc"], dtype))
-    rel = jnp.stack([t_pc, centre_p], axis=-1)  # [..., J, 3, 2]
-    # Walk the tree one depth level at a time (all joints of a level at once).
-    lv0 = plan["levels"][0]
-    rots, poss, cens = r_pc[..., lv0, :, :], t_pc[..., lv0, :], centre_p[..., lv0, :]
-    for lv, ps in zip(plan["levels"][1:], plan["parent_slots"][1:]):
-        r_gp, p_gp = rots[..., ps, :, :], poss[..., ps, :]
-        both = p_gp[..., None] + r_gp @ rel[..., lv, :, :]  # [..., n_level, 3, 2]
-        rots = jnp.concatenate([rots, r_gp @ r_pc[..., lv, :, :]], axis=-3)
-        poss = jnp.concatenate([poss, both[..., 0]], axis=-2)
-        cens = jnp.concatenate([cens, both[..., 1]], axis=-2)
-    nb, nj = len(model.bodies), len(model.joints)
-    return FKResult(
-        body_rotations=rots[:, plan["body_order"], :, :].reshape(*batch, nb, 3, 3),
-        body_positions=poss[:, plan["body_order"], :].reshape(*batch, nb, 3),
-        joint_centers=cens[:, plan["joint_order"], :].reshape(*batch, nj, 3),
-    )
+  """Body transforms and joint centres in ground for coordinates `q` [..., n] (see module doc)."""
+  full = full_coordinates(model, q, coordinate_names)
+  plan = _plan(model)
+  dtype, batch = full.dtype, full.shape[:-1]
+  # One flat batch axis inside (also sidesteps an XLA CPU bug with several batch dims in dot).
+  full = full.reshape(-1, full.shape[-1])
+  r_fm, p_fm = joint_transforms(model, full)
+  # Child body and joint centre relative to the parent body, all joints at once:
+  # X_PC = X_PF X_FM X_MC; the joint centre (origin of M) in P is t_PF + R_PF p_FM.
+  r_pf = jnp.asarray(plan["r_pf"], dtype)
+  r_pm = r_pf @ r_fm
+  centre_p = jnp.asarray(plan["t_pf"], dtype) + jnp.einsum("jab,...jb->...ja", r_pf, p_fm)
+  r_pc = r_pm @ jnp.asarray(plan["r_mc"], dtype)
+  t_pc = centre_p + jnp.einsum("...jab,jb->...ja", r_pm, jnp.asarray(plan["t_mc"], dtype))
+  rel = jnp.stack([t_pc, centre_p], axis=-1)  # [..., J, 3, 2]
+  # Walk the tree one depth level at a time (all joints of a level at once).
+  lv0 = plan["levels"][0]
+  rots, poss, cens = r_pc[..., lv0, :, :], t_pc[..., lv0, :], centre_p[..., lv0, :]
+  for lv, ps in zip(plan["levels"][1:], plan["parent_slots"][1:]):
+    r_gp, p_gp = rots[..., ps, :, :], poss[..., ps, :]
+    both = p_gp[..., None] + r_gp @ rel[..., lv, :, :]  # [..., n_level, 3, 2]
+    rots = jnp.concatenate([rots, r_gp @ r_pc[..., lv, :, :]], axis=-3)
+    poss = jnp.concatenate([poss, both[..., 0]], axis=-2)
+    cens = jnp.concatenate([cens, both[..., 1]], axis=-2)
+  nb, nj = len(model.bodies), len(model.joints)
+  return FKResult(
+    body_rotations=rots[:, plan["body_order"], :, :].reshape(*batch, nb, 3, 3),
+    body_positions=poss[:, plan["body_order"], :].reshape(*batch, nb, 3),
+    joint_centers=cens[:, plan["joint_order"], :].reshape(*batch, nj, 3),
+  )
 
 
 def make_fk(model: OsimModel, coordinate_names: Sequence[str] | None = None):
-    """`q -> FKResult` closed over the model and a column layout (jit/vmap/grad it freely)."""
-    names = _check_names(model, coordinate_names)  # fail early, outside any trace
-    _plan(model)
+  """`q -> FKResult` closed over the model and a column layout (jit/vmap/grad it freely)."""
+  names = _check_names(model, coordinate_names)  # fail early, outside any trace
+  _plan(model)
 
-    def fk(q):
-        return forward_kinematics(model, q, names)
+  def fk(q):
+    return forward_kinematics(model, q, names)
 
-    return fk
+  return fk
 
 
 def points_in_ground(fk: FKResult, model: OsimModel, bodies: Sequence[str], locations) -> jax.Array:
-    """Ground positions [..., n_points, 3] of body-fixed points (`locations` [n_points, 3])."""
-    idx = np.array([model.body_index(b) for b in bodies], dtype=np.int32)
-    loc = jnp.asarray(np.asarray(locations).reshape(-1, 3), fk.body_positions.dtype)
-    r = fk.body_rotations[..., idx, :, :]
-    p = fk.body_positions[..., idx, :]
-    return p + jnp.einsum("...nij,nj->...ni", r, loc)
+  """Ground positions [..., n_points, 3] of body-fixed points (`locations` [n_points, 3])."""
+  idx = np.array([model.body_index(b) for b in bodies], dtype=np.int32)
+  loc = jnp.asarray(np.asarray(locations).reshape(-1, 3), fk.body_positions.dtype)
+  r = fk.body_rotations[..., idx, :, :]
+  p = fk.body_positions[..., idx, :]
+  return p + jnp.einsum("...nij,nj->...ni", r, loc)
 
 
 def marker_positions(fk: FKResult, model: OsimModel) -> jax.Array:
-    """[..., n_markers, 3] in ground."""
-    if not model.markers:
-        return jnp.zeros((*fk.body_positions.shape[:-2], 0, 3), fk.body_positions.dtype)
-    return points_in_ground(fk, model, [m.body for m in model.markers], [m.location for m in model.markers])
+  """[..., n_markers, 3] in ground."""
+  if not model.markers:
+    return jnp.zeros((*fk.body_positions.shape[:-2], 0, 3), fk.body_positions.dtype)
+  return points_in_ground(
+    fk, model, [m.body for m in model.markers], [m.location for m in model.markers]
+  )
 
 
 def contact_sphere_centers(fk: FKResult, model: OsimModel) -> jax.Array:
-    """[..., n_spheres, 3] centres of the contact spheres in ground."""
-    if not model.contact_spheres:
-        return jnp.zeros((*fk.body_positions.shape[:-2], 0, 3), fk.body_positions.dtype)
-    s = model.contact_spheres
-    return points_in_ground(fk, model, [c.body for c in s], [c.location for c in s])
+  """[..., n_spheres, 3] centres of the contact spheres in ground."""
+  if not model.contact_spheres:
+    return jnp.zeros((*fk.body_positions.shape[:-2], 0, 3), fk.body_positions.dtype)
+  s = model.contact_spheres
+  return points_in_ground(fk, model, [c.body for c in s], [c.location for c in s])
 
 
 def body_mass_centers(fk: FKResult, model: OsimModel) -> jax.Array:
-    """[..., n_bodies, 3] mass centre of every body in ground."""
-    com = jnp.asarray(np.stack([b.mass_center for b in model.bodies]), fk.body_positions.dtype)
-    return fk.body_positions + jnp.einsum("...nij,nj->...ni", fk.body_rotations, com)
+  """[..., n_bodies, 3] mass centre of every body in ground."""
+  com = jnp.asarray(np.stack([b.mass_center for b in model.bodies]), fk.body_positions.dtype)
+  return fk.body_positions + jnp.einsum("...nij,nj->...ni", fk.body_rotations, com)
 
 
 def center_of_mass(fk: FKResult, model: OsimModel) -> jax.Array:
-    """Whole-body mass centre [..., 3] in ground (OpenSim `Model.calcMassCenterPosition`)."""
-    m = np.array([b.mass for b in model.bodies])
-    w = jnp.asarray(m / m.sum(), fk.body_positions.dtype)
-    return jnp.einsum("n,...ni->...i", w, body_mass_centers(fk, model))
+  """Whole-body mass centre [..., 3] in ground (OpenSim `Model.calcMassCenterPosition`)."""
+  m = np.array([b.mass for b in model.bodies])
+  w = jnp.asarray(m / m.sum(), fk.body_positions.dtype)
+  return jnp.einsum("n,...ni->...i", w, body_mass_centers(fk, model))
 
 
-def pelvis_translation(model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None) -> jax.Array:
-    """[..., 3] (pelvis_tx, pelvis_ty, pelvis_tz): what the BIGE reference code calls "COM"."""
-    full = full_coordinates(model, q, coordinate_names)
-    idx = [model.coordinate_names.index(n) for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
-    return full[..., idx]
+def pelvis_translation(
+  model: OsimModel, q: jax.Array, coordinate_names: Sequence[str] | None = None
+) -> jax.Array:
+  """[..., 3] (pelvis_tx, pelvis_ty, pelvis_tz): what the BIGE reference code calls "COM"."""
+  full = full_coordinates(model, q, coordinate_names)
+  idx = [model.coordinate_names.index(n) for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
+  return full[..., idx]
 
 
 def _lowest_candidates(fk: FKResult, model: OsimModel, up_axis: int, include_spheres: bool):
-    heights = [fk.joint_centers[..., up_axis]]
-    if include_spheres and model.contact_spheres:
-        radii = jnp.asarray([s.radius for s in model.contact_spheres], fk.body_positions.dtype)
-        heights.append(contact_sphere_centers(fk, model)[..., up_axis] - radii)
-    return jnp.concatenate(heights, axis=-1)
+  heights = [fk.joint_centers[..., up_axis]]
+  if include_spheres and model.contact_spheres:
+    radii = jnp.asarray([s.radius for s in model.contact_spheres], fk.body_positions.dtype)
+    heights.append(contact_sphere_centers(fk, model)[..., up_axis] - radii)
+  return jnp.concatenate(heights, axis=-1)
 
 
-def lowest_point(fk: FKResult, model: OsimModel, up_axis: int = 1, include_spheres: bool = True) -> jax.Array:
-    """Exact height [...] of the lowest joint centre / contact-sphere bottom (centre - radius)."""
-    return jnp.min(_lowest_candidates(fk, model, up_axis, include_spheres), axis=-1)
+def lowest_point(
+  fk: FKResult, model: OsimModel, up_axis: int = 1, include_spheres: bool = True
+) -> jax.Array:
+  """Exact height [...] of the lowest joint centre / contact-sphere bottom (centre - radius)."""
+  return jnp.min(_lowest_candidates(fk, model, up_axis, include_spheres), axis=-1)
 
 
 def soft_lowest_point(
-    fk: FKResult, model: OsimModel, temperature: float = 0.01, up_axis: int = 1, include_spheres: bool = True
+  fk: FKResult,
+  model: OsimModel,
+  temperature: float = 0.01,
+  up_axis: int = 1,
+  include_spheres: bool = True,
 ) -> jax.Array:
-    """Smooth lower bound of `lowest_point`: -t * logsumexp(-h / t) [...] (t in metres).
+  """Smooth lower bound of `lowest_point`: -t * logsumexp(-h / t) [...] (t in metres).
 
-    Differs from the exact minimum by at most t * log(n_candidates); differentiable everywhere.
-    """
-    h = _lowest_candidates(fk, model, up_axis, include_spheres)
-    return -temperature * jax.nn.logsumexp(-h / temperature, axis=-1)
+  Differs from the exact minimum by at most t * log(n_candidates); differentiable everywhere.
+  """
+  h = _lowest_candidates(fk, model, up_axis, include_spheres)
+  return -temperature * jax.nn.logsumexp(-h / temperature, axis=-1)

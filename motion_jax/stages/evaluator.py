@@ -41,8 +41,11 @@ from motion_jax.train import optim
 
 log = logging.getLogger(__name__)
 
-META_FILE, PARAMS_FILE, FEATURES_FILE = "evaluator.json", "evaluator_params.msgpack", \
-    "text_features.npz"
+META_FILE, PARAMS_FILE, FEATURES_FILE = (
+  "evaluator.json",
+  "evaluator_params.msgpack",
+  "text_features.npz",
+)
 
 
 def default_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -50,12 +53,13 @@ def default_config(preset: str | None = None) -> ml_collections.ConfigDict:
   batch 32, loss weights of :class:`motion_jax.losses.TMRLossWeights`). ``quick``: a CPU-minutes
   contrastive-only model; ``tiny``: seconds, for tests."""
   from experiments import base
+
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = retrieval_stage.data_config(preset)
-  del c.data["frame_stride"]           # the evaluator reads every frame (20 fps)
+  del c.data["frame_stride"]  # the evaluator reads every frame (20 fps)
   c.latent_dim, c.ff_dim, c.num_layers, c.num_heads, c.dropout_rate = 256, 1024, 6, 4, 0.1
-  c.loss = "tmr"                       # 'tmr' (with motion decoder) or 'contrastive' (InfoNCE only)
+  c.loss = "tmr"  # 'tmr' (with motion decoder) or 'contrastive' (InfoNCE only)
   c.temperature, c.filter_threshold = 0.1, 0.8
   c.min_frames = 40
   c.batch_size, c.num_steps = 32, 37_500
@@ -79,11 +83,19 @@ def default_config(preset: str | None = None) -> ml_collections.ConfigDict:
 def _model(cfg: Any, motion_features: int, text_features: int) -> TMR:
   if cfg.loss not in ("tmr", "contrastive"):
     raise ValueError(f"evaluator loss must be 'tmr' or 'contrastive', got {cfg.loss!r}")
-  return TMR(TMRConfig(
-      motion_features=motion_features, text_features=text_features, latent_dim=cfg.latent_dim,
-      ff_dim=cfg.ff_dim, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-      dropout_rate=cfg.dropout_rate, vae=cfg.loss == "tmr",
-      loss=TMRLossWeights(temperature=cfg.temperature, threshold=cfg.filter_threshold)))
+  return TMR(
+    TMRConfig(
+      motion_features=motion_features,
+      text_features=text_features,
+      latent_dim=cfg.latent_dim,
+      ff_dim=cfg.ff_dim,
+      num_layers=cfg.num_layers,
+      num_heads=cfg.num_heads,
+      dropout_rate=cfg.dropout_rate,
+      vae=cfg.loss == "tmr",
+      loss=TMRLossWeights(temperature=cfg.temperature, threshold=cfg.filter_threshold),
+    )
+  )
 
 
 class Evaluator:
@@ -94,19 +106,32 @@ class Evaluator:
   sentence-feature cache; captions not in it are encoded with MiniLM on demand).
   """
 
-  def __init__(self, model: TMR, params: Any, mean: np.ndarray, std: np.ndarray, *,
-               max_length: int, min_frames: int, caption_tokens: int,
-               features: tf_lib.TextFeatures, features_path: pathlib.Path | None = None,
-               encoder: tf_lib.EncoderFn | None = None, chunk: int = 64):
+  def __init__(
+    self,
+    model: TMR,
+    params: Any,
+    mean: np.ndarray,
+    std: np.ndarray,
+    *,
+    max_length: int,
+    min_frames: int,
+    caption_tokens: int,
+    features: tf_lib.TextFeatures,
+    features_path: pathlib.Path | None = None,
+    encoder: tf_lib.EncoderFn | None = None,
+    chunk: int = 64,
+  ):
     self.model, self.params = model, params
     self.mean, self.std = loader_lib.check_stats(mean, std)
     self.max_length, self.min_frames, self.caption_tokens = max_length, min_frames, caption_tokens
     self.features, self._features_path, self._encoder = features, features_path, encoder
     self.chunk = chunk
-    self._text_fn = jax.jit(lambda p, t, m: model.apply({"params": p}, t, m,
-                                                        method=TMR.encode_text)[1]["mu"])
-    self._motion_fn = jax.jit(lambda p, x, m: model.apply({"params": p}, x, m,
-                                                          method=TMR.encode_motion)[1]["mu"])
+    self._text_fn = jax.jit(
+      lambda p, t, m: model.apply({"params": p}, t, m, method=TMR.encode_text)[1]["mu"]
+    )
+    self._motion_fn = jax.jit(
+      lambda p, x, m: model.apply({"params": p}, x, m, method=TMR.encode_motion)[1]["mu"]
+    )
 
   @property
   def dim(self) -> int:
@@ -115,9 +140,12 @@ class Evaluator:
   def _run(self, fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n, out = len(a), []
     for s in range(0, n, self.chunk):
-      idx = np.arange(s, s + self.chunk) % n           # fixed shape: pad the last chunk
-      out.append(np.asarray(fn(self.params, jnp.asarray(a[idx]), jnp.asarray(b[idx])))
-                 [:min(self.chunk, n - s)])
+      idx = np.arange(s, s + self.chunk) % n  # fixed shape: pad the last chunk
+      out.append(
+        np.asarray(fn(self.params, jnp.asarray(a[idx]), jnp.asarray(b[idx])))[
+          : min(self.chunk, n - s)
+        ]
+      )
     e = np.concatenate(out).astype(np.float64)
     return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
 
@@ -135,8 +163,9 @@ class Evaluator:
     if missing:
       if self._features_path is None:
         raise KeyError(f"{len(missing)} caption(s) not in the evaluator's text features")
-      self.features = tf_lib.ensure_text_features(self._features_path, missing,
-                                                  encoder=self._encoder)
+      self.features = tf_lib.ensure_text_features(
+        self._features_path, missing, encoder=self._encoder
+      )
     tokens, mask = self.features.lookup(texts)
     # Captions longer than the training budget are cut (the token states are contextual anyway).
     length = max(self.caption_tokens, int(mask.sum(1).max()))
@@ -147,8 +176,10 @@ class Evaluator:
   def prepare_motions(self, motions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Validates, crops to ``max_length``, normalises and pads: ``([N, max_length, F], mask)``."""
     if isinstance(motions, np.ndarray) and motions.ndim == 2:
-      raise ValueError("embed_motions expects a list of [T, F] motions (or a [N, T, F] array), "
-                       f"got one [T, F] array of shape {motions.shape}")
+      raise ValueError(
+        "embed_motions expects a list of [T, F] motions (or a [N, T, F] array), "
+        f"got one [T, F] array of shape {motions.shape}"
+      )
     motions = list(motions)
     if not motions:
       raise ValueError("embed_motions: empty motion list")
@@ -159,13 +190,15 @@ class Evaluator:
       if m.ndim != 2 or m.shape[1] != self.dim:
         raise ValueError(f"motion {i}: expected shape [T, {self.dim}], got {m.shape}")
       if len(m) < self.min_frames:
-        raise ValueError(f"motion {i} has {len(m)} frames, fewer than the evaluator's minimum of "
-                         f"{self.min_frames} frames")
+        raise ValueError(
+          f"motion {i} has {len(m)} frames, fewer than the evaluator's minimum of "
+          f"{self.min_frames} frames"
+        )
       if not np.isfinite(m).all():
         raise ValueError(f"motion {i} contains NaN or inf")
-      m = m[:self.max_length]
-      x[i, :len(m)] = (m - self.mean) / self.std
-      mask[i, :len(m)] = True
+      m = m[: self.max_length]
+      x[i, : len(m)] = (m - self.mean) / self.std
+      mask[i, : len(m)] = True
     return x, mask
 
   def embed_motions(self, motions: Sequence[np.ndarray]) -> np.ndarray:
@@ -183,25 +216,36 @@ def _make_loss_fn(model: TMR, cfg: Any):
 
   def loss_fn(params, mutables, batch, rngs):
     if cfg.loss == "tmr":
-      out = model.apply({"params": params}, batch["global_tokens"], batch["global_mask"],
-                        batch["motion"], batch["mask"], sample=True, deterministic=False,
-                        rngs={"dropout": rngs["dropout"], "sample": rngs["sample"]})
-      total, terms = tmr_loss(out, batch["motion"], batch["mask"], batch["caption_embedding"],
-                              weights)
+      out = model.apply(
+        {"params": params},
+        batch["global_tokens"],
+        batch["global_mask"],
+        batch["motion"],
+        batch["mask"],
+        sample=True,
+        deterministic=False,
+        rngs={"dropout": rngs["dropout"], "sample": rngs["sample"]},
+      )
+      total, terms = tmr_loss(
+        out, batch["motion"], batch["mask"], batch["caption_embedding"], weights
+      )
       return total, (terms, mutables)
     kw = dict(deterministic=False, rngs={"dropout": rngs["dropout"]})
-    t, _ = model.apply({"params": params}, batch["global_tokens"], batch["global_mask"],
-                       method=TMR.encode_text, **kw)
-    m, _ = model.apply({"params": params}, batch["motion"], batch["mask"],
-                       method=TMR.encode_motion, **kw)
+    t, _ = model.apply(
+      {"params": params}, batch["global_tokens"], batch["global_mask"], method=TMR.encode_text, **kw
+    )
+    m, _ = model.apply(
+      {"params": params}, batch["motion"], batch["mask"], method=TMR.encode_motion, **kw
+    )
     nce = info_nce(t, m, cfg.temperature, batch["caption_embedding"], cfg.filter_threshold)
     return nce, ({"contrastive": nce}, mutables)
 
   return loss_fn
 
 
-def load_evaluator(workdir: str | pathlib.Path,
-                   encoder: tf_lib.EncoderFn | None = None) -> Evaluator:
+def load_evaluator(
+  workdir: str | pathlib.Path, encoder: tf_lib.EncoderFn | None = None
+) -> Evaluator:
   """The evaluator saved in ``workdir`` by :func:`ensure_evaluator`."""
   workdir = pathlib.Path(workdir)
   meta = json.loads((workdir / META_FILE).read_text())
@@ -211,14 +255,26 @@ def load_evaluator(workdir: str | pathlib.Path,
   feats = tf_lib.load_text_features(workdir / FEATURES_FILE)
   if feats is None:
     raise FileNotFoundError(f"{workdir / FEATURES_FILE} is missing")
-  return Evaluator(model, params, np.asarray(meta["mean"]), np.asarray(meta["std"]),
-                   max_length=meta["max_length"], min_frames=meta["min_frames"],
-                   caption_tokens=meta["caption_tokens"], features=feats,
-                   features_path=workdir / FEATURES_FILE, encoder=encoder)
+  return Evaluator(
+    model,
+    params,
+    np.asarray(meta["mean"]),
+    np.asarray(meta["std"]),
+    max_length=meta["max_length"],
+    min_frames=meta["min_frames"],
+    caption_tokens=meta["caption_tokens"],
+    features=feats,
+    features_path=workdir / FEATURES_FILE,
+    encoder=encoder,
+  )
 
 
-def ensure_evaluator(workdir: str | pathlib.Path, config: ml_collections.ConfigDict | None = None,
-                     *, encoder: tf_lib.EncoderFn | None = None) -> Evaluator:
+def ensure_evaluator(
+  workdir: str | pathlib.Path,
+  config: ml_collections.ConfigDict | None = None,
+  *,
+  encoder: tf_lib.EncoderFn | None = None,
+) -> Evaluator:
   """The evaluator cached in ``workdir``, trained first when missing (or made by another config).
 
   Args:
@@ -238,45 +294,73 @@ def ensure_evaluator(workdir: str | pathlib.Path, config: ml_collections.ConfigD
   workdir.mkdir(parents=True, exist_ok=True)
   data = retrieval_stage.prepare_text_motion(config.data, workdir)
   feats, captions, _ = retrieval_stage.ensure_dataset_text_features(
-      data, workdir / FEATURES_FILE, kinmo=False, encoder=encoder)
+    data, workdir / FEATURES_FILE, kinmo=False, encoder=encoder
+  )
   cap_tokens = retrieval_stage.token_budget(feats, captions)
   spec = retrieval_stage.FeaturizeSpec(("global",), "sentence", cap_tokens, 8)
   post = retrieval_stage.make_featurizer(feats, spec)
-  loader_cfg = loader_lib.LoaderConfig(max_length=config.data.max_length,
-                                       unit_length=config.data.unit_length)
+  loader_cfg = loader_lib.LoaderConfig(
+    max_length=config.data.max_length, unit_length=config.data.unit_length
+  )
   batcher = loader_lib.TextMotionBatcher(
-      data.sources["train"], batch_size=config.batch_size, seed=config.seed, mean=data.mean,
-      std=data.std, config=loader_cfg, bucket_edges=None, lengths=data.lengths.get("train"),
-      postprocess=post)
+    data.sources["train"],
+    batch_size=config.batch_size,
+    seed=config.seed,
+    mean=data.mean,
+    std=data.std,
+    config=loader_cfg,
+    bucket_edges=None,
+    lengths=data.lengths.get("train"),
+    postprocess=post,
+  )
   model = _model(config, data.dim, feats.width)
   example = jax.tree.map(lambda x: x[:1], batcher(0))
 
   def init_fn(key):
     p_key, s_key = jax.random.split(key)
-    v = model.init({"params": p_key, "sample": s_key}, example["global_tokens"],
-                   example["global_mask"], example["motion"], example["mask"])
+    v = model.init(
+      {"params": p_key, "sample": s_key},
+      example["global_tokens"],
+      example["global_mask"],
+      example["motion"],
+      example["mask"],
+    )
     return v["params"], {}
 
   tx = optim.make_optimizer(optim.OptimConfig.from_config(config.optim))
-  state = loop_lib.train(workdir=workdir / "train",
-                         loop=loop_lib.LoopConfig.from_config(config, desc="evaluator"),
-                         init_fn=init_fn, loss_fn=_make_loss_fn(model, config), tx=tx,
-                         batch_fn=batcher)
+  state = loop_lib.train(
+    workdir=workdir / "train",
+    loop=loop_lib.LoopConfig.from_config(config, desc="evaluator"),
+    init_fn=init_fn,
+    loss_fn=_make_loss_fn(model, config),
+    tx=tx,
+    batch_fn=batcher,
+  )
   params = loop_lib.to_numpy(state.params)
   (workdir / PARAMS_FILE).write_bytes(flax.serialization.msgpack_serialize(params))
-  meta = {"config": _config_key(config), "motion_features": data.dim,
-          "text_features": feats.width, "mean": data.mean.tolist(), "std": data.std.tolist(),
-          "max_length": int(config.data.max_length), "min_frames": int(config.min_frames),
-          "caption_tokens": cap_tokens, "dataset_root": str(data.root),
-          "trained_steps": int(state.step)}
+  meta = {
+    "config": _config_key(config),
+    "motion_features": data.dim,
+    "text_features": feats.width,
+    "mean": data.mean.tolist(),
+    "std": data.std.tolist(),
+    "max_length": int(config.data.max_length),
+    "min_frames": int(config.min_frames),
+    "caption_tokens": cap_tokens,
+    "dataset_root": str(data.root),
+    "trained_steps": int(state.step),
+  }
   tmp = meta_path.with_suffix(".tmp")
   tmp.write_text(json.dumps(meta, indent=1))
-  tmp.replace(meta_path)                            # written last: marks a complete evaluator
+  tmp.replace(meta_path)  # written last: marks a complete evaluator
   return load_evaluator(workdir, encoder)
 
 
-def eval_pairs(evaluator_workdir: str | pathlib.Path,
-               config: ml_collections.ConfigDict | None = None, split: str = "test") -> gen_lib.TextMotionPairs:
+def eval_pairs(
+  evaluator_workdir: str | pathlib.Path,
+  config: ml_collections.ConfigDict | None = None,
+  split: str = "test",
+) -> gen_lib.TextMotionPairs:
   """The evaluation pairs (raw motions and all captions) of ``split`` of the evaluator's dataset."""
   config = config or default_config("quick")
   data = retrieval_stage.prepare_text_motion(config.data, evaluator_workdir)
@@ -285,9 +369,14 @@ def eval_pairs(evaluator_workdir: str | pathlib.Path,
   return gen_lib.TextMotionPairs.from_examples(data.sources[split])
 
 
-def sanity_check(evaluator: Evaluator, pairs: gen_lib.TextMotionPairs, *,
-                 num_repeats: int = gen_lib.NUM_REPEATS, diversity_pairs: int | None = None,
-                 seed: int = 0) -> dict[str, Any]:
+def sanity_check(
+  evaluator: Evaluator,
+  pairs: gen_lib.TextMotionPairs,
+  *,
+  num_repeats: int = gen_lib.NUM_REPEATS,
+  diversity_pairs: int | None = None,
+  seed: int = 0,
+) -> dict[str, Any]:
   """The evaluator's reference numbers on ``pairs``:
 
   * ``real``: the "Real" row (ground-truth motions as the generator; its FID is 0 by construction),
@@ -310,10 +399,19 @@ def sanity_check(evaluator: Evaluator, pairs: gen_lib.TextMotionPairs, *,
   emb = evaluator.embed_motions(list(pairs.motions))
   perm = np.random.default_rng(seed).permutation(len(emb))
   half = len(emb) // 2
-  return {"real": real, "shuffled": rand,
-          "fid_real_halves": gen_lib.fid(emb[perm[:half]], emb[perm[half:2 * half]]),
-          "chance_r_precision": [k / gen_lib.R_PRECISION_BATCH for k in (1, 2, 3)]}
+  return {
+    "real": real,
+    "shuffled": rand,
+    "fid_real_halves": gen_lib.fid(emb[perm[:half]], emb[perm[half : 2 * half]]),
+    "chance_r_precision": [k / gen_lib.R_PRECISION_BATCH for k in (1, 2, 3)],
+  }
 
 
-__all__ = ["Evaluator", "default_config", "ensure_evaluator", "eval_pairs", "load_evaluator",
-           "sanity_check"]
+__all__ = [
+  "Evaluator",
+  "default_config",
+  "ensure_evaluator",
+  "eval_pairs",
+  "load_evaluator",
+  "sanity_check",
+]

@@ -48,9 +48,9 @@ from motion_jax.train import optim
 log = logging.getLogger(__name__)
 
 LEVEL_SETS = {
-    "global": ("global",),
-    "global+group": ("global", "group"),
-    "global+group+interaction": ("global", "group", "interaction"),
+  "global": ("global",),
+  "global+group": ("global", "group"),
+  "global+group+interaction": ("global", "group", "interaction"),
 }
 SPLITS = ("train", "val", "test")
 
@@ -64,9 +64,9 @@ def data_config(preset: str | None) -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
   d.root = ""
   d.clips, d.seed = 3000, 0
-  d.max_length = 196                  # HumanML3D max_motion_length
+  d.max_length = 196  # HumanML3D max_motion_length
   d.unit_length = 4
-  d.frame_stride = 1                  # >1: temporal subsampling of the model input (CPU presets)
+  d.frame_stride = 1  # >1: temporal subsampling of the model input (CPU presets)
   if preset == "quick":
     d.frame_stride = 2
   if preset == "tiny":
@@ -80,6 +80,7 @@ def model_config(preset: str | None) -> ml_collections.ConfigDict:
   temperature 0.1, negative-filtering threshold 0.8), trained ~500 epochs of the 2,388 training
   clips (37,500 steps, TMR trains 500 epochs)."""
   from experiments import base
+
   m = ml_collections.ConfigDict()
   m.latent_dim, m.ff_dim, m.num_layers, m.num_heads, m.dropout_rate = 256, 1024, 6, 4, 0.1
   m.temperature, m.filter_threshold = 0.1, 0.8
@@ -108,6 +109,7 @@ def model_config(preset: str | None) -> ml_collections.ConfigDict:
 @dataclasses.dataclass
 class TextMotionData:
   """A built text-motion dataset: random-access sources per split and normalisation statistics."""
+
   root: pathlib.Path
   sources: dict[str, Any]
   lengths: dict[str, list[int]]
@@ -121,6 +123,7 @@ class TextMotionData:
 
 def dataset_root(data_cfg: Any, workdir: str | pathlib.Path) -> pathlib.Path:
   from motion_jax.data.procedural import DEFAULT_ROOT
+
   if data_cfg.root == "workdir":
     return pathlib.Path(workdir) / "dataset"
   return pathlib.Path(data_cfg.root) if data_cfg.root else DEFAULT_ROOT
@@ -131,9 +134,11 @@ def prepare_text_motion(data_cfg: Any, workdir: str | pathlib.Path) -> TextMotio
   dataset's manifest digest so a rebuilt dataset is never read through a stale TFDS copy)."""
   from motion_jax.data import text_motion_tfds as tm
   from motion_jax.data.procedural import ensure_dataset
+
   workdir = pathlib.Path(workdir)
-  root = ensure_dataset(dataset_root(data_cfg, workdir), clips=int(data_cfg.clips),
-                        seed=int(data_cfg.seed))
+  root = ensure_dataset(
+    dataset_root(data_cfg, workdir), clips=int(data_cfg.clips), seed=int(data_cfg.seed)
+  )
   digest = json.loads((root / "manifest.json").read_text()).get("digest", "unknown")[:12]
   tfds_dir = workdir / "tfds" / digest
   builder = tm.prepare(root, tfds_dir)
@@ -161,10 +166,13 @@ def collect_sentences(data: TextMotionData) -> tuple[list[str], list[str]]:
   return captions, kinmo
 
 
-def ensure_dataset_text_features(data: TextMotionData, path: str | pathlib.Path, *,
-                                 kinmo: bool = True,
-                                 encoder: tf_lib.EncoderFn | None = None
-                                 ) -> tuple[tf_lib.TextFeatures, list[str], list[str]]:
+def ensure_dataset_text_features(
+  data: TextMotionData,
+  path: str | pathlib.Path,
+  *,
+  kinmo: bool = True,
+  encoder: tf_lib.EncoderFn | None = None,
+) -> tuple[tf_lib.TextFeatures, list[str], list[str]]:
   """Cached MiniLM features of every sentence of every split; also returns the sentence lists
   of :func:`collect_sentences`."""
   captions, kinmo_texts = collect_sentences(data)
@@ -186,50 +194,55 @@ def token_budget(feats: tf_lib.TextFeatures, sentences: Sequence[str]) -> int:
 @dataclasses.dataclass(frozen=True)
 class FeaturizeSpec:
   levels: tuple[str, ...]
-  kinmo_text_tokens: str          # 'sentence' or 'tokens'
-  caption_tokens: int             # padded token length of captions
-  kinmo_tokens: int               # padded token length of KinMo texts ('tokens' mode)
-  frame_stride: int = 1           # keep every k-th frame (CPU presets: 2 = 10 fps)
+  kinmo_text_tokens: str  # 'sentence' or 'tokens'
+  caption_tokens: int  # padded token length of captions
+  kinmo_tokens: int  # padded token length of KinMo texts ('tokens' mode)
+  frame_stride: int = 1  # keep every k-th frame (CPU presets: 2 = 10 fps)
 
   def __post_init__(self):
     if self.kinmo_text_tokens not in ("sentence", "tokens"):
-      raise ValueError(f"kinmo_text_tokens must be 'sentence' or 'tokens', got "
-                       f"{self.kinmo_text_tokens!r}")
+      raise ValueError(
+        f"kinmo_text_tokens must be 'sentence' or 'tokens', got {self.kinmo_text_tokens!r}"
+      )
     if self.frame_stride < 1:
       raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
     bad = [lv for lv in self.levels if lv not in ("global", "group", "interaction")]
     if bad or "global" not in self.levels:
-      raise ValueError(f"levels must include 'global' and be among global/group/interaction, "
-                       f"got {self.levels}")
+      raise ValueError(
+        f"levels must include 'global' and be among global/group/interaction, got {self.levels}"
+      )
 
 
-def make_featurizer(feats: tf_lib.TextFeatures, spec: FeaturizeSpec
-                    ) -> Callable[[Mapping[str, np.ndarray]], dict]:
+def make_featurizer(
+  feats: tf_lib.TextFeatures, spec: FeaturizeSpec
+) -> Callable[[Mapping[str, np.ndarray]], dict]:
   """``postprocess(batch) -> numeric batch`` for :class:`TextMotionBatcher`: captions to token
   states, KinMo texts to sentence embeddings or token states, strings dropped."""
 
   def kinmo_level(texts, mask, b):
     if spec.kinmo_text_tokens == "sentence":
-      emb = feats.sentence_embeddings(texts)                        # [B, G, F]
+      emb = feats.sentence_embeddings(texts)  # [B, G, F]
       return emb[:, :, None, :], np.asarray(mask, bool)[:, :, None]  # [B, G, 1, F], [B, G, 1]
-    return feats.lookup(texts, spec.kinmo_tokens)                    # [B, G, L, F], [B, G, L]
+    return feats.lookup(texts, spec.kinmo_tokens)  # [B, G, L, F], [B, G, L]
 
   def postprocess(batch):
     captions = batch["caption"]
     b = len(captions)
     g_tokens, g_mask = feats.lookup(captions, spec.caption_tokens)  # [B, L, F]
     out = {
-        "motion": np.asarray(batch["motion"], np.float32)[:, ::spec.frame_stride],
-        "mask": np.asarray(batch["mask"], bool)[:, ::spec.frame_stride],
-        "global_tokens": g_tokens, "global_mask": g_mask,
-        "caption_embedding": feats.sentence_embeddings(captions),   # [B, F]
+      "motion": np.asarray(batch["motion"], np.float32)[:, :: spec.frame_stride],
+      "mask": np.asarray(batch["mask"], bool)[:, :: spec.frame_stride],
+      "global_tokens": g_tokens,
+      "global_mask": g_mask,
+      "caption_embedding": feats.sentence_embeddings(captions),  # [B, F]
     }
     dummy = (np.zeros((b, 1, feats.width), np.float32), np.zeros((b, 1), bool))
     for level, key in (("group", "kinmo_group"), ("interaction", "kinmo_interaction")):
       if level in spec.levels:
         if not np.asarray(batch["kinmo_present"]).all():
-          raise ValueError(f"the {level} level needs KinMo descriptions, but some examples have "
-                           "no kinmo/<id>.json")
+          raise ValueError(
+            f"the {level} level needs KinMo descriptions, but some examples have no kinmo/<id>.json"
+          )
         tok, msk = kinmo_level(batch[f"{key}_texts"], batch[f"{key}_mask"], b)
       else:
         tok, msk = dummy
@@ -242,79 +255,130 @@ def make_featurizer(feats: tf_lib.TextFeatures, spec: FeaturizeSpec
 # ------------------------------------------------------------------------------------------------
 # Model and training
 # ------------------------------------------------------------------------------------------------
-TEXT_KEYS = ("global_tokens", "global_mask", "group_tokens", "group_mask", "interaction_tokens",
-             "interaction_mask")
+TEXT_KEYS = (
+  "global_tokens",
+  "global_mask",
+  "group_tokens",
+  "group_mask",
+  "interaction_tokens",
+  "interaction_mask",
+)
 
 
-def model_from_config(cfg: Any, *, levels: Sequence[str], use_cross_attention: bool,
-                      motion_features: int, text_features: int) -> KinMoAlignment:
-  return KinMoAlignment(KinMoAlignmentConfig(
-      text_features=text_features, motion_features=motion_features, latent_dim=cfg.latent_dim,
-      ff_dim=cfg.ff_dim, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-      dropout_rate=cfg.dropout_rate, use_cross_attention=use_cross_attention,
-      temperature=cfg.temperature, retrieval_level=levels[-1]))
+def model_from_config(
+  cfg: Any,
+  *,
+  levels: Sequence[str],
+  use_cross_attention: bool,
+  motion_features: int,
+  text_features: int,
+) -> KinMoAlignment:
+  return KinMoAlignment(
+    KinMoAlignmentConfig(
+      text_features=text_features,
+      motion_features=motion_features,
+      latent_dim=cfg.latent_dim,
+      ff_dim=cfg.ff_dim,
+      num_layers=cfg.num_layers,
+      num_heads=cfg.num_heads,
+      dropout_rate=cfg.dropout_rate,
+      use_cross_attention=use_cross_attention,
+      temperature=cfg.temperature,
+      retrieval_level=levels[-1],
+    )
+  )
 
 
 def make_loss_fn(model: KinMoAlignment, levels: Sequence[str], filter_threshold: float):
   cfg = model.config
 
   def loss_fn(params, mutables, batch, rngs):
-    out = model.apply({"params": params}, *(batch[k] for k in TEXT_KEYS), batch["motion"],
-                      batch["mask"], deterministic=False, rngs={"dropout": rngs["dropout"]})
+    out = model.apply(
+      {"params": params},
+      *(batch[k] for k in TEXT_KEYS),
+      batch["motion"],
+      batch["mask"],
+      deterministic=False,
+      rngs={"dropout": rngs["dropout"]},
+    )
     total, terms = hierarchical_info_nce(
-        out["motion"], {lv: out["text"][lv] for lv in levels}, cfg.temperature, None,
-        batch["caption_embedding"], filter_threshold)
+      out["motion"],
+      {lv: out["text"][lv] for lv in levels},
+      cfg.temperature,
+      None,
+      batch["caption_embedding"],
+      filter_threshold,
+    )
     return total, ({f"nce_{k}": v for k, v in terms.items()}, mutables)
 
   return loss_fn
 
 
-def train_alignment(cfg: Any, batch_fn: Callable[[int], dict], model: KinMoAlignment,
-                    levels: Sequence[str], workdir: str | pathlib.Path, *, seed: int,
-                    desc: str = "align") -> Any:
+def train_alignment(
+  cfg: Any,
+  batch_fn: Callable[[int], dict],
+  model: KinMoAlignment,
+  levels: Sequence[str],
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "align",
+) -> Any:
   """Trains (or resumes / reloads) one alignment model with the shared loop; returns params."""
   example = jax.tree.map(lambda x: x[:1], batch_fn(0))
 
   def init_fn(key):
-    variables = model.init({"params": key}, *(example[k] for k in TEXT_KEYS), example["motion"],
-                           example["mask"])
+    variables = model.init(
+      {"params": key}, *(example[k] for k in TEXT_KEYS), example["motion"], example["mask"]
+    )
     return variables["params"], {}
 
   tx = optim.make_optimizer(optim.OptimConfig.from_config(cfg.optim))
   loop_cfg = loop_lib.LoopConfig.from_config(cfg, seed=seed, desc=desc)
-  state = loop_lib.train(workdir=workdir, loop=loop_cfg, init_fn=init_fn,
-                         loss_fn=make_loss_fn(model, levels, cfg.filter_threshold), tx=tx,
-                         batch_fn=batch_fn)
+  state = loop_lib.train(
+    workdir=workdir,
+    loop=loop_cfg,
+    init_fn=init_fn,
+    loss_fn=make_loss_fn(model, levels, cfg.filter_threshold),
+    tx=tx,
+    batch_fn=batch_fn,
+  )
   return loop_lib.to_numpy(state.params)
 
 
 # ------------------------------------------------------------------------------------------------
 # Evaluation
 # ------------------------------------------------------------------------------------------------
-def eval_batch(source, postprocess, data: TextMotionData, max_length: int,
-               unit_length: int = 4) -> dict:
+def eval_batch(
+  source, postprocess, data: TextMotionData, max_length: int, unit_length: int = 4
+) -> dict:
   """Whole split, deterministically: caption 0 of each example and its first ``max_length``
   frames (HumanML3D eval loader crop), featurised; plus ``caption`` strings."""
   if len(source) == 0:
     raise ValueError("empty evaluation split")
-  cfg = loader_lib.LoaderConfig.eval(max_length=max_length, unit_length=unit_length,
-                                     random_caption=False)
-  rows = [loader_lib.prepare_example(source[i], np.random.default_rng(i), cfg, data.mean,
-                                     data.std) for i in range(len(source))]
+  cfg = loader_lib.LoaderConfig.eval(
+    max_length=max_length, unit_length=unit_length, random_caption=False
+  )
+  rows = [
+    loader_lib.prepare_example(source[i], np.random.default_rng(i), cfg, data.mean, data.std)
+    for i in range(len(source))
+  ]
   batch = loader_lib.collate(rows)
   out = postprocess(batch)
   out["caption"] = [str(c) for c in batch["caption"]]
   return out
 
 
-def embed_split(model: KinMoAlignment, params, batch: dict, chunk: int = 64
-                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def embed_split(
+  model: KinMoAlignment, params, batch: dict, chunk: int = 64
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
   """``({level: text embeddings [N, D]}, motion embeddings [N, D])`` in fixed-size chunks (the
   last chunk padded, so one compiled shape)."""
   n = len(batch["motion"])
   text_fn = jax.jit(lambda p, *a: model.apply({"params": p}, *a, method=KinMoAlignment.encode_text))
-  motion_fn = jax.jit(lambda p, m, k: model.apply({"params": p}, m, k,
-                                                  method=KinMoAlignment.encode_motion))
+  motion_fn = jax.jit(
+    lambda p, m, k: model.apply({"params": p}, m, k, method=KinMoAlignment.encode_motion)
+  )
   texts, motions = [], []
   for a in range(0, n, chunk):
     idx = np.arange(a, a + chunk) % n
@@ -326,47 +390,76 @@ def embed_split(model: KinMoAlignment, params, batch: dict, chunk: int = 64
   return ({k: np.concatenate([t[k] for t in texts]) for k in texts[0]}, np.concatenate(motions))
 
 
-def protocol_settings(threshold: float, dissimilar_size: int, batch_size: int, seed: int,
-                      num_repeats: int, n: int) -> dict:
+def protocol_settings(
+  threshold: float, dissimilar_size: int, batch_size: int, seed: int, num_repeats: int, n: int
+) -> dict:
   """The exact protocol parameters, for the results files."""
   return {
-      "test_pairs": n,
-      "(a) all": "every test pair; only the paired item is correct",
-      "(b) all_threshold": f"every test pair; also correct if MiniLM caption cosine > {threshold}",
-      "(c) dissimilar": f"{min(dissimilar_size, n)} pairs by greedy farthest-point sampling on "
-                        "MiniLM caption embeddings",
-      "(d) small_batches": f"batches of {batch_size} from {num_repeats} seeded permutation(s) "
-                           f"(seed {seed}), incomplete last batch dropped, metrics averaged",
-      "ks": list(retrieval_lib.DEFAULT_KS),
-      "tie_break": "pessimistic",
-      "text_query": "caption 0 of each test clip (+ its KinMo descriptions)",
-      "motion": f"first frames of each test clip (<= max_length), normalised",
+    "test_pairs": n,
+    "(a) all": "every test pair; only the paired item is correct",
+    "(b) all_threshold": f"every test pair; also correct if MiniLM caption cosine > {threshold}",
+    "(c) dissimilar": f"{min(dissimilar_size, n)} pairs by greedy farthest-point sampling on "
+    "MiniLM caption embeddings",
+    "(d) small_batches": f"batches of {batch_size} from {num_repeats} seeded permutation(s) "
+    f"(seed {seed}), incomplete last batch dropped, metrics averaged",
+    "ks": list(retrieval_lib.DEFAULT_KS),
+    "tie_break": "pessimistic",
+    "text_query": "caption 0 of each test clip (+ its KinMo descriptions)",
+    "motion": f"first frames of each test clip (<= max_length), normalised",
   }
 
 
-def evaluate(text_emb: Mapping[str, np.ndarray], motion_emb: np.ndarray,
-             caption_embeddings: np.ndarray, levels: Sequence[str], *, threshold: float = 0.8,
-             dissimilar_size: int = 100, batch_size: int = 32, seed: int = 0,
-             num_repeats: int = 1) -> dict:
+def evaluate(
+  text_emb: Mapping[str, np.ndarray],
+  motion_emb: np.ndarray,
+  caption_embeddings: np.ndarray,
+  levels: Sequence[str],
+  *,
+  threshold: float = 0.8,
+  dissimilar_size: int = 100,
+  batch_size: int = 32,
+  seed: int = 0,
+  num_repeats: int = 1,
+) -> dict:
   """Four-protocol retrieval for the finest level (``main``), each trained level and the mean of
   the levels' cosine similarities (``level_mean``)."""
-  kw = dict(threshold=threshold, dissimilar_size=dissimilar_size,
-            batch_size=min(batch_size, len(motion_emb)), seed=seed, num_repeats=num_repeats)
+  kw = dict(
+    threshold=threshold,
+    dissimilar_size=dissimilar_size,
+    batch_size=min(batch_size, len(motion_emb)),
+    seed=seed,
+    num_repeats=num_repeats,
+  )
   from motion_jax.models.kinmo_alignment import retrieval_similarity
+
   sims = {lv: retrieval_similarity(text_emb[lv], motion_emb) for lv in levels}
-  per_level = {lv: retrieval_lib.evaluate_retrieval(s, caption_embeddings, **kw)
-               for lv, s in sims.items()}
+  per_level = {
+    lv: retrieval_lib.evaluate_retrieval(s, caption_embeddings, **kw) for lv, s in sims.items()
+  }
   out = {"main_level": levels[-1], "main": per_level[levels[-1]], "per_level": per_level}
   if len(levels) > 1:
     out["level_mean"] = retrieval_lib.evaluate_retrieval(
-        np.mean([sims[lv] for lv in levels], axis=0), caption_embeddings, **kw)
+      np.mean([sims[lv] for lv in levels], axis=0), caption_embeddings, **kw
+    )
   return out
 
 
 __all__ = [
-    "FeaturizeSpec", "LEVEL_SETS", "TextMotionData", "collect_sentences", "data_config",
-    "embed_split",
-    "ensure_dataset_text_features", "eval_batch", "evaluate", "make_featurizer", "make_loss_fn",
-    "model_config", "model_from_config", "prepare_text_motion", "protocol_settings",
-    "token_budget", "train_alignment",
+  "FeaturizeSpec",
+  "LEVEL_SETS",
+  "TextMotionData",
+  "collect_sentences",
+  "data_config",
+  "embed_split",
+  "ensure_dataset_text_features",
+  "eval_batch",
+  "evaluate",
+  "make_featurizer",
+  "make_loss_fn",
+  "model_config",
+  "model_from_config",
+  "prepare_text_motion",
+  "protocol_settings",
+  "token_budget",
+  "train_alignment",
 ]

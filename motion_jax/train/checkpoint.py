@@ -28,17 +28,21 @@ class Checkpointer:
   def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 3):
     self.directory = pathlib.Path(directory).absolute()
     self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
-        item_names=("state", "meta"),
+      self.directory,
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+      item_names=("state", "meta"),
     )
 
   def steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: TrainState, meta: dict | None = None) -> None:
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})))
+    self._manager.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})
+      ),
+    )
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -50,23 +54,33 @@ class Checkpointer:
     """Newest checkpoint that restores cleanly, or None when there is none."""
     for step in reversed(self.steps()):
       try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
+        restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+        )
         return restored["state"], step
       except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is skipped, not fatal
-        log.warning("checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
-                    self.directory, step, type(err).__name__, str(err).splitlines()[0][:200])
+        log.warning(
+          "checkpoint %s/%d is unreadable (%s: %s); trying the previous one",
+          self.directory,
+          step,
+          type(err).__name__,
+          str(err).splitlines()[0][:200],
+        )
     return None
 
 
 def abstract_with_shardings(abstract: Any, shardings: Any) -> Any:
-  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                      abstract, shardings)
+  return jax.tree.map(
+    lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings
+  )
 
 
-def restore_or_init(checkpointer: Checkpointer, init_state: Callable[[], TrainState],
-                    abstract_state: TrainState, init_from: str | None = None
-                    ) -> tuple[TrainState, str]:
+def restore_or_init(
+  checkpointer: Checkpointer,
+  init_state: Callable[[], TrainState],
+  abstract_state: TrainState,
+  init_from: str | None = None,
+) -> tuple[TrainState, str]:
   """Applies the resume order documented at the top of this module.
 
   Returns the state and a one-line description of where it came from.
@@ -77,14 +91,16 @@ def restore_or_init(checkpointer: Checkpointer, init_state: Callable[[], TrainSt
     return state, f"resumed from {checkpointer.directory}/{step}"
   state = init_state()
   if init_from:
-    source = Checkpointer(pathlib.Path(init_from) / "checkpoints"
-                          if (pathlib.Path(init_from) / "checkpoints").is_dir() else init_from)
+    source = Checkpointer(
+      pathlib.Path(init_from) / "checkpoints"
+      if (pathlib.Path(init_from) / "checkpoints").is_dir()
+      else init_from
+    )
     loaded = source.restore_latest(abstract_state)
     source.close()
     if loaded is None:
       raise FileNotFoundError(f"config.init_from={init_from!r}: no readable checkpoint there")
     other, step = loaded
-    state = state.replace(params=other.params, ema_params=other.ema_params,
-                          mutables=other.mutables)
+    state = state.replace(params=other.params, ema_params=other.ema_params, mutables=other.mutables)
     return state, f"initialised from {init_from} step {step}"
   return state, "initialised from scratch"

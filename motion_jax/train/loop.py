@@ -35,9 +35,10 @@ class NonFiniteLossError(FloatingPointError):
     self.step = step
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     super().__init__(
-        f"non-finite loss at train step {step} (the update computed from batch {step}); "
-        f"non-finite terms: {bad}. Nothing was saved for this step; the last good checkpoint in "
-        f"{workdir} is intact.")
+      f"non-finite loss at train step {step} (the update computed from batch {step}); "
+      f"non-finite terms: {bad}. Nothing was saved for this step; the last good checkpoint in "
+      f"{workdir} is intact."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ class LoopConfig:
   seed: int = 0
   ema_decay: float = 0.999
   log_every: int = 50
-  checkpoint_every: int = 500     # 0: only at the end
+  checkpoint_every: int = 500  # 0: only at the end
   keep_checkpoints: int = 3
   init_from: str | None = None
   desc: str = "train"
@@ -62,14 +63,24 @@ class LoopConfig:
 def progress(iterable, *, total: int | None = None, desc: str = "", initial: int = 0):
   """A progress bar that shows rate and postfix; quiet on non-zero processes."""
   interactive = sys.stderr.isatty()
-  return tqdm(iterable, total=total, desc=desc, initial=initial, dynamic_ncols=True,
-              mininterval=0.5 if interactive else 10.0, disable=jax.process_index() != 0,
-              file=sys.stderr)
+  return tqdm(
+    iterable,
+    total=total,
+    desc=desc,
+    initial=initial,
+    dynamic_ncols=True,
+    mininterval=0.5 if interactive else 10.0,
+    disable=jax.process_index() != 0,
+    file=sys.stderr,
+  )
 
 
-def init_state(init_fn: Callable[[jax.Array], tuple[Any, Any]], tx: optax.GradientTransformation,
-               seed: int, mesh: jax.sharding.Mesh) -> tuple[Callable[[], TrainState], TrainState,
-                                                            Any]:
+def init_state(
+  init_fn: Callable[[jax.Array], tuple[Any, Any]],
+  tx: optax.GradientTransformation,
+  seed: int,
+  mesh: jax.sharding.Mesh,
+) -> tuple[Callable[[], TrainState], TrainState, Any]:
   """Shape-first init: abstract state -> replicated shardings -> jitted init placed directly."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
 
@@ -80,15 +91,24 @@ def init_state(init_fn: Callable[[jax.Array], tuple[Any, Any]], tx: optax.Gradie
   abstract = jax.eval_shape(make, init_key, train_key)
   shardings = jax.tree.map(lambda _: sharding_lib.replicated(mesh), abstract)
   jitted = jax.jit(make, out_shardings=shardings)
-  return (lambda: jitted(init_key, train_key),
-          ckpt_lib.abstract_with_shardings(abstract, shardings), shardings)
+  return (
+    lambda: jitted(init_key, train_key),
+    ckpt_lib.abstract_with_shardings(abstract, shardings),
+    shardings,
+  )
 
 
-def train(*, workdir: str | pathlib.Path, loop: LoopConfig,
-          init_fn: Callable[[jax.Array], tuple[Any, Any]], loss_fn: step_lib.LossFn,
-          tx: optax.GradientTransformation, batch_fn: Callable[[int], Any],
-          mesh: jax.sharding.Mesh | None = None,
-          on_log: Callable[[int, dict], None] | None = None) -> TrainState:
+def train(
+  *,
+  workdir: str | pathlib.Path,
+  loop: LoopConfig,
+  init_fn: Callable[[jax.Array], tuple[Any, Any]],
+  loss_fn: step_lib.LossFn,
+  tx: optax.GradientTransformation,
+  batch_fn: Callable[[int], Any],
+  mesh: jax.sharding.Mesh | None = None,
+  on_log: Callable[[int, dict], None] | None = None,
+) -> TrainState:
   """Trains to `loop.num_steps`, resuming from `<workdir>/checkpoints` if present.
 
   Args:
@@ -113,7 +133,8 @@ def train(*, workdir: str | pathlib.Path, loop: LoopConfig,
     return state
 
   step_fn = step_lib.jit_train_step(
-      step_lib.make_train_step(loss_fn, tx, ema_decay=loop.ema_decay), mesh, shardings)
+    step_lib.make_train_step(loss_fn, tx, ema_decay=loop.ema_decay), mesh, shardings
+  )
   writer = MetricWriter(workdir, name=loop.desc)
   bar = progress(range(start, loop.num_steps), total=loop.num_steps, initial=start, desc=loop.desc)
   t0, last_step = time.perf_counter(), start

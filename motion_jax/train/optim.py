@@ -28,9 +28,9 @@ class OptimConfig:
   decay_steps: Sequence[int] = ()
   decay_factor: float = 0.05
   total_steps: int = 1
-  final_lr_fraction: float = 0.0     # cosine: final lr = fraction * peak
-  grad_clip_norm: float = 0.0        # 0 disables
-  freeze: Sequence[str] = ()         # regexes over '/'-joined parameter paths
+  final_lr_fraction: float = 0.0  # cosine: final lr = fraction * peak
+  grad_clip_norm: float = 0.0  # 0 disables
+  freeze: Sequence[str] = ()  # regexes over '/'-joined parameter paths
 
   @classmethod
   def from_config(cls, cfg: Any) -> "OptimConfig":
@@ -49,13 +49,17 @@ def make_schedule(cfg: OptimConfig) -> optax.Schedule:
   elif cfg.schedule == "multistep":
     # T2M-GPT / BIGE: MultiStepLR(milestones, gamma); boundaries counted from step 0 like torch.
     main = optax.piecewise_constant_schedule(
-        cfg.learning_rate, {int(s) - cfg.warmup_steps: cfg.decay_factor for s in cfg.decay_steps})
+      cfg.learning_rate, {int(s) - cfg.warmup_steps: cfg.decay_factor for s in cfg.decay_steps}
+    )
   elif cfg.schedule == "cosine":
     main = optax.cosine_decay_schedule(
-        cfg.learning_rate, max(cfg.total_steps - cfg.warmup_steps, 1), alpha=cfg.final_lr_fraction)
+      cfg.learning_rate, max(cfg.total_steps - cfg.warmup_steps, 1), alpha=cfg.final_lr_fraction
+    )
   else:
-    raise ValueError(f"optim.schedule: unknown schedule {cfg.schedule!r}; "
-                     "choose one of 'constant', 'multistep', 'cosine'")
+    raise ValueError(
+      f"optim.schedule: unknown schedule {cfg.schedule!r}; "
+      "choose one of 'constant', 'multistep', 'cosine'"
+    )
   if cfg.warmup_steps <= 0:
     return main
   warmup = optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps)
@@ -70,17 +74,20 @@ def freeze_labels(params: Any, patterns: Sequence[str]) -> Any:
   """'frozen' for leaves whose path matches any pattern, else 'trainable'."""
   compiled = [re.compile(p) for p in patterns]
   return jax.tree_util.tree_map_with_path(
-      lambda path, _: "frozen" if any(c.search(path_str(path)) for c in compiled) else "trainable",
-      params)
+    lambda path, _: "frozen" if any(c.search(path_str(path)) for c in compiled) else "trainable",
+    params,
+  )
 
 
 def make_optimizer(cfg: OptimConfig) -> optax.GradientTransformation:
-  adamw = optax.adamw(make_schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
-                      weight_decay=cfg.weight_decay)
+  adamw = optax.adamw(
+    make_schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay
+  )
   if cfg.grad_clip_norm > 0:
     adamw = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adamw)
   if not cfg.freeze:
     return adamw
   return optax.multi_transform(
-      {"trainable": adamw, "frozen": optax.set_to_zero()},
-      lambda params: freeze_labels(params, cfg.freeze))
+    {"trainable": adamw, "frozen": optax.set_to_zero()},
+    lambda params: freeze_labels(params, cfg.freeze),
+  )

@@ -33,16 +33,19 @@ def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
   """Rows this process feeds; the global batch must divide over every device."""
   n = mesh.devices.size
   if global_batch_size % n:
-    raise ValueError(f"batch_size={global_batch_size} is not divisible by the {n} devices of the "
-                     f"'{DATA_AXIS}' mesh axis; choose a multiple of {n}")
+    raise ValueError(
+      f"batch_size={global_batch_size} is not divisible by the {n} devices of the "
+      f"'{DATA_AXIS}' mesh axis; choose a multiple of {n}"
+    )
   return global_batch_size // jax.process_count()
 
 
 def shard_batch(local_batch: Any, mesh: Mesh) -> Any:
   """Turns this process's numpy slice of the batch into global arrays sharded over 'data'."""
   sharding = batch_sharding(mesh)
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-                      local_batch)
+  return jax.tree.map(
+    lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
+  )
 
 
 def process_slice(global_batch_size: int) -> slice:

@@ -20,24 +20,25 @@ PyTree = Any
 
 @flax.struct.dataclass
 class TrainState:
-  step: jax.Array                   # [] int32
+  step: jax.Array  # [] int32
   params: PyTree
   opt_state: optax.OptState
   ema_params: PyTree
-  mutables: PyTree                  # flax collections other than 'params', e.g. {'codebook': ...}
-  rng: jax.Array                    # [2] uint32, base key; per-step keys are fold_in(rng, step)
+  mutables: PyTree  # flax collections other than 'params', e.g. {'codebook': ...}
+  rng: jax.Array  # [2] uint32, base key; per-step keys are fold_in(rng, step)
 
 
-def create_train_state(params: PyTree, mutables: PyTree, tx: optax.GradientTransformation,
-                       rng: jax.Array) -> TrainState:
+def create_train_state(
+  params: PyTree, mutables: PyTree, tx: optax.GradientTransformation, rng: jax.Array
+) -> TrainState:
   """Builds a step-0 state; pure, so it can be traced by `jax.eval_shape` and `jax.jit`."""
   return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      params=params,
-      opt_state=tx.init(params),
-      ema_params=jax.tree.map(jnp.copy, params),
-      mutables=mutables,
-      rng=rng,
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    opt_state=tx.init(params),
+    ema_params=jax.tree.map(jnp.copy, params),
+    mutables=mutables,
+    rng=rng,
   )
 
 

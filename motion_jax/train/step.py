@@ -27,8 +27,13 @@ def ema_update(ema: Any, params: Any, decay: float) -> Any:
   return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
 
 
-def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *, ema_decay: float,
-                    rng_names: Sequence[str] = ("dropout", "noise", "sample")):
+def make_train_step(
+  loss_fn: LossFn,
+  tx: optax.GradientTransformation,
+  *,
+  ema_decay: float,
+  rng_names: Sequence[str] = ("dropout", "noise", "sample"),
+):
   """Returns an un-jitted pure step; see `jit_train_step` for the sharded compiled version."""
 
   def train_step(state: TrainState, batch: Any) -> tuple[TrainState, dict]:
@@ -39,10 +44,15 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *, ema_de
     params = optax.apply_updates(state.params, updates)
     ema = ema_update(state.ema_params, params, ema_decay)
     metrics = dict(metrics)
-    metrics.update(loss=loss, grad_norm=optax.global_norm(grads),
-                   param_norm=optax.global_norm(params), update_norm=optax.global_norm(updates))
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              ema_params=ema, mutables=new_mutables)
+    metrics.update(
+      loss=loss,
+      grad_norm=optax.global_norm(grads),
+      param_norm=optax.global_norm(params),
+      update_norm=optax.global_norm(updates),
+    )
+    new_state = state.replace(
+      step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema, mutables=new_mutables
+    )
     return new_state, jax.tree.map(jnp.asarray, metrics)
 
   return train_step
@@ -51,8 +61,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *, ema_de
 def jit_train_step(train_step: Callable, mesh: jax.sharding.Mesh, state_shardings: Any):
   """Compiles the step with the state replicated, the batch sharded on 'data', state donated."""
   return jax.jit(
-      train_step,
-      in_shardings=(state_shardings, sharding_lib.batch_sharding(mesh)),
-      out_shardings=(state_shardings, sharding_lib.replicated(mesh)),
-      donate_argnums=(0,),
+    train_step,
+    in_shardings=(state_shardings, sharding_lib.batch_sharding(mesh)),
+    out_shardings=(state_shardings, sharding_lib.replicated(mesh)),
+    donate_argnums=(0,),
   )

@@ -22,13 +22,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def git_commit() -> dict[str, Any]:
   """The commit of the code that ran, and whether the tree had local changes."""
+
   def _git(*args: str) -> str | None:
     try:
-      out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                           timeout=10, check=True)
+      out = subprocess.run(
+        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+      )
       return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
       return None
+
   commit = _git("rev-parse", "HEAD")
   status = _git("status", "--porcelain", "--untracked-files=no")
   return {"commit": commit, "dirty": bool(status) if status is not None else None}
@@ -40,22 +43,25 @@ def write_run_info(workdir: str | pathlib.Path, config: Any, *, seed: int, exper
     return
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  cfg_json = config.to_json_best_effort(indent=2) if hasattr(config, "to_json_best_effort") \
-      else json.dumps(config, indent=2, default=str)
+  cfg_json = (
+    config.to_json_best_effort(indent=2)
+    if hasattr(config, "to_json_best_effort")
+    else json.dumps(config, indent=2, default=str)
+  )
   (workdir / "config.json").write_text(cfg_json + "\n")
   info = {
-      "experiment": experiment,
-      "seed": seed,
-      "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "argv": sys.argv,
-      "git": git_commit(),
-      "jax_version": jax.__version__,
-      "backend": jax.default_backend(),
-      "devices": jax.device_count(),
-      "processes": jax.process_count(),
-      "hostname": os.uname().nodename,
+    "experiment": experiment,
+    "seed": seed,
+    "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "argv": sys.argv,
+    "git": git_commit(),
+    "jax_version": jax.__version__,
+    "backend": jax.default_backend(),
+    "devices": jax.device_count(),
+    "processes": jax.process_count(),
+    "hostname": os.uname().nodename,
   }
-  history = workdir / "run_info.jsonl"   # one line per (re)start, so resumes are visible
+  history = workdir / "run_info.jsonl"  # one line per (re)start, so resumes are visible
   with history.open("a") as f:
     f.write(json.dumps(info) + "\n")
   (workdir / "run_info.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -73,8 +79,9 @@ def to_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 class MetricWriter:
   """Appends `{"step": s, **metrics}` lines to <dir>/<name>.jsonl and TensorBoard events."""
 
-  def __init__(self, directory: str | pathlib.Path, name: str = "metrics",
-               tensorboard: bool = True):
+  def __init__(
+    self, directory: str | pathlib.Path, name: str = "metrics", tensorboard: bool = True
+  ):
     self.enabled = jax.process_index() == 0
     self._tb = None
     if not self.enabled:
@@ -85,13 +92,17 @@ class MetricWriter:
     self._file = self.path.open("a")
     if tensorboard:
       from tensorboardX import SummaryWriter  # local import: heavy
+
       self._tb = SummaryWriter(str(directory / "tensorboard" / name))
 
   def write(self, step: int, metrics: Mapping[str, Any]) -> None:
     if not self.enabled:
       return
     scalars = to_scalars(metrics)
-    row = {"step": int(step), **{k: (v if math.isfinite(v) else str(v)) for k, v in scalars.items()}}
+    row = {
+      "step": int(step),
+      **{k: (v if math.isfinite(v) else str(v)) for k, v in scalars.items()},
+    }
     self._file.write(json.dumps(row) + "\n")
     self._file.flush()
     if self._tb is not None:

@@ -8,7 +8,12 @@ import pytest
 from motion_jax.data import opencap as oc
 from motion_jax.data.mot import make_motion, read_mot, write_mot
 from motion_jax.data.paths import opencap_path
-from motion_jax.skeletons.opencap import BIGE_ACTIVATION_COLUMNS, BIGE_COORDINATES, BIGE_MUSCLES, SQUATS_MOT
+from motion_jax.skeletons.opencap import (
+  BIGE_ACTIVATION_COLUMNS,
+  BIGE_COORDINATES,
+  BIGE_MUSCLES,
+  SQUATS_MOT,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,14 @@ def test_real_ik_trial_maps_by_name(real):
 
 def test_muscle_driven_file_round_trip_and_column_order(real, tmp_path):
   t, q, a = _trial_arrays(real)
-  path = tmp_path / "s1" / "OpenSimData" / "Dynamics" / "squat1" / "kinematics_activations_squat1_muscle_driven.mot"
+  path = (
+    tmp_path
+    / "s1"
+    / "OpenSimData"
+    / "Dynamics"
+    / "squat1"
+    / "kinematics_activations_squat1_muscle_driven.mot"
+  )
   oc.write_muscle_driven_mot(path, t, q, a)
   tr = oc.read_trial(path, require_activations=True)
   assert tr.trial == "squat1"
@@ -48,8 +60,15 @@ def test_muscle_driven_file_round_trip_and_column_order(real, tmp_path):
   vals = np.concatenate([q, a], axis=1)
   perm = np.random.default_rng(0).permutation(len(names))
   shuffled = tmp_path / "shuffled.mot"
-  write_mot(shuffled, make_motion([*(names[i] for i in perm), "extra"], t,
-                                  np.concatenate([vals[:, perm], np.ones((len(t), 1))], axis=1), in_degrees=True))
+  write_mot(
+    shuffled,
+    make_motion(
+      [*(names[i] for i in perm), "extra"],
+      t,
+      np.concatenate([vals[:, perm], np.ones((len(t), 1))], axis=1),
+      in_degrees=True,
+    ),
+  )
   tr2 = oc.read_trial(shuffled)
   np.testing.assert_array_equal(tr2.coordinates, tr.coordinates)
   np.testing.assert_array_equal(tr2.activations, tr.activations)
@@ -75,8 +94,15 @@ def test_bad_trials_raise_clear_errors(real, tmp_path):
   # Missing muscles.
   cols = [c for c in BIGE_ACTIVATION_COLUMNS if not c.startswith("vasmed")]
   p = tmp_path / "missing.mot"
-  write_mot(p, make_motion([*BIGE_COORDINATES, *cols], t,
-                           np.concatenate([q, a[:, [BIGE_ACTIVATION_COLUMNS.index(c) for c in cols]]], 1), True))
+  write_mot(
+    p,
+    make_motion(
+      [*BIGE_COORDINATES, *cols],
+      t,
+      np.concatenate([q, a[:, [BIGE_ACTIVATION_COLUMNS.index(c) for c in cols]]], 1),
+      True,
+    ),
+  )
   with pytest.raises(oc.OpenCapDataError, match="vasmed_l") as e:
     oc.read_trial(p)
   assert e.value.reason == "missing"
@@ -109,7 +135,9 @@ def test_opencap_root_skips_and_counts(real, tmp_path, caplog):
   root = tmp_path / "opencap"
   dyn = root / "subjA" / "OpenSimData" / "Dynamics"
   oc.write_muscle_driven_mot(dyn / "sq1" / "kinematics_activations_sq1_muscle_driven.mot", t, q, a)
-  oc.write_muscle_driven_mot(dyn / "sq2" / "kinematics_activations_sq2_muscle_driven.mot", t[:5], q[:5], a[:5])
+  oc.write_muscle_driven_mot(
+    dyn / "sq2" / "kinematics_activations_sq2_muscle_driven.mot", t[:5], q[:5], a[:5]
+  )
   kin = root / "subjB" / "OpenSimData" / "Kinematics"
   kin.mkdir(parents=True)
   write_mot(kin / "ik1.mot", make_motion(BIGE_COORDINATES, t, q, True))
@@ -118,7 +146,9 @@ def test_opencap_root_skips_and_counts(real, tmp_path, caplog):
   with caplog.at_level(logging.INFO, logger="motion_jax.data.opencap"):
     trials = oc.read_opencap_root(root, summary=summary)
   assert sorted((tr.session, tr.trial, tr.activations is not None) for tr in trials) == [
-    ("subjA", "sq1", True), ("subjB", "ik1", False)]
+    ("subjA", "sq1", True),
+    ("subjB", "ik1", False),
+  ]
   assert summary.sessions == 3 and summary.trials == 2
   assert dict(summary.skipped) == {"too_short": 1, "no_trials": 1}
   assert "read 2 trial(s) from 3 session(s); skipped 2 (no_trials: 1, too_short: 1)" in caplog.text
@@ -126,7 +156,9 @@ def test_opencap_root_skips_and_counts(real, tmp_path, caplog):
     oc.read_opencap_root(root, strict=True)
   # Requiring activations drops the IK-only session's trial (and counts the session as empty).
   s2 = oc.ReadSummary()
-  assert [tr.trial for tr in oc.read_opencap_root(root, require_activations=True, summary=s2)] == ["sq1"]
+  assert [tr.trial for tr in oc.read_opencap_root(root, require_activations=True, summary=s2)] == [
+    "sq1"
+  ]
   with pytest.raises(FileNotFoundError):
     oc.read_opencap_root(tmp_path / "nope")
 
@@ -134,6 +166,7 @@ def test_opencap_root_skips_and_counts(real, tmp_path, caplog):
 def test_other_opencap_model_layout_is_reported_as_missing_columns():
   # The shipped walking session uses the ISB-shoulder model (sh_* instead of arm_*): not BIGE's layout.
   from motion_jax.skeletons.opencap import WALK_MOT
+
   with pytest.raises(oc.OpenCapDataError, match="arm_flex_l") as e:
     oc.read_trial(opencap_path(WALK_MOT))
   assert e.value.reason == "missing"

@@ -32,12 +32,20 @@ def test_parameters_are_deterministic_and_in_range():
   ranges = {n: r for n, _, r, _ in A.PARAMETER_TABLE}
   for i in range(50):
     p = A.sample_subject(0, i)
-    for name in ("height_scale", "tempo", "depth", "asymmetry", "pelvis_tilt_deg", "trunk_lean_deg", "noise_deg"):
+    for name in (
+      "height_scale",
+      "tempo",
+      "depth",
+      "asymmetry",
+      "pelvis_tilt_deg",
+      "trunk_lean_deg",
+      "noise_deg",
+    ):
       lo, hi = ranges[name]
       assert lo <= getattr(p, name) <= hi, name
     for _, f in p.segment_scales:
       assert p.height_scale * 0.94 - 1e-12 <= f <= p.height_scale * 1.06 + 1e-12
-    assert 0.8 * 78.2 * p.height_scale ** 2 <= p.mass_kg <= 1.25 * 78.2 * p.height_scale ** 2
+    assert 0.8 * 78.2 * p.height_scale**2 <= p.mass_kg <= 1.25 * 78.2 * p.height_scale**2
     assert len(p.rep_depth) == len(p.rep_tempo) == 5
 
 
@@ -55,15 +63,20 @@ def test_opensim_scaled_model_matches_jax_scaling(base, tmp_path):
     a = F.forward_kinematics(from_opensim, jnp.asarray(q), BIGE_COORDINATES)
     b = F.forward_kinematics(ours, jnp.asarray(q), BIGE_COORDINATES)
     np.testing.assert_allclose(np.asarray(a.joint_centers), np.asarray(b.joint_centers), atol=1e-9)
-    np.testing.assert_allclose(np.asarray(F.center_of_mass(a, from_opensim)),
-                               np.asarray(F.center_of_mass(b, ours)), atol=1e-9)
+    np.testing.assert_allclose(
+      np.asarray(F.center_of_mass(a, from_opensim)),
+      np.asarray(F.center_of_mass(b, ours)),
+      atol=1e-9,
+    )
 
 
 def test_augmented_subject_keeps_feet_planted(base):
   trial, model, reps, ground_y, anchor = base
   p = A.sample_subject(0, 0)
   fk_model = A.scale_fk_model(model, p)
-  times, q, info = A.augment_trial(trial.times, trial.coordinates, reps, p, fk_model, ground_y, anchor)
+  times, q, info = A.augment_trial(
+    trial.times, trial.coordinates, reps, p, fk_model, ground_y, anchor
+  )
   assert q.shape == (len(times), 33) and np.all(np.isfinite(q))
   assert times[-1] == pytest.approx(8.0 * p.tempo * np.mean(p.rep_tempo), rel=0.1)
   assert len(info.repetitions) == 5
@@ -72,7 +85,7 @@ def test_augmented_subject_keeps_feet_planted(base):
   assert info.max_foot_lift_m < 0.005
   # Depth: the deepest knee angles follow depth * rep_depth of the real repetitions.
   real_knee = 0.5 * (trial.coordinate("knee_angle_r") + trial.coordinate("knee_angle_l"))
-  real_peaks = np.array([real_knee[r.start:r.end].max() for r in reps])
+  real_peaks = np.array([real_knee[r.start : r.end].max() for r in reps])
   want = real_peaks * p.depth * np.array(p.rep_depth)
   np.testing.assert_allclose(info.knee_peak_deg, want, rtol=0.12)
   # Re-segmenting the synthetic trial finds the same five repetitions.

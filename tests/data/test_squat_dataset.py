@@ -16,8 +16,11 @@ from tests.conftest import REPO, run_python
 
 DATA = REPO / "data" / "squats"
 MANIFEST = DATA / "manifest.json"
-needs_build = pytest.mark.skipif(not MANIFEST.exists(), reason="embedded dataset not built: run "
-                                 "python data/build_squat_dataset.py --out data/squats --subjects 80 --workers 2")
+needs_build = pytest.mark.skipif(
+  not MANIFEST.exists(),
+  reason="embedded dataset not built: run "
+  "python data/build_squat_dataset.py --out data/squats --subjects 80 --workers 2",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +51,12 @@ def test_activations_in_unit_interval_and_rise_with_depth(manifest):
       a, q, o = z["activations"].astype(np.float64), z["coordinates"], z["rep_offsets"]
     assert 0.0 <= a.min() and a.max() <= 1.0
     assert np.isfinite(q).all() and len(o) - 1 >= 3
-    knee = 0.5 * (q[:, BIGE_COORDINATES.index("knee_angle_r")] + q[:, BIGE_COORDINATES.index("knee_angle_l")])
+    knee = 0.5 * (
+      q[:, BIGE_COORDINATES.index("knee_angle_r")] + q[:, BIGE_COORDINATES.index("knee_angle_l")]
+    )
     vas = 0.5 * (a[:, BIGE_MUSCLES.index("vasmed_r")] + a[:, BIGE_MUSCLES.index("vasmed_l")])
-    kp = [knee[o[r]:o[r + 1]].max() for r in range(len(o) - 1)]
-    vp = [vas[o[r]:o[r + 1]].max() for r in range(len(o) - 1)]
+    kp = [knee[o[r] : o[r + 1]].max() for r in range(len(o) - 1)]
+    vp = [vas[o[r] : o[r + 1]].max() for r in range(len(o) - 1)]
     per_subject.append(np.corrcoef(kp, vp)[0, 1])
   r = np.array(per_subject)
   assert np.median(r) > 0.5, r
@@ -61,20 +66,42 @@ def test_activations_in_unit_interval_and_rise_with_depth(manifest):
 @needs_build
 def test_one_repetition_reproduces_bit_for_bit(manifest):
   subject = manifest["splits"]["test"][0]
-  proc = run_python(["data/build_squat_dataset.py", "--out", DATA, "--check", f"{subject}:0"], timeout=600)
+  proc = run_python(
+    ["data/build_squat_dataset.py", "--out", DATA, "--check", f"{subject}:0"], timeout=600
+  )
   assert "reproduced bit for bit" in proc.stdout
 
 
-@pytest.mark.skipif(MANIFEST.exists(), reason="the embedded dataset's own reproduction test covers this")
+@pytest.mark.skipif(
+  MANIFEST.exists(), reason="the embedded dataset's own reproduction test covers this"
+)
 def test_small_slice_is_reproducible(tmp_path):
   """One subject, one repetition: build, then re-run in a fresh process; must be bit-identical."""
   out = tmp_path / "squats"
-  run_python(["data/build_squat_dataset.py", "--out", out, "--subjects", "1", "--test-subjects", "0",
-              "--max-reps", "1", "--workers", "1", "--no-reference"], timeout=600)
+  run_python(
+    [
+      "data/build_squat_dataset.py",
+      "--out",
+      out,
+      "--subjects",
+      "1",
+      "--test-subjects",
+      "0",
+      "--max-reps",
+      "1",
+      "--workers",
+      "1",
+      "--no-reference",
+    ],
+    timeout=600,
+  )
   m = json.loads((out / "manifest.json").read_text())
   assert list(m["files"]) == ["subject_000.npz"] and m["files"]["subject_000.npz"]["n_reps"] == 1
   with np.load(out / "subject_000.npz") as z:
-    assert z["activations"].dtype == np.float16 and 0 <= z["activations"].min() <= z["activations"].max() <= 1
+    assert (
+      z["activations"].dtype == np.float16
+      and 0 <= z["activations"].min() <= z["activations"].max() <= 1
+    )
     assert z["coordinates"].shape[1] == 33 and z["ok"].all()
   proc = run_python(["data/build_squat_dataset.py", "--out", out, "--check", "0:0"], timeout=600)
   assert "reproduced bit for bit" in proc.stdout
@@ -88,9 +115,13 @@ def test_tfds_builder_reads_the_embedded_default(manifest, tmp_path):
   b = S.prepare(tmp_path / "tfds")  # embedded config, data/squats
   ds = b.as_data_source()
   md = b.info.metadata
-  n_reps = {s: sum(manifest["files"][f"subject_{i:03d}.npz"]["n_reps"] for i in manifest["splits"][s])
-            for s in ("train", "test")}
+  n_reps = {
+    s: sum(manifest["files"][f"subject_{i:03d}.npz"]["n_reps"] for i in manifest["splits"][s])
+    for s in ("train", "test")
+  }
   assert {k: len(v) for k, v in ds.items()} == n_reps
-  assert md["splits"] == {s: [f"subject_{i:03d}" for i in manifest["splits"][s]] for s in ("train", "test")}
+  assert md["splits"] == {
+    s: [f"subject_{i:03d}" for i in manifest["splits"][s]] for s in ("train", "test")
+  }
   batch = L.make_squat_batcher(ds["train"], L.SquatStats.from_metadata(md), batch_size=8, seed=0)(0)
   assert batch["motion"].shape == (8, 196, 33) and batch["activations"].shape == (8, 196, 80)

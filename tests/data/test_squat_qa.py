@@ -24,7 +24,7 @@ def test_summarise_bands_and_fractions():
   real = {k: np.array([1.0, 2.0]) for k in Q.METRICS}
   synth = {k: np.array([0.5, 1.5, 2.5, 3.5]) for k in Q.METRICS}
   out = Q.summarise(real, synth)
-  assert out["sliding_mm"]["band"] == [0.0, 3.0]           # +-1 mm
+  assert out["sliding_mm"]["band"] == [0.0, 3.0]  # +-1 mm
   assert out["sliding_mm"]["in_band_fraction"] == 0.75
   assert out["pelvis_deepest_m"]["band"] == pytest.approx([0.85, 2.3])  # +-15 %
   assert out["pelvis_deepest_m"]["in_band_fraction"] == 0.25  # only 1.5 of 0.5, 1.5, 2.5, 3.5
@@ -46,9 +46,11 @@ def test_real_trial_is_planted_and_a_lifted_copy_floats(base_model, tmp_path):
     arrays = {k: z[k] for k in z.files}
   o = arrays["rep_offsets"]
   q = arrays["coordinates"].copy()
-  q[o[2]:o[3], BIGE_COORDINATES.index("pelvis_ty")] += 0.05
+  q[o[2] : o[3], BIGE_COORDINATES.index("pelvis_ty")] += 0.05
   np.savez(tmp_path / "lifted.npz", **{**arrays, "coordinates": q})
-  lifted = Q.file_metrics(tmp_path / "lifted.npz", A.scale_fk_model(base_model, A.identity_params(5)))
+  lifted = Q.file_metrics(
+    tmp_path / "lifted.npz", A.scale_fk_model(base_model, A.identity_params(5))
+  )
   assert lifted["floating_mm"][2] == pytest.approx(50.0, abs=1.0)
   np.testing.assert_array_equal(np.delete(lifted["floating_mm"], 2), 0.0)
   assert lifted["pelvis_standing_m"][2] == pytest.approx(m["pelvis_standing_m"][2] + 0.05, abs=1e-4)
@@ -60,7 +62,9 @@ def test_manifest_floor_qa_is_reproduced_and_in_range(base_model):
   floor = manifest["qa"]["floor"]
   s = manifest["splits"]["test"][-1]
   name = f"subject_{s:03d}.npz"
-  m = Q.file_metrics(DATA / name, A.scale_fk_model(base_model, A.sample_subject(manifest["config"]["seed"], s, 5)))
+  m = Q.file_metrics(
+    DATA / name, A.scale_fk_model(base_model, A.sample_subject(manifest["config"]["seed"], s, 5))
+  )
   for k in Q.METRICS:
     np.testing.assert_allclose(m[k], manifest["files"][name]["floor_qa"][k], atol=2e-4, err_msg=k)
   # Feet on the floor and standing height: like the real trial.

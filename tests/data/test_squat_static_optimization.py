@@ -19,15 +19,17 @@ def test_reserve_strengths_follow_the_recipe():
 
 
 def test_failed_frames_are_found_in_the_log():
-  log = "\n".join([
-    "[info] time = 0.1 Performance = 1.5 Constraint violation = 1e-12",
-    "[error] OPTIMIZATION FAILED...",
-    "[2026-11-21 23:52:53.293] [warning] StaticOptimization.record: The optimizer could not find a "
-    "solution at time = 0.15.",  # the exact OpenSim 4.6 wording
-    "[info] AssemblySolver::track() attempt Failed: SimTK Exception thrown at Assembler.cpp:971:",
-    "[cout] [info] time = 0.15 Performance = 2048.8 Constraint violation = 12.759",
-    "[info] time = 0.2 Performance = nan Constraint violation = 3e-11",
-  ])
+  log = "\n".join(
+    [
+      "[info] time = 0.1 Performance = 1.5 Constraint violation = 1e-12",
+      "[error] OPTIMIZATION FAILED...",
+      "[2026-11-21 23:52:53.293] [warning] StaticOptimization.record: The optimizer could not find a "
+      "solution at time = 0.15.",  # the exact OpenSim 4.6 wording
+      "[info] AssemblySolver::track() attempt Failed: SimTK Exception thrown at Assembler.cpp:971:",
+      "[cout] [info] time = 0.15 Performance = 2048.8 Constraint violation = 12.759",
+      "[info] time = 0.2 Performance = nan Constraint violation = 3e-11",
+    ]
+  )
   viol, failed = so.parse_so_log(log)
   assert viol == {0.1: 1e-12, 0.15: 12.759, 0.2: 3e-11}
   assert failed == {0.15}
@@ -62,8 +64,13 @@ def test_failed_frames_are_flagged_in_a_real_opensim_run():
   m = read_mot(opencap_path(SQUATS_MOT))
   sl = slice(60, 140)
   res = so.run_static_optimization(
-    opencap_path(LAI_ARNOLD_2017_CONTACTS), m.times[sl], m.values[sl], m.names,
-    so.SOConfig(step_interval=2, hip_rotation_reserve=1.0), solve_range=(m.times[80], m.times[120]))
+    opencap_path(LAI_ARNOLD_2017_CONTACTS),
+    m.times[sl],
+    m.values[sl],
+    m.names,
+    so.SOConfig(step_interval=2, hip_rotation_reserve=1.0),
+    solve_range=(m.times[80], m.times[120]),
+  )
   assert len(res.times) == 21 and res.n_failed >= 3
   assert np.all(res.constraint_violation[res.ok] <= 1e-3)
   assert 0.0 <= res.activations.min() and res.activations.max() <= 1.0

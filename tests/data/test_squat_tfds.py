@@ -27,7 +27,10 @@ def _write_fake_build(root, n_subjects=3, n_test=1):
       "rep_peaks": np.array([10, lens[0] + 10], np.int32),
     }
     np.savez(root / f"subject_{s:03d}.npz", **arrays)
-  splits = {"train": list(range(n_subjects - n_test)), "test": list(range(n_subjects - n_test, n_subjects))}
+  splits = {
+    "train": list(range(n_subjects - n_test)),
+    "test": list(range(n_subjects - n_test, n_subjects)),
+  }
   (root / "manifest.json").write_text(json.dumps({"splits": splits, "script_version": "test"}))
 
 
@@ -56,11 +59,27 @@ def _write_opencap_fixture(root):
     q[:, BIGE_COORDINATES.index("pelvis_tx")] += 0.1 * k
     knee = 0.5 * (real.coordinate("knee_angle_r") + real.coordinate("knee_angle_l"))
     act = np.clip(0.01 + np.outer(knee / 100, np.linspace(0.2, 1, 80)), 0, 1)
-    path = root / session / "OpenSimData" / "Dynamics" / "squats1" / "kinematics_activations_squats1_muscle_driven.mot"
+    path = (
+      root
+      / session
+      / "OpenSimData"
+      / "Dynamics"
+      / "squats1"
+      / "kinematics_activations_squats1_muscle_driven.mot"
+    )
     oc.write_muscle_driven_mot(path, real.times, q, act)
-  bad = root / "subject_a" / "OpenSimData" / "Dynamics" / "bad" / "kinematics_activations_bad_muscle_driven.mot"
+  bad = (
+    root
+    / "subject_a"
+    / "OpenSimData"
+    / "Dynamics"
+    / "bad"
+    / "kinematics_activations_bad_muscle_driven.mot"
+  )
   bad.parent.mkdir(parents=True)
-  write_mot(bad, make_motion(BIGE_COORDINATES, real.times[:20], real.coordinates[:20], True))  # short, no muscles
+  write_mot(
+    bad, make_motion(BIGE_COORDINATES, real.times[:20], real.coordinates[:20], True)
+  )  # short, no muscles
   (root / "no_trials" / "OpenSimData").mkdir(parents=True)
   ik = root / "subject_d" / "OpenSimData" / "Kinematics"  # IK only: no activations
   ik.mkdir(parents=True)
@@ -100,7 +119,10 @@ def test_bige_windowing_crops_and_tiles():
   with pytest.raises(ValueError):
     L.window_indices(300, 196, 200)
   stats = L.SquatStats(np.zeros(33, np.float32), 2 * np.ones(33, np.float32))
-  ex = {"coordinates": np.arange(90 * 33, dtype=np.float32).reshape(90, 33), "activations": np.ones((90, 80))}
+  ex = {
+    "coordinates": np.arange(90 * 33, dtype=np.float32).reshape(90, 33),
+    "activations": np.ones((90, 80)),
+  }
   out = L.prepare_example(ex, stats)
   assert out["motion"].shape == (196, 33) and out["activations"].shape == (196, 80)
   np.testing.assert_array_equal(out["motion"][90], ex["coordinates"][0] / 2)  # tiled
@@ -125,6 +147,7 @@ def test_step_batches_are_reproducible(tmp_path):
 def test_bige_repetitions_are_the_builders_examples(tmp_path, caplog):
   """squat_reps (BIGE's in-memory path) serves exactly the TFDS builder's repetitions and split."""
   from motion_jax.data import squat_reps
+
   root = _write_opencap_fixture(tmp_path / "opencap")
   ds = S.prepare(tmp_path / "tfds", "opencap", root).as_data_source()
   with caplog.at_level("INFO", logger="motion_jax.data.squat_reps"):
@@ -139,13 +162,17 @@ def test_bige_repetitions_are_the_builders_examples(tmp_path, caplog):
   assert set(reps["test"]["subject"]) == {"subject_c"}
 
   _write_fake_build(tmp_path / "squats", n_subjects=4, n_test=2)
-  emb = squat_reps.load_repetitions(root=tmp_path / "squats", max_train_subjects=1, max_test_subjects=None)
+  emb = squat_reps.load_repetitions(
+    root=tmp_path / "squats", max_train_subjects=1, max_test_subjects=None
+  )
   assert emb["train"]["subject"] == ["subject_000"] * 2
   assert emb["test"]["subject"] == ["subject_002"] * 2 + ["subject_003"] * 2
   strict = squat_reps.load_repetitions(root=tmp_path / "squats", max_failed_fraction=0.0)
   assert len(strict["test"]["q"]) == 3  # subject 3's second repetition has a flagged frame
   (tmp_path / "squats" / "subject_001.npz").unlink()
-  with pytest.raises(squat_reps.SquatDataError, match=r"subject_001.npz: listed in .*manifest.json \(splits.train\)"):
+  with pytest.raises(
+    squat_reps.SquatDataError, match=r"subject_001.npz: listed in .*manifest.json \(splits.train\)"
+  ):
     squat_reps.load_repetitions(root=tmp_path / "squats")
   with pytest.raises(squat_reps.SquatDataError, match="manifest.json is missing"):
     squat_reps.load_repetitions(root=tmp_path / "nothing_here")

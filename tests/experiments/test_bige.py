@@ -8,8 +8,10 @@ import pytest
 
 from tests.conftest import REPO, run_python
 
-pytestmark = pytest.mark.skipif(not (REPO / "data" / "squats" / "manifest.json").exists(),
-                                reason="embedded squat dataset not built")
+pytestmark = pytest.mark.skipif(
+  not (REPO / "data" / "squats" / "manifest.json").exists(),
+  reason="embedded squat dataset not built",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,16 @@ def test_all_stages_write_the_report(tiny_run):
     assert (workdir / "stages" / f"{stage}.json").exists(), stage
   results = json.loads((workdir / "results.json").read_text())["results"]
   for row in ("Reference", "VQ-VAE", "BIGE"):
-    for metric in ("fidelity_w2", "pelvis_tilt_at_peak", "asymmetry", "angular_velocity",
-                   "com_velocity", "com_acceleration", "constraint", "penetration_mm"):
+    for metric in (
+      "fidelity_w2",
+      "pelvis_tilt_at_peak",
+      "asymmetry",
+      "angular_velocity",
+      "com_velocity",
+      "com_acceleration",
+      "constraint",
+      "penetration_mm",
+    ):
       assert np.isfinite(results[row][metric]["mean"]), (row, metric)
   assert results["Reference"]["fidelity_w2"]["mean"] == pytest.approx(0.0, abs=1e-6)
   md = (workdir / "results.md").read_text()
@@ -45,7 +55,7 @@ def test_guided_mot_opens_in_opensim(tiny_run):
   assert table.getNumColumns() == 33
   latents = np.load(workdir / "guide" / "latents.npz")
   knee = np.array([table.getDependentColumn("knee_angle_r")[i] for i in range(table.getNumRows())])
-  expected = latents["bige_q"][0, :, 13]                       # knee_angle_r, degrees
+  expected = latents["bige_q"][0, :, 13]  # knee_angle_r, degrees
   np.testing.assert_allclose(knee, expected, atol=1e-4)
 
 
@@ -53,14 +63,24 @@ def test_rerun_skips_finished_stages(tiny_run):
   workdir, _ = tiny_run
   stamps = {p.name: p.stat().st_mtime_ns for p in (workdir / "stages").glob("*.json")}
   latents_mtime = os.stat(workdir / "guide" / "latents.npz").st_mtime_ns
-  proc = run_python(["launch.py", "--experiment=bige:tiny", f"--workdir={workdir}",
-                     "--config.stages=guide,evaluate"], timeout=600)
+  proc = run_python(
+    [
+      "launch.py",
+      "--experiment=bige:tiny",
+      f"--workdir={workdir}",
+      "--config.stages=guide,evaluate",
+    ],
+    timeout=600,
+  )
   assert {p.name: p.stat().st_mtime_ns for p in (workdir / "stages").glob("*.json")} == stamps
   assert os.stat(workdir / "guide" / "latents.npz").st_mtime_ns == latents_mtime
-  assert "vqvae:" not in proc.stderr          # no training progress bar: the stage was cached
+  assert "vqvae:" not in proc.stderr  # no training progress bar: the stage was cached
 
 
 def test_unknown_stage_is_an_error(tmp_path):
-  proc = run_python(["launch.py", "--experiment=bige:tiny", f"--workdir={tmp_path}",
-                     "--config.stages=guide,dance"], check=False, timeout=300)
+  proc = run_python(
+    ["launch.py", "--experiment=bige:tiny", f"--workdir={tmp_path}", "--config.stages=guide,dance"],
+    check=False,
+    timeout=300,
+  )
   assert proc.returncode != 0 and "unknown stage" in proc.stderr

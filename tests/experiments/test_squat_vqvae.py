@@ -14,9 +14,15 @@ def test_tiny_run_writes_report_and_resumes(tmp_path):
   assert (tmp_path / "reconstruction.png").stat().st_size > 10_000
   assert "| RMSE rotational coordinates (deg) |" in (tmp_path / "results.md").read_text()
   # A rerun with more steps resumes from the checkpoint rather than starting again.
-  run_python(["launch.py", "--experiment=squat_vqvae:tiny", f"--workdir={tmp_path}",
-              "--config.vqvae.num_steps=40"])
+  run_python(
+    [
+      "launch.py",
+      "--experiment=squat_vqvae:tiny",
+      f"--workdir={tmp_path}",
+      "--config.vqvae.num_steps=40",
+    ]
+  )
   rows = [json.loads(l) for l in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().split("\n") if l]
   steps = [r["step"] for r in rows]
-  assert steps[-1] == 40 and steps.count(10) == 1     # steps 1..30 were not redone
+  assert steps[-1] == 40 and steps.count(10) == 1  # steps 1..30 were not redone
   assert len((tmp_path / "run_info.jsonl").read_text().splitlines()) == 2

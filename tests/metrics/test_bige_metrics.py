@@ -25,9 +25,10 @@ def test_fidelity_on_ill_conditioned_motions():
   from motion_jax.data.opencap import read_trial
   from motion_jax.data.paths import opencap_path
   from motion_jax.skeletons.opencap import SQUATS_MOT
-  q = read_trial(opencap_path(SQUATS_MOT)).coordinates            # the real squat trial
-  windows = np.stack([q[i:i + 60] for i in range(0, len(q) - 60, 60)])
-  assert bige.fidelity_w2(windows, windows) < 1e-6                # scipy sqrtm: 4e-5
+
+  q = read_trial(opencap_path(SQUATS_MOT)).coordinates  # the real squat trial
+  windows = np.stack([q[i : i + 60] for i in range(0, len(q) - 60, 60)])
+  assert bige.fidelity_w2(windows, windows) < 1e-6  # scipy sqrtm: 4e-5
   rng = np.random.default_rng(1)
   basis = rng.normal(size=(3, 33))
   real = rng.normal(size=(10, 60, 3)) @ basis + 1e-7 * rng.normal(size=(10, 60, 33))
@@ -35,12 +36,15 @@ def test_fidelity_on_ill_conditioned_motions():
   # Gaussian W2 between N(mu, S) and N(mu, 4 S) is sqrt(tr S) (sqrt of tr(S + 4S - 2 * 2S)).
   gen = real.mean((0, 1)) + 2.0 * (real - real.mean((0, 1)))
   x = real.reshape(-1, 33) / real.reshape(-1, 33).std(0)
-  assert bige.fidelity_w2(real, gen) == pytest.approx(np.sqrt(np.trace(np.cov(x, rowvar=False))), rel=1e-6)
+  assert bige.fidelity_w2(real, gen) == pytest.approx(
+    np.sqrt(np.trace(np.cov(x, rowvar=False))), rel=1e-6
+  )
 
 
 def test_pooled_code_variant():
-  real = np.zeros((2, 3, 33)); real[0] = 1.0          # pooled mean 0.5, std 0.5
-  gen = np.full((2, 3, 33), 2.0)                      # mean 2, std 0
+  real = np.zeros((2, 3, 33))
+  real[0] = 1.0  # pooled mean 0.5, std 0.5
+  gen = np.full((2, 3, 33), 2.0)  # mean 2, std 0
   assert bige.fidelity_w2_pooled(real, gen) == pytest.approx(1.5**2 + 0.5**2)
 
 
@@ -53,15 +57,17 @@ def test_entropy_of_uniform_histogram_is_log_bins():
 def test_foot_metrics_floating_penetration_and_sliding():
   t = 11
   joints = np.zeros((1, t, 2, 3))
-  joints[0, :, 1, 1] = 1.0                             # a second joint far above
-  joints[0, :, 0, 0] = np.arange(t) * 0.002            # lowest joint slides 2 mm / frame
+  joints[0, :, 1, 1] = 1.0  # a second joint far above
+  joints[0, :, 0, 0] = np.arange(t) * 0.002  # lowest joint slides 2 mm / frame
   out = bige.foot_metrics(joints, ground=0.0)
   assert out["penetration_mm"][0] == 0 and out["floating_mm"][0] == 0
-  assert out["sliding_mm"][0] == pytest.approx(2.0)   # mean over the T-1 transitions
-  lifted = joints.copy(); lifted[..., 1] += 0.05       # 5 cm off the ground: floating, no contact
+  assert out["sliding_mm"][0] == pytest.approx(2.0)  # mean over the T-1 transitions
+  lifted = joints.copy()
+  lifted[..., 1] += 0.05  # 5 cm off the ground: floating, no contact
   out = bige.foot_metrics(lifted, ground=0.0)
   assert out["floating_mm"][0] == pytest.approx(50.0) and out["sliding_mm"][0] == 0
-  sunk = joints.copy(); sunk[..., 1] -= 0.005          # 5 mm below: under the 1 cm threshold
+  sunk = joints.copy()
+  sunk[..., 1] -= 0.005  # 5 mm below: under the 1 cm threshold
   assert bige.foot_metrics(sunk, ground=0.0)["penetration_mm"][0] == 0
   sunk[..., 1] -= 0.02
   assert bige.foot_metrics(sunk, ground=0.0)["penetration_mm"][0] == pytest.approx(25.0)
@@ -71,11 +77,13 @@ def test_foot_metrics_floating_penetration_and_sliding():
 
 def test_table3_on_constructed_motion():
   n, t, fps = 2, 61, 60.0
-  q = np.zeros((n, t, 33)); a = np.zeros((n, t, 80)); com = np.zeros((n, t, 3))
-  q[..., C["pelvis_tilt"]] = np.linspace(0, 30, t)               # tilt rises 0..30 deg
-  a[:, 20, M["vasmed_l"]] = a[:, 20, M["vasmed_r"]] = 0.4        # peak at frame 20 -> tilt 10
-  q[..., C["knee_angle_l"]] = 10.0                               # 10 deg asymmetry on one pair
-  com[..., 0] = np.arange(t) / fps * 0.5                         # 0.5 m/s, no acceleration
+  q = np.zeros((n, t, 33))
+  a = np.zeros((n, t, 80))
+  com = np.zeros((n, t, 3))
+  q[..., C["pelvis_tilt"]] = np.linspace(0, 30, t)  # tilt rises 0..30 deg
+  a[:, 20, M["vasmed_l"]] = a[:, 20, M["vasmed_r"]] = 0.4  # peak at frame 20 -> tilt 10
+  q[..., C["knee_angle_l"]] = 10.0  # 10 deg asymmetry on one pair
+  com[..., 0] = np.arange(t) / fps * 0.5  # 0.5 m/s, no acceleration
   out = bige.per_sample_table3(q, a, com, fps)
   np.testing.assert_allclose(out["pelvis_tilt_at_peak"], 10.0)
   np.testing.assert_allclose(out["asymmetry"], 10.0 / 3)
@@ -85,7 +93,7 @@ def test_table3_on_constructed_motion():
   np.testing.assert_allclose(out["com_acceleration"], 0.0, atol=1e-9)
   np.testing.assert_allclose(out["constraint"], 0.0)
   assert out["constraint_satisfied"].all()
-  a[0, 20, M["vasmed_l"]] = 0.2                                  # below range by 0.15
+  a[0, 20, M["vasmed_l"]] = 0.2  # below range by 0.15
   violation, ok = bige.activation_constraint(a)
   np.testing.assert_allclose(violation, [0.075, 0.0])
   assert list(ok) == [False, True]

@@ -37,10 +37,10 @@ def test_fid_of_samples_matches_the_gaussians():
 def test_real_vs_real_fid_is_near_zero():
   rng = np.random.default_rng(2)
   x = rng.standard_normal((4000, 8)) @ rng.standard_normal((8, 8))
-  assert abs(g.fid(x, x)) < 1e-6                          # same set
-  halves = g.fid(x[:2000], x[2000:])                        # two disjoint halves
+  assert abs(g.fid(x, x)) < 1e-6  # same set
+  halves = g.fid(x[:2000], x[2000:])  # two disjoint halves
   shifted = g.fid(x[:2000], x[2000:] + 0.5)
-  scale = np.trace(np.cov(x, rowvar=False))                 # ~ 64: FID's natural scale
+  scale = np.trace(np.cov(x, rowvar=False))  # ~ 64: FID's natural scale
   assert 0 <= halves < 0.01 * scale
   assert shifted == pytest.approx(8 * 0.5**2 + halves, rel=0.2)
 
@@ -54,7 +54,7 @@ def test_r_precision_perfect_and_hand_checked():
   # batch of 4 on a line: texts at 0, motions at 0, 1, 2, 3 -> text 0's motion is nearest,
   # text i (at 0, 0, 0, 0) ... use texts = motions shifted so each text's nearest is the next one.
   motions = np.array([[0.0], [10.0], [20.0], [30.0]])
-  texts = np.array([[1.0], [13.0], [26.0], [30.0]])   # text 1 nearest motion 1; text 2: 3 closer
+  texts = np.array([[1.0], [13.0], [26.0], [30.0]])  # text 1 nearest motion 1; text 2: 3 closer
   top, mm = g.r_precision(texts, motions, batch_size=4, top_k=3)
   # ranks: t0 -> m0 (rank 1); t1 -> m1 (rank 1); t2 (26): m3 (4) < m2 (6) -> rank 2; t3 -> 1
   np.testing.assert_allclose(top, [3 / 4, 4 / 4, 4 / 4])
@@ -63,7 +63,7 @@ def test_r_precision_perfect_and_hand_checked():
 
 def test_r_precision_drops_incomplete_batch_and_rejects_too_few():
   x = np.random.default_rng(0).standard_normal((70, 3))
-  top, _ = g.r_precision(x, x)        # 2 full batches of 32 used
+  top, _ = g.r_precision(x, x)  # 2 full batches of 32 used
   np.testing.assert_allclose(top, 1.0)
   with pytest.raises(ValueError, match="at least batch_size"):
     g.r_precision(x[:31], x[:31])
@@ -75,7 +75,7 @@ def test_shuffled_pairs_give_chance_level_r_precision():
   rng = np.random.default_rng(4)
   n = 32 * 600
   texts = rng.standard_normal((n, 6))
-  motions = rng.standard_normal((n, 6))        # unrelated to their texts
+  motions = rng.standard_normal((n, 6))  # unrelated to their texts
   top, _ = g.r_precision(texts, motions)
   np.testing.assert_allclose(top, [1 / 32, 2 / 32, 3 / 32], atol=0.01)
 
@@ -89,13 +89,14 @@ def test_mm_dist_of_a_constant_offset():
 
 def test_diversity_on_a_simplex_and_scaling():
   n = 600
-  x = np.eye(n)                 # every pair of distinct points is sqrt(2) apart
+  x = np.eye(n)  # every pair of distinct points is sqrt(2) apart
   d = g.diversity(x, 300, np.random.default_rng(0))
   assert np.sqrt(2) * (1 - 5 / 300) <= d <= np.sqrt(2) + 1e-12
   assert g.diversity(np.ones((400, 3)), 300) == 0.0
   y = np.random.default_rng(1).standard_normal((500, 4))
   assert g.diversity(3 * y + 7, 300, np.random.default_rng(2)) == pytest.approx(
-      3 * g.diversity(y, 300, np.random.default_rng(2)))
+    3 * g.diversity(y, 300, np.random.default_rng(2))
+  )
   with pytest.raises(ValueError, match="at least num_pairs"):
     g.diversity(y[:100], 300)
 
@@ -104,7 +105,7 @@ def test_multimodality_per_text_spread():
   # text t's 10 motions are one-hot * scale_t: distinct pairs are scale_t * sqrt(2) apart; with
   # 10 motions and 10 pairs both index sets are permutations of 0..9.
   scales = np.array([0.0, 1.0, 2.0])
-  emb = scales[:, None, None] * np.eye(10)[None]            # [3, 10, 10]
+  emb = scales[:, None, None] * np.eye(10)[None]  # [3, 10, 10]
   mm = g.multimodality(emb, 10, np.random.default_rng(0))
   assert 0 < mm <= np.sqrt(2) * scales.mean() + 1e-12
   assert g.multimodality(np.ones((5, 30, 4)), 10) == 0.0
@@ -189,11 +190,21 @@ def test_evaluate_generator_real_row_and_shuffled_generator():
   def shuffled(texts):
     return [ds.motions[int(i)] for i in rng.integers(len(ds), size=len(texts))]
 
-  good = g.evaluate_generator(ev, perfect, ds, num_repeats=3, diversity_pairs=100, mm_texts=8,
-                              mm_repeats=10, mm_pairs=10, pass_lengths=True)
-  bad = g.evaluate_generator(ev, shuffled, ds, num_repeats=20, diversity_pairs=100,
-                             multimodality_eval=False)
-  assert good["multimodality"]["mean"] == pytest.approx(0.0)     # deterministic generator
+  good = g.evaluate_generator(
+    ev,
+    perfect,
+    ds,
+    num_repeats=3,
+    diversity_pairs=100,
+    mm_texts=8,
+    mm_repeats=10,
+    mm_pairs=10,
+    pass_lengths=True,
+  )
+  bad = g.evaluate_generator(
+    ev, shuffled, ds, num_repeats=20, diversity_pairs=100, multimodality_eval=False
+  )
+  assert good["multimodality"]["mean"] == pytest.approx(0.0)  # deterministic generator
   for k, chance in ((1, 1 / 32), (2, 2 / 32), (3, 3 / 32)):
     assert abs(bad[f"r_precision_top{k}"]["mean"] - chance) < 0.03
     assert good[f"r_precision_top{k}"]["mean"] > bad[f"r_precision_top{k}"]["mean"] + 0.1

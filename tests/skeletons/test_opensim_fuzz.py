@@ -53,37 +53,60 @@ MODEL = """<?xml version="1.0" encoding="UTF-8" ?>
 </OpenSimDocument>
 """
 
-JUNK = ["<", ">", "/", '"', " ", "x", "nan", "-", "0", "1e999", "</Body>", "<Body>", "&", "\x00", "é", "\n"]
+JUNK = [
+  "<",
+  ">",
+  "/",
+  '"',
+  " ",
+  "x",
+  "nan",
+  "-",
+  "0",
+  "1e999",
+  "</Body>",
+  "<Body>",
+  "&",
+  "\x00",
+  "é",
+  "\n",
+]
 
 
 def test_fuzz_base_model_parses(tmp_path):
-    m = load_osim(_write(tmp_path, MODEL))
-    assert m.coordinate_names == ("q1", "q2", "q3") and m.dependent_coordinate_names == ("q2",)
-    assert len(m.markers) == 1
+  m = load_osim(_write(tmp_path, MODEL))
+  assert m.coordinate_names == ("q1", "q2", "q3") and m.dependent_coordinate_names == ("q2",)
+  assert len(m.markers) == 1
 
 
 def _write(tmp_path, text):
-    p = tmp_path / "fuzz.osim"
-    p.write_bytes(text.encode("utf-8", "surrogatepass"))
-    return p
+  p = tmp_path / "fuzz.osim"
+  p.write_bytes(text.encode("utf-8", "surrogatepass"))
+  return p
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pos=st.integers(0, len(MODEL) - 1), width=st.integers(0, 12), junk=st.sampled_from(JUNK),
-       mode=st.sampled_from(["replace", "delete", "insert"]))
+@settings(
+  max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+  pos=st.integers(0, len(MODEL) - 1),
+  width=st.integers(0, 12),
+  junk=st.sampled_from(JUNK),
+  mode=st.sampled_from(["replace", "delete", "insert"]),
+)
 def test_corrupted_osim(tmp_path, pos, width, junk, mode):
-    if mode == "delete":
-        text = MODEL[:pos] + MODEL[pos + width:]
-    elif mode == "insert":
-        text = MODEL[:pos] + junk + MODEL[pos:]
-    else:
-        text = MODEL[:pos] + junk + MODEL[pos + width:]
-    path = _write(tmp_path, text)
-    try:
-        model = load_osim(path)
-    except OsimFormatError as e:
-        assert str(path) in str(e)
-        return
-    # Accepted: a usable model.
-    assert len(model.joints) == len(model.bodies)
-    assert all(j.parent_body in (*model.body_names, "ground") for j in model.joints)
+  if mode == "delete":
+    text = MODEL[:pos] + MODEL[pos + width :]
+  elif mode == "insert":
+    text = MODEL[:pos] + junk + MODEL[pos:]
+  else:
+    text = MODEL[:pos] + junk + MODEL[pos + width :]
+  path = _write(tmp_path, text)
+  try:
+    model = load_osim(path)
+  except OsimFormatError as e:
+    assert str(path) in str(e)
+    return
+  # Accepted: a usable model.
+  assert len(model.joints) == len(model.bodies)
+  assert all(j.parent_body in (*model.body_names, "ground") for j in model.joints)

@@ -34,8 +34,9 @@ def test_trained_evaluator_is_cached_and_passes_sanity_checks(trained, monkeypat
     m.setattr(loop_lib, "train", no_training)
     again = ev_lib.ensure_evaluator(workdir, cfg)
   motions = list(pairs.motions[:5])
-  np.testing.assert_allclose(again.embed_motions(motions), evaluator.embed_motions(motions),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    again.embed_motions(motions), evaluator.embed_motions(motions), atol=1e-6
+  )
   texts = [c[0] for c in pairs.captions[:5]]
   e = again.embed_texts(texts)
   np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-6)
@@ -43,14 +44,15 @@ def test_trained_evaluator_is_cached_and_passes_sanity_checks(trained, monkeypat
 
   # 2. Sanity numbers: real-vs-real FID 0, shuffled pairs at chance, real pairs above it.
   real = g.evaluate_generator(evaluator, None, pairs, num_repeats=20, diversity_pairs=100)
-  assert abs(real["fid"]["mean"]) < 1e-4                       # the same set: FID = 0
+  assert abs(real["fid"]["mean"]) < 1e-4  # the same set: FID = 0
   rng = np.random.default_rng(0)
 
-  def shuffled(texts):                                          # motions unrelated to the texts
+  def shuffled(texts):  # motions unrelated to the texts
     return [pairs.motions[int(i)] for i in rng.integers(len(pairs), size=len(texts))]
 
-  bad = g.evaluate_generator(evaluator, shuffled, pairs, num_repeats=20, diversity_pairs=100,
-                             multimodality_eval=False)
+  bad = g.evaluate_generator(
+    evaluator, shuffled, pairs, num_repeats=20, diversity_pairs=100, multimodality_eval=False
+  )
   for k in (1, 2, 3):
     assert abs(bad[f"r_precision_top{k}"]["mean"] - k / 32) < 0.03
   # Even a 60-step evaluator ranks the real pairs far above chance on its training clips.
@@ -69,21 +71,41 @@ def _untrained_evaluator():
   import jax
   from motion_jax.data import text_features as tf_lib
   from motion_jax.models.tmr import TMR, TMRConfig
+
   model = TMR(TMRConfig.tiny(motion_features=263, text_features=4))
   x, t = np.zeros((1, 8, 263), np.float32), np.zeros((1, 3, 4), np.float32)
-  params = model.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, t,
-                      np.ones((1, 3), bool), x, np.ones((1, 8), bool))["params"]
-  feats = tf_lib.TextFeatures([tf_lib.sentence_key("a person walks")], np.ones((1, 3, 4)),
-                              np.ones((1, 3), bool), np.ones((1, 4), np.float32) / 2)
-  return ev_lib.Evaluator(model, params, np.zeros(263), np.ones(263), max_length=64,
-                          min_frames=40, caption_tokens=8, features=feats)
+  params = model.init(
+    {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)},
+    t,
+    np.ones((1, 3), bool),
+    x,
+    np.ones((1, 8), bool),
+  )["params"]
+  feats = tf_lib.TextFeatures(
+    [tf_lib.sentence_key("a person walks")],
+    np.ones((1, 3, 4)),
+    np.ones((1, 3), bool),
+    np.ones((1, 4), np.float32) / 2,
+  )
+  return ev_lib.Evaluator(
+    model,
+    params,
+    np.zeros(263),
+    np.ones(263),
+    max_length=64,
+    min_frames=40,
+    caption_tokens=8,
+    features=feats,
+  )
 
 
 def test_bad_inputs_raise_clear_errors():
   evaluator = _untrained_evaluator()
   rng = np.random.default_rng(0)
-  pairs = g.TextMotionPairs(tuple(rng.standard_normal((50, 263)).astype(np.float32)
-                                  for _ in range(32)), (("a person walks",),) * 32)
+  pairs = g.TextMotionPairs(
+    tuple(rng.standard_normal((50, 263)).astype(np.float32) for _ in range(32)),
+    (("a person walks",),) * 32,
+  )
   m = pairs.motions[0]
   assert evaluator.embed_motions([m, m[:45]]).shape == (2, 16)
   assert evaluator.embed_texts(["a person walks"]).shape == (1, 16)
@@ -104,5 +126,11 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(KeyError, match="not in the evaluator's text features"):
     evaluator.embed_texts(["an unseen caption"])
   with pytest.raises(ValueError, match="fewer than the evaluator's minimum"):
-    g.evaluate_generator(evaluator, lambda texts: [x[:10] for x in pairs.motions[:len(texts)]],
-                         pairs, num_repeats=1, diversity_pairs=10, multimodality_eval=False)
+    g.evaluate_generator(
+      evaluator,
+      lambda texts: [x[:10] for x in pairs.motions[: len(texts)]],
+      pairs,
+      num_repeats=1,
+      diversity_pairs=10,
+      multimodality_eval=False,
+    )

@@ -40,13 +40,37 @@ def _env():
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
   steps = 40
-  run_python([TOY, "--workdir", tmp_path / "full", "--steps", steps, "--checkpoint_every", 5,
-              "--out", tmp_path / "full.npy"])
+  run_python(
+    [
+      TOY,
+      "--workdir",
+      tmp_path / "full",
+      "--steps",
+      steps,
+      "--checkpoint_every",
+      5,
+      "--out",
+      tmp_path / "full.npy",
+    ]
+  )
   # Same run, slowed down, killed with SIGKILL once it has saved a few checkpoints.
-  proc = subprocess.Popen(_args(TOY, "--workdir", tmp_path / "killed", "--steps", steps,
-                                "--checkpoint_every", 5, "--sleep", 0.15),
-                          cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+  proc = subprocess.Popen(
+    _args(
+      TOY,
+      "--workdir",
+      tmp_path / "killed",
+      "--steps",
+      steps,
+      "--checkpoint_every",
+      5,
+      "--sleep",
+      0.15,
+    ),
+    cwd=REPO,
+    env=_env(),
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+  )
   ckpt_dir = tmp_path / "killed" / "checkpoints"
   deadline = time.time() + 120
   while time.time() < deadline:
@@ -54,43 +78,74 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     if len(done) >= 2:
       break
     time.sleep(0.1)
-  time.sleep(0.4)   # land somewhere between checkpoints
+  time.sleep(0.4)  # land somewhere between checkpoints
   proc.send_signal(signal.SIGKILL)
   proc.wait(timeout=30)
   assert proc.returncode == -signal.SIGKILL
   saved = sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit())
   assert saved and saved[-1] < steps, saved
-  run_python([TOY, "--workdir", tmp_path / "killed", "--steps", steps, "--checkpoint_every", 5,
-              "--out", tmp_path / "resumed.npy"])
+  run_python(
+    [
+      TOY,
+      "--workdir",
+      tmp_path / "killed",
+      "--steps",
+      steps,
+      "--checkpoint_every",
+      5,
+      "--out",
+      tmp_path / "resumed.npy",
+    ]
+  )
   full, resumed = np.load(tmp_path / "full.npy"), np.load(tmp_path / "resumed.npy")
   np.testing.assert_allclose(resumed, full, atol=1e-6, rtol=0)
 
 
 def test_eight_devices_match_one_device(tmp_path):
   flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-  out8 = run_python([TOY, "--workdir", tmp_path / "d8", "--steps", 20, "--out", tmp_path / "8.npy",
-                     "--devices", 8], env_extra=flags)
+  out8 = run_python(
+    [TOY, "--workdir", tmp_path / "d8", "--steps", 20, "--out", tmp_path / "8.npy", "--devices", 8],
+    env_extra=flags,
+  )
   assert '"devices": 8' in out8.stdout
-  run_python([TOY, "--workdir", tmp_path / "d1", "--steps", 20, "--out", tmp_path / "1.npy",
-              "--devices", 1], env_extra=flags)
+  run_python(
+    [TOY, "--workdir", tmp_path / "d1", "--steps", 20, "--out", tmp_path / "1.npy", "--devices", 1],
+    env_extra=flags,
+  )
   # Same math, different reduction order across shards: float32 round-off only.
-  np.testing.assert_allclose(np.load(tmp_path / "8.npy"), np.load(tmp_path / "1.npy"),
-                             atol=1e-5, rtol=0)
+  np.testing.assert_allclose(
+    np.load(tmp_path / "8.npy"), np.load(tmp_path / "1.npy"), atol=1e-5, rtol=0
+  )
 
 
 def _launch(tmp_path, pid, port, *extra):
   log = open(tmp_path / f"p{pid}.log", "w")
   return subprocess.Popen(
-      _args(TOY, "--workdir", tmp_path / "mp", "--coordinator", f"127.0.0.1:{port}",
-            "--num_processes", 2, "--process_id", pid, *extra),
-      cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    _args(
+      TOY,
+      "--workdir",
+      tmp_path / "mp",
+      "--coordinator",
+      f"127.0.0.1:{port}",
+      "--num_processes",
+      2,
+      "--process_id",
+      pid,
+      *extra,
+    ),
+    cwd=REPO,
+    env=_env(),
+    stdout=log,
+    stderr=subprocess.STDOUT,
+  )
 
 
 @pytest.mark.multiprocess
 def test_two_processes_agree_on_parameters(tmp_path):
   port = _free_port()
-  procs = [_launch(tmp_path, i, port, "--steps", 3, "--out", tmp_path / f"p{i}.npy")
-           for i in range(2)]
+  procs = [
+    _launch(tmp_path, i, port, "--steps", 3, "--out", tmp_path / f"p{i}.npy") for i in range(2)
+  ]
   for p in procs:
     p.wait(timeout=180)
   logs = [(tmp_path / f"p{i}.log").read_text() for i in range(2)]

@@ -28,7 +28,7 @@ def test_loss_goes_down_and_metrics_are_logged(tmp_path):
 
 def test_resume_in_process_equals_uninterrupted(tmp_path):
   full = toy.flat_params(toy.run(tmp_path / "a", num_steps=30, checkpoint_every=10))
-  toy.run(tmp_path / "b", num_steps=20, checkpoint_every=10)   # "stops" at 20
+  toy.run(tmp_path / "b", num_steps=20, checkpoint_every=10)  # "stops" at 20
   resumed = toy.flat_params(toy.run(tmp_path / "b", num_steps=30, checkpoint_every=10))
   np.testing.assert_allclose(resumed, full, atol=1e-6, rtol=0)
 
@@ -38,6 +38,7 @@ def test_nan_loss_raises_with_step_and_keeps_last_checkpoint(tmp_path):
     toy.run(tmp_path, num_steps=30, checkpoint_every=5, nan_at_step=12)
   assert err.value.step == 12
   from motion_jax.train.checkpoint import Checkpointer
+
   ckpt = Checkpointer(tmp_path / "checkpoints")
   assert ckpt.steps()[-1] == 10
   ckpt.close()
@@ -47,7 +48,7 @@ def test_nan_loss_raises_with_step_and_keeps_last_checkpoint(tmp_path):
 
 
 def test_corrupt_newest_checkpoint_is_skipped_with_warning(tmp_path, caplog):
-  toy.run(tmp_path, num_steps=20, checkpoint_every=10)   # checkpoints 10, 20
+  toy.run(tmp_path, num_steps=20, checkpoint_every=10)  # checkpoints 10, 20
   newest = tmp_path / "checkpoints" / "20"
   # Corrupt every array file of the newest checkpoint (truncate to garbage).
   files = [p for p in (newest / "state").rglob("*") if p.is_file()]
@@ -65,8 +66,9 @@ def test_corrupt_newest_checkpoint_is_skipped_with_warning(tmp_path, caplog):
 def test_partial_checkpoint_directory_is_ignored(tmp_path):
   toy.run(tmp_path, num_steps=10, checkpoint_every=5)
   # An interrupted save leaves a temporary directory; it must not be mistaken for a checkpoint.
-  shutil.copytree(tmp_path / "checkpoints" / "10",
-                  tmp_path / "checkpoints" / "15.orbax-checkpoint-tmp-1234")
+  shutil.copytree(
+    tmp_path / "checkpoints" / "10", tmp_path / "checkpoints" / "15.orbax-checkpoint-tmp-1234"
+  )
   state = toy.run(tmp_path, num_steps=12, checkpoint_every=5)
   assert int(state.step) == 12
 
@@ -74,18 +76,21 @@ def test_partial_checkpoint_directory_is_ignored(tmp_path):
 def test_second_call_of_train_step_compiles_nothing():
   import jax.numpy as jnp
   from motion_jax.train import optim, sharding, step as step_lib
+
   init_fn, loss_fn, examples = toy.make_problem()
   tx = optim.make_optimizer(optim.OptimConfig(learning_rate=1e-3))
   mesh = sharding.make_mesh()
   make_state, _, shardings = loop.init_state(init_fn, tx, 0, mesh)
-  fn = step_lib.jit_train_step(step_lib.make_train_step(loss_fn, tx, ema_decay=0.9), mesh,
-                               shardings)
+  fn = step_lib.jit_train_step(
+    step_lib.make_train_step(loss_fn, tx, ema_decay=0.9), mesh, shardings
+  )
   batcher = toy.batch_fn_for(examples, 8, 0)
   state = make_state()
   state, _ = fn(state, sharding.shard_batch(batcher(0), mesh))
   compiles = []
   jax.monitoring.register_event_duration_secs_listener(
-      lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None)
+    lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
+  )
   for s in range(1, 4):
     state, m = fn(state, sharding.shard_batch(batcher(s), mesh))
   jax.block_until_ready(m)

@@ -8,8 +8,13 @@ from motion_jax.train import optim
 
 
 def test_warmup_then_multistep_decay_matches_torch_multisteplr_convention():
-  cfg = optim.OptimConfig(learning_rate=2e-4, warmup_steps=10, schedule="multistep",
-                          decay_steps=(50, 80), decay_factor=0.05)
+  cfg = optim.OptimConfig(
+    learning_rate=2e-4,
+    warmup_steps=10,
+    schedule="multistep",
+    decay_steps=(50, 80),
+    decay_factor=0.05,
+  )
   lr = optim.make_schedule(cfg)
   assert float(lr(0)) == 0.0
   np.testing.assert_allclose(float(lr(5)), 1e-4, rtol=1e-6)
@@ -19,8 +24,9 @@ def test_warmup_then_multistep_decay_matches_torch_multisteplr_convention():
 
 
 def test_cosine_reaches_final_fraction():
-  cfg = optim.OptimConfig(learning_rate=1.0, warmup_steps=0, schedule="cosine", total_steps=100,
-                          final_lr_fraction=0.1)
+  cfg = optim.OptimConfig(
+    learning_rate=1.0, warmup_steps=0, schedule="cosine", total_steps=100, final_lr_fraction=0.1
+  )
   lr = optim.make_schedule(cfg)
   np.testing.assert_allclose(float(lr(0)), 1.0)
   np.testing.assert_allclose(float(lr(50)), 0.55, rtol=1e-5)

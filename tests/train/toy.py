@@ -25,11 +25,11 @@ def make_problem(nan_at_step: int = -1):
 
   class Net(nn.Module):
     @nn.compact
-    def __call__(self, x):                               # [B, 4]
+    def __call__(self, x):  # [B, 4]
       mean = self.variable("stats", "input_mean", jnp.zeros, (x.shape[-1],))
       if not self.is_initializing():
         mean.value = 0.9 * mean.value + 0.1 * x.mean(0)  # a mutable collection, like codebook EMA
-      return nn.Dense(1)(nn.gelu(nn.Dense(32)(x)))       # [B, 1]
+      return nn.Dense(1)(nn.gelu(nn.Dense(32)(x)))  # [B, 1]
 
   rng = np.random.default_rng(0)
   x = rng.normal(size=(256, 4)).astype(np.float32)
@@ -43,7 +43,7 @@ def make_problem(nan_at_step: int = -1):
 
   def loss_fn(params, mutables, batch, rngs):
     pred, new = net.apply({"params": params, **mutables}, batch["x"], mutable=["stats"])
-    noise = 1e-3 * jax.random.normal(rngs["noise"], pred.shape)   # uses the per-step RNG
+    noise = 1e-3 * jax.random.normal(rngs["noise"], pred.shape)  # uses the per-step RNG
     loss = jnp.mean((pred + noise - batch["y"]) ** 2)
     if nan_at_step >= 0:
       loss = jnp.where(batch["step"][0] == nan_at_step, jnp.nan, loss)
@@ -57,6 +57,7 @@ def make_problem(nan_at_step: int = -1):
 
 def batch_fn_for(examples, batch_size, seed, with_step=False):
   from motion_jax.data.batching import StepBatcher
+
   batcher = StepBatcher(examples, batch_size=batch_size, seed=seed)
   if not with_step:
     return batcher
@@ -65,11 +66,20 @@ def batch_fn_for(examples, batch_size, seed, with_step=False):
     b = batcher(step)
     b["step"] = np.full((len(b["x"]),), step, np.int32)
     return b
+
   return fn
 
 
-def run(workdir, num_steps, checkpoint_every=5, sleep=0.0, nan_at_step=-1, devices=None,
-        batch_size=16, seed=0):
+def run(
+  workdir,
+  num_steps,
+  checkpoint_every=5,
+  sleep=0.0,
+  nan_at_step=-1,
+  devices=None,
+  batch_size=16,
+  seed=0,
+):
   import jax
 
   from motion_jax.train import loop, optim, sharding
@@ -82,19 +92,29 @@ def run(workdir, num_steps, checkpoint_every=5, sleep=0.0, nan_at_step=-1, devic
       time.sleep(sleep)
     return batcher(step)
 
-  tx = optim.make_optimizer(optim.OptimConfig(learning_rate=3e-3, warmup_steps=3,
-                                              schedule="cosine", total_steps=100))
+  tx = optim.make_optimizer(
+    optim.OptimConfig(learning_rate=3e-3, warmup_steps=3, schedule="cosine", total_steps=100)
+  )
   mesh = sharding.make_mesh(jax.devices()[:devices] if devices else None)
-  cfg = loop.LoopConfig(num_steps=num_steps, seed=seed, ema_decay=0.9, log_every=1,
-                        checkpoint_every=checkpoint_every, keep_checkpoints=3)
-  return loop.train(workdir=workdir, loop=cfg, init_fn=init_fn, loss_fn=loss_fn, tx=tx,
-                    batch_fn=batch_fn, mesh=mesh)
+  cfg = loop.LoopConfig(
+    num_steps=num_steps,
+    seed=seed,
+    ema_decay=0.9,
+    log_every=1,
+    checkpoint_every=checkpoint_every,
+    keep_checkpoints=3,
+  )
+  return loop.train(
+    workdir=workdir, loop=cfg, init_fn=init_fn, loss_fn=loss_fn, tx=tx, batch_fn=batch_fn, mesh=mesh
+  )
 
 
 def flat_params(state) -> np.ndarray:
   import jax
-  leaves = jax.tree.leaves(jax.device_get(
-      {"p": state.params, "e": state.ema_params, "m": state.mutables}))
+
+  leaves = jax.tree.leaves(
+    jax.device_get({"p": state.params, "e": state.ema_params, "m": state.mutables})
+  )
   return np.concatenate([np.ravel(np.asarray(l, np.float64)) for l in leaves])
 
 
@@ -113,18 +133,28 @@ def main():
   p.add_argument("--heartbeat", type=int, default=10)
   a = p.parse_args()
   import jax
+
   if a.num_processes > 1:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(a.coordinator, a.num_processes, a.process_id,
-                               heartbeat_timeout_seconds=a.heartbeat, initialization_timeout=60)
+    jax.distributed.initialize(
+      a.coordinator,
+      a.num_processes,
+      a.process_id,
+      heartbeat_timeout_seconds=a.heartbeat,
+      initialization_timeout=60,
+    )
     if a.die_after_init:
       print("dying on purpose", flush=True)
       os._exit(3)
   state = run(a.workdir, a.steps, a.checkpoint_every, a.sleep, devices=a.devices or None)
   if a.out:
     np.save(a.out, flat_params(state))
-  print(json.dumps({"step": int(state.step), "process": jax.process_index(),
-                    "devices": jax.device_count()}), flush=True)
+  print(
+    json.dumps(
+      {"step": int(state.step), "process": jax.process_index(), "devices": jax.device_count()}
+    ),
+    flush=True,
+  )
 
 
 if __name__ == "__main__":

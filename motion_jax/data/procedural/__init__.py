@@ -10,8 +10,20 @@
 """
 
 # (The ``build`` function stays in :mod:`.build`: re-exporting it here would shadow the module.)
-from motion_jax.data.procedural.build import (DEFAULT_ROOT, DatasetError, ensure_dataset,
-                                              load_clip, read_split, read_texts)
+from motion_jax.data.procedural.build import (
+  DEFAULT_ROOT,
+  DatasetError,
+  ensure_dataset,
+  load_clip,
+  read_split,
+  read_texts,
+)
 
-__all__ = ["DEFAULT_ROOT", "DatasetError", "ensure_dataset", "load_clip", "read_split",
-           "read_texts"]
+__all__ = [
+  "DEFAULT_ROOT",
+  "DatasetError",
+  "ensure_dataset",
+  "load_clip",
+  "read_split",
+  "read_texts",
+]

@@ -66,397 +66,455 @@ FEATURE_BATCH = 32
 
 
 class DatasetError(ValueError):
-    """A dataset file is missing, malformed, too short or non-finite (the message names it)."""
+  """A dataset file is missing, malformed, too short or non-finite (the message names it)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ClipSpec:
-    clip_id: str
-    action: str
-    n_frames: int
-    entropy: tuple[int, ...]  # SeedSequence spawn key material of this clip
+  clip_id: str
+  action: str
+  n_frames: int
+  entropy: tuple[int, ...]  # SeedSequence spawn key material of this clip
 
 
 def plan_clips(n_clips: int, seed: int) -> list[ClipSpec]:
-    """Actions balanced (round-robin over a seeded shuffle), T uniform in [41, 200] joint frames
-    (40 to 199 stored frames, 2 to 9.95 s: HumanML3D's loader keeps 40 <= N < 200)."""
-    if n_clips < 1:
-        raise ValueError(f"n_clips must be >= 1, got {n_clips}")
-    rng = np.random.default_rng([seed, 0])
-    names = sorted(A.ACTIONS)
-    actions = [names[i % len(names)] for i in range(n_clips)]
-    actions = [actions[i] for i in rng.permutation(n_clips)]
-    lengths = rng.integers(MIN_FRAMES + 1, MAX_FRAMES + 1, size=n_clips)  # T - 1 in [40, 199]
-    return [ClipSpec(f"proc_{i:06d}", a, int(n), (int(seed), 1, i))
-            for i, (a, n) in enumerate(zip(actions, lengths))]
+  """Actions balanced (round-robin over a seeded shuffle), T uniform in [41, 200] joint frames
+  (40 to 199 stored frames, 2 to 9.95 s: HumanML3D's loader keeps 40 <= N < 200)."""
+  if n_clips < 1:
+    raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+  rng = np.random.default_rng([seed, 0])
+  names = sorted(A.ACTIONS)
+  actions = [names[i % len(names)] for i in range(n_clips)]
+  actions = [actions[i] for i in rng.permutation(n_clips)]
+  lengths = rng.integers(MIN_FRAMES + 1, MAX_FRAMES + 1, size=n_clips)  # T - 1 in [40, 199]
+  return [
+    ClipSpec(f"proc_{i:06d}", a, int(n), (int(seed), 1, i))
+    for i, (a, n) in enumerate(zip(actions, lengths))
+  ]
 
 
 def make_clip(spec: ClipSpec) -> dict:
-    """Joints (float32), parameters and text of one clip (pure function of ``spec``)."""
-    rng = np.random.default_rng(list(spec.entropy))
-    joints, params, airborne = A.generate(spec.action, rng, spec.n_frames, FPS)
-    joints = canonicalize(joints).astype(np.float32)
-    check_joints_array(joints, spec.clip_id)
-    text = C.describe(spec.action, params, rng, n_captions=N_CAPTIONS)
-    params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
-    return {"spec": spec, "joints": joints, "params": params, "text": text,
-            "airborne_frames": int(airborne.sum())}
+  """Joints (float32), parameters and text of one clip (pure function of ``spec``)."""
+  rng = np.random.default_rng(list(spec.entropy))
+  joints, params, airborne = A.generate(spec.action, rng, spec.n_frames, FPS)
+  joints = canonicalize(joints).astype(np.float32)
+  check_joints_array(joints, spec.clip_id)
+  text = C.describe(spec.action, params, rng, n_captions=N_CAPTIONS)
+  params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+  return {
+    "spec": spec,
+    "joints": joints,
+    "params": params,
+    "text": text,
+    "airborne_frames": int(airborne.sum()),
+  }
 
 
 def check_joints_array(joints: np.ndarray, name: str, min_frames: int = MIN_FRAMES) -> None:
-    """Raises :class:`DatasetError` naming ``name`` for a wrong shape, too few frames or NaN."""
-    if joints.ndim != 3 or joints.shape[1:] != (22, 3):
-        raise DatasetError(f"{name}: joints must be [T, 22, 3], got {joints.shape}")
-    if joints.shape[0] < min_frames:
-        raise DatasetError(f"{name}: {joints.shape[0]} frames, fewer than the minimum "
-                           f"{min_frames} ({min_frames / FPS:.1f} s at {FPS:g} fps)")
-    bad = ~np.isfinite(joints).all(axis=(1, 2))
-    if bad.any():
-        raise DatasetError(f"{name}: non-finite joints in {int(bad.sum())} frames, first at "
-                           f"frame {int(np.argmax(bad))}")
+  """Raises :class:`DatasetError` naming ``name`` for a wrong shape, too few frames or NaN."""
+  if joints.ndim != 3 or joints.shape[1:] != (22, 3):
+    raise DatasetError(f"{name}: joints must be [T, 22, 3], got {joints.shape}")
+  if joints.shape[0] < min_frames:
+    raise DatasetError(
+      f"{name}: {joints.shape[0]} frames, fewer than the minimum "
+      f"{min_frames} ({min_frames / FPS:.1f} s at {FPS:g} fps)"
+    )
+  bad = ~np.isfinite(joints).all(axis=(1, 2))
+  if bad.any():
+    raise DatasetError(
+      f"{name}: non-finite joints in {int(bad.sum())} frames, first at frame {int(np.argmax(bad))}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # Features
 # ------------------------------------------------------------------------------------------------
 def pad_edge(joints: np.ndarray, length: int) -> np.ndarray:
-    """Repeats the last frame up to ``length`` frames."""
-    return np.concatenate([joints, np.repeat(joints[-1:], length - len(joints), 0)], 0)
+  """Repeats the last frame up to ``length`` frames."""
+  return np.concatenate([joints, np.repeat(joints[-1:], length - len(joints), 0)], 0)
 
 
-def features_batched(clips: list[np.ndarray], retarget: bool = False,
-                     batch: int = FEATURE_BATCH, pad_to: int = MAX_FRAMES) -> list[np.ndarray]:
-    """HumanML3D features ``[T_i - 1, 263]`` float32 of each ``[T_i, 22, 3]`` clip.
+def features_batched(
+  clips: list[np.ndarray],
+  retarget: bool = False,
+  batch: int = FEATURE_BATCH,
+  pad_to: int = MAX_FRAMES,
+) -> list[np.ndarray]:
+  """HumanML3D features ``[T_i - 1, 263]`` float32 of each ``[T_i, 22, 3]`` clip.
 
-    Clips are edge-padded to ``pad_to`` frames and run in fixed ``batch``-sized calls of
-    :func:`motion_jax.representations.humanml3d.joints_to_features` (one compilation).
-    """
-    from motion_jax.representations.humanml3d import joints_to_features
+  Clips are edge-padded to ``pad_to`` frames and run in fixed ``batch``-sized calls of
+  :func:`motion_jax.representations.humanml3d.joints_to_features` (one compilation).
+  """
+  from motion_jax.representations.humanml3d import joints_to_features
 
-    out = []
-    for a in range(0, len(clips), batch):
-        chunk = clips[a:a + batch]
-        arr = np.stack([pad_edge(np.asarray(c, np.float32), pad_to) for c in chunk])
-        if len(chunk) < batch:
-            arr = np.concatenate([arr, np.repeat(arr[-1:], batch - len(chunk), 0)])
-        feats = np.asarray(joints_to_features(arr, retarget=retarget), np.float32)
-        out += [feats[i, :len(c) - 1] for i, c in enumerate(chunk)]
-    return out
+  out = []
+  for a in range(0, len(clips), batch):
+    chunk = clips[a : a + batch]
+    arr = np.stack([pad_edge(np.asarray(c, np.float32), pad_to) for c in chunk])
+    if len(chunk) < batch:
+      arr = np.concatenate([arr, np.repeat(arr[-1:], batch - len(chunk), 0)])
+    feats = np.asarray(joints_to_features(arr, retarget=retarget), np.float32)
+    out += [feats[i, : len(c) - 1] for i, c in enumerate(chunk)]
+  return out
 
 
 BLOCKS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
 
 
 class MeanStd:
-    """Streaming per-dimension mean and block-pooled std (each HumanML3D feature block gets the
-    mean of its dimensions' std), floored at 1e-6; float64 sums, so memory stays constant."""
+  """Streaming per-dimension mean and block-pooled std (each HumanML3D feature block gets the
+  mean of its dimensions' std), floored at 1e-6; float64 sums, so memory stays constant."""
 
-    def __init__(self, dim: int = 263):
-        self.n, self.s, self.s2 = 0, np.zeros(dim), np.zeros(dim)
+  def __init__(self, dim: int = 263):
+    self.n, self.s, self.s2 = 0, np.zeros(dim), np.zeros(dim)
 
-    def update(self, features: np.ndarray) -> None:
-        f = np.asarray(features, np.float64)
-        self.n += len(f)
-        self.s += f.sum(0)
-        self.s2 += (f * f).sum(0)
+  def update(self, features: np.ndarray) -> None:
+    f = np.asarray(features, np.float64)
+    self.n += len(f)
+    self.s += f.sum(0)
+    self.s2 += (f * f).sum(0)
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.n == 0:
-            raise DatasetError("no training frames to compute Mean/Std from")
-        mean = self.s / self.n
-        std = np.sqrt(np.maximum(self.s2 / self.n - mean * mean, 0.0))
-        for a, b in BLOCKS:
-            std[a:b] = std[a:b].mean()
-        return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+  def result(self) -> tuple[np.ndarray, np.ndarray]:
+    if self.n == 0:
+      raise DatasetError("no training frames to compute Mean/Std from")
+    mean = self.s / self.n
+    std = np.sqrt(np.maximum(self.s2 / self.n - mean * mean, 0.0))
+    for a, b in BLOCKS:
+      std[a:b] = std[a:b].mean()
+    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 
 
 def mean_std(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """:class:`MeanStd` over a list of ``[N_i, 263]`` arrays."""
-    acc = MeanStd(np.shape(features[0])[-1])
-    for f in features:
-        acc.update(f)
-    return acc.result()
+  """:class:`MeanStd` over a list of ``[N_i, 263]`` arrays."""
+  acc = MeanStd(np.shape(features[0])[-1])
+  for f in features:
+    acc.update(f)
+  return acc.result()
 
 
 # ------------------------------------------------------------------------------------------------
 # Writing
 # ------------------------------------------------------------------------------------------------
-def write_clip(root: Path, clip_id: str, joints: np.ndarray, features: np.ndarray,
-               captions: list[str], kinmo: dict | None = None) -> None:
-    """Writes one clip in the HumanML3D layout (and ``kinmo/<id>.json`` when given)."""
-    for sub in ("new_joints", "new_joint_vecs", "texts"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    np.save(root / "new_joints" / f"{clip_id}.npy", np.asarray(joints, np.float32))
-    np.save(root / "new_joint_vecs" / f"{clip_id}.npy", np.asarray(features, np.float32))
-    (root / "texts" / f"{clip_id}.txt").write_text(
-        "".join(C.caption_line(c) + "\n" for c in captions))
-    if kinmo is not None:
-        (root / "kinmo").mkdir(exist_ok=True)
-        (root / "kinmo" / f"{clip_id}.json").write_text(json.dumps(kinmo, indent=1,
-                                                                   sort_keys=True))
+def write_clip(
+  root: Path,
+  clip_id: str,
+  joints: np.ndarray,
+  features: np.ndarray,
+  captions: list[str],
+  kinmo: dict | None = None,
+) -> None:
+  """Writes one clip in the HumanML3D layout (and ``kinmo/<id>.json`` when given)."""
+  for sub in ("new_joints", "new_joint_vecs", "texts"):
+    (root / sub).mkdir(parents=True, exist_ok=True)
+  np.save(root / "new_joints" / f"{clip_id}.npy", np.asarray(joints, np.float32))
+  np.save(root / "new_joint_vecs" / f"{clip_id}.npy", np.asarray(features, np.float32))
+  (root / "texts" / f"{clip_id}.txt").write_text(
+    "".join(C.caption_line(c) + "\n" for c in captions)
+  )
+  if kinmo is not None:
+    (root / "kinmo").mkdir(exist_ok=True)
+    (root / "kinmo" / f"{clip_id}.json").write_text(json.dumps(kinmo, indent=1, sort_keys=True))
 
 
 def split_ids(specs: list[ClipSpec], seed: int) -> dict[str, list[str]]:
-    """80/10/10 per action (seeded shuffle; at least one val and one test clip per action with
-    three or more clips), ids sorted within each split."""
-    rng = np.random.default_rng([seed, 2])
-    out = {s: [] for s in SPLITS}
-    for action in sorted(A.ACTIONS):
-        ids = [s.clip_id for s in specs if s.action == action]
-        ids = [ids[i] for i in rng.permutation(len(ids))]
-        at_least = 1 if len(ids) >= 3 else 0
-        n_val = max(at_least, int(round(SPLIT_FRACTIONS[1] * len(ids))))
-        n_test = max(at_least, int(round(SPLIT_FRACTIONS[2] * len(ids))))
-        out["val"] += ids[:n_val]
-        out["test"] += ids[n_val:n_val + n_test]
-        out["train"] += ids[n_val + n_test:]
-    return {k: sorted(v) for k, v in out.items()}
+  """80/10/10 per action (seeded shuffle; at least one val and one test clip per action with
+  three or more clips), ids sorted within each split."""
+  rng = np.random.default_rng([seed, 2])
+  out = {s: [] for s in SPLITS}
+  for action in sorted(A.ACTIONS):
+    ids = [s.clip_id for s in specs if s.action == action]
+    ids = [ids[i] for i in rng.permutation(len(ids))]
+    at_least = 1 if len(ids) >= 3 else 0
+    n_val = max(at_least, int(round(SPLIT_FRACTIONS[1] * len(ids))))
+    n_test = max(at_least, int(round(SPLIT_FRACTIONS[2] * len(ids))))
+    out["val"] += ids[:n_val]
+    out["test"] += ids[n_val : n_val + n_test]
+    out["train"] += ids[n_val + n_test :]
+  return {k: sorted(v) for k, v in out.items()}
 
 
 def file_digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` except ``manifest.json`` (relative posix paths)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != "manifest.json":
-            out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
+  """sha256 of every file under ``root`` except ``manifest.json`` (relative posix paths)."""
+  out = {}
+  for p in sorted(root.rglob("*")):
+    if p.is_file() and p.name != "manifest.json":
+      out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+  return out
 
 
 def digest_of(files: dict[str, str]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(files):
-        h.update(f"{k}\0{files[k]}\n".encode())
-    return h.hexdigest()
+  h = hashlib.sha256()
+  for k in sorted(files):
+    h.update(f"{k}\0{files[k]}\n".encode())
+  return h.hexdigest()
 
 
 def write_manifest(root: Path, info: dict) -> dict:
-    files = file_digests(root)
-    manifest = dict(info, files=files, digest=digest_of(files), n_files=len(files))
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    return manifest
+  files = file_digests(root)
+  manifest = dict(info, files=files, digest=digest_of(files), n_files=len(files))
+  (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+  return manifest
 
 
 def replace_atomically(tmp: Path, out: Path) -> None:
-    """Moves a finished ``tmp`` folder to ``out``; an existing ``out`` is swapped out first and
-    deleted only after the new one is in place."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}-{time.time_ns()}"
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
+  """Moves a finished ``tmp`` folder to ``out``; an existing ``out`` is swapped out first and
+  deleted only after the new one is in place."""
+  old = None
+  if out.exists():
+    old = out.parent / f".{out.name}.old-{os.getpid()}-{time.time_ns()}"
+    os.replace(out, old)
+  try:
+    os.replace(tmp, out)
+  except BaseException:
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+      os.replace(old, out)
+    raise
+  if old is not None:
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _generate(specs, workers: int):
-    """Clips of ``specs`` in order, generated lazily on ``workers`` processes (spawn)."""
-    if workers <= 1:
-        yield from map(make_clip, specs)
-        return
-    pool = mp.get_context("spawn").Pool(workers)
-    try:
-        yield from pool.imap(make_clip, specs, chunksize=8)
-    finally:
-        pool.terminate()
-        pool.join()
+  """Clips of ``specs`` in order, generated lazily on ``workers`` processes (spawn)."""
+  if workers <= 1:
+    yield from map(make_clip, specs)
+    return
+  pool = mp.get_context("spawn").Pool(workers)
+  try:
+    yield from pool.imap(make_clip, specs, chunksize=8)
+  finally:
+    pool.terminate()
+    pool.join()
 
 
 CHUNK = 256  # clips generated, featurised and written per step (bounded memory)
 
 
-def build(out: str | Path = DEFAULT_ROOT, clips: int = 3000, seed: int = 0,
-          workers: int | None = None, progress: bool = True, _fail_after: int | None = None
-          ) -> Path:
-    """Builds the dataset into ``out`` (atomically; see module docstring). Returns ``out``.
+def build(
+  out: str | Path = DEFAULT_ROOT,
+  clips: int = 3000,
+  seed: int = 0,
+  workers: int | None = None,
+  progress: bool = True,
+  _fail_after: int | None = None,
+) -> Path:
+  """Builds the dataset into ``out`` (atomically; see module docstring). Returns ``out``.
 
-    Args:
-      out: destination folder (replaced only when the new build is complete).
-      clips: number of clips.
-      seed: dataset seed.
-      workers: processes for joint generation (default: all cores, at most 8).
-      progress: tqdm bars.
-      _fail_after: testing hook, raise after generating this many clips.
-    """
-    from tqdm import tqdm
+  Args:
+    out: destination folder (replaced only when the new build is complete).
+    clips: number of clips.
+    seed: dataset seed.
+    workers: processes for joint generation (default: all cores, at most 8).
+    progress: tqdm bars.
+    _fail_after: testing hook, raise after generating this many clips.
+  """
+  from tqdm import tqdm
 
-    t0 = time.time()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}"
-    workers = workers or min(os.cpu_count() or 1, 8)
-    specs = plan_clips(clips, seed)
-    splits = split_ids(specs, seed)
-    splits["all"] = sorted(s.clip_id for s in specs)
-    train = set(splits["train"])
-    stats = MeanStd()
-    frames = 0
-    clips_iter = _generate(specs, workers)
-    try:
-        tmp.mkdir()
-        bar = tqdm(total=len(specs), desc="build clips", disable=not progress)
-        done = 0
-        while done < len(specs):
-            made = [next(clips_iter) for _ in range(min(CHUNK, len(specs) - done))]
-            if _fail_after is not None and done + len(made) > _fail_after:
-                raise RuntimeError(f"simulated failure after {_fail_after} clips")
-            feats = features_batched([m["joints"] for m in made])
-            for m, f in zip(made, feats):
-                spec = m["spec"]
-                if not np.isfinite(f).all():
-                    raise DatasetError(f"{spec.clip_id}: non-finite features")
-                kinmo = {"id": spec.clip_id, "action": spec.action, "params": m["params"],
-                         "n_frames": int(len(m["joints"])), "fps": FPS,
-                         "airborne_frames": m["airborne_frames"],
-                         "captions": m["text"]["captions"], "groups": m["text"]["groups"],
-                         "interactions": m["text"]["interactions"]}
-                write_clip(tmp, spec.clip_id, m["joints"][:-1], f, m["text"]["captions"], kinmo)
-                if spec.clip_id in train:
-                    stats.update(f)
-                frames += len(f)
-            done += len(made)
-            bar.update(len(made))
-        bar.close()
-        for name, ids in splits.items():
-            (tmp / f"{name}.txt").write_text("".join(i + "\n" for i in ids))
-        mean, std = stats.result()
-        np.save(tmp / "Mean.npy", mean)
-        np.save(tmp / "Std.npy", std)
-        per_action = {a: sum(s.action == a for s in specs) for a in sorted(A.ACTIONS)}
-        write_manifest(tmp, {
-            "generator": "motion_jax.data.procedural", "generator_version": GENERATOR_VERSION,
-            "seed": int(seed), "clips": int(clips), "fps": FPS,
-            "counts": {**{k: len(v) for k, v in splits.items()}, "per_action": per_action,
-                       "frames": int(frames)},
-            "build_seconds": round(time.time() - t0, 1),
-            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        })
-        replace_atomically(tmp, out)
-    finally:
-        clips_iter.close()  # stops the worker pool, also on failure
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+  t0 = time.time()
+  out = Path(out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}"
+  workers = workers or min(os.cpu_count() or 1, 8)
+  specs = plan_clips(clips, seed)
+  splits = split_ids(specs, seed)
+  splits["all"] = sorted(s.clip_id for s in specs)
+  train = set(splits["train"])
+  stats = MeanStd()
+  frames = 0
+  clips_iter = _generate(specs, workers)
+  try:
+    tmp.mkdir()
+    bar = tqdm(total=len(specs), desc="build clips", disable=not progress)
+    done = 0
+    while done < len(specs):
+      made = [next(clips_iter) for _ in range(min(CHUNK, len(specs) - done))]
+      if _fail_after is not None and done + len(made) > _fail_after:
+        raise RuntimeError(f"simulated failure after {_fail_after} clips")
+      feats = features_batched([m["joints"] for m in made])
+      for m, f in zip(made, feats):
+        spec = m["spec"]
+        if not np.isfinite(f).all():
+          raise DatasetError(f"{spec.clip_id}: non-finite features")
+        kinmo = {
+          "id": spec.clip_id,
+          "action": spec.action,
+          "params": m["params"],
+          "n_frames": int(len(m["joints"])),
+          "fps": FPS,
+          "airborne_frames": m["airborne_frames"],
+          "captions": m["text"]["captions"],
+          "groups": m["text"]["groups"],
+          "interactions": m["text"]["interactions"],
+        }
+        write_clip(tmp, spec.clip_id, m["joints"][:-1], f, m["text"]["captions"], kinmo)
+        if spec.clip_id in train:
+          stats.update(f)
+        frames += len(f)
+      done += len(made)
+      bar.update(len(made))
+    bar.close()
+    for name, ids in splits.items():
+      (tmp / f"{name}.txt").write_text("".join(i + "\n" for i in ids))
+    mean, std = stats.result()
+    np.save(tmp / "Mean.npy", mean)
+    np.save(tmp / "Std.npy", std)
+    per_action = {a: sum(s.action == a for s in specs) for a in sorted(A.ACTIONS)}
+    write_manifest(
+      tmp,
+      {
+        "generator": "motion_jax.data.procedural",
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "clips": int(clips),
+        "fps": FPS,
+        "counts": {
+          **{k: len(v) for k, v in splits.items()},
+          "per_action": per_action,
+          "frames": int(frames),
+        },
+        "build_seconds": round(time.time() - t0, 1),
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      },
+    )
+    replace_atomically(tmp, out)
+  finally:
+    clips_iter.close()  # stops the worker pool, also on failure
+    if tmp.exists():
+      shutil.rmtree(tmp, ignore_errors=True)
+  return out
 
 
 def read_manifest(root: str | Path) -> dict | None:
-    """The parsed ``manifest.json`` or None when missing/unreadable."""
-    try:
-        return json.loads((Path(root) / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
+  """The parsed ``manifest.json`` or None when missing/unreadable."""
+  try:
+    return json.loads((Path(root) / "manifest.json").read_text())
+  except (OSError, ValueError):
+    return None
 
 
 def manifest_matches(root: str | Path, clips: int, seed: int, verify: bool = False) -> bool:
-    """True when ``root`` holds a complete build for (clips, seed, this generator version).
+  """True when ``root`` holds a complete build for (clips, seed, this generator version).
 
-    ``verify`` re-hashes every file against the manifest (slower)."""
-    root = Path(root)
-    m = read_manifest(root)
-    if not m or m.get("generator_version") != GENERATOR_VERSION or m.get("clips") != clips \
-            or m.get("seed") != seed:
-        return False
-    files = m.get("files", {})
-    if not all((root / f).is_file() for f in files):
-        return False
-    return not verify or file_digests(root) == files
+  ``verify`` re-hashes every file against the manifest (slower)."""
+  root = Path(root)
+  m = read_manifest(root)
+  if (
+    not m
+    or m.get("generator_version") != GENERATOR_VERSION
+    or m.get("clips") != clips
+    or m.get("seed") != seed
+  ):
+    return False
+  files = m.get("files", {})
+  if not all((root / f).is_file() for f in files):
+    return False
+  return not verify or file_digests(root) == files
 
 
-def ensure_dataset(root: str | Path | None = None, clips: int = 3000, seed: int = 0,
-                   verify: bool = False, **build_kwargs) -> Path:
-    """Path of a built dataset for (clips, seed), building it when missing or stale."""
-    root = Path(root) if root is not None else DEFAULT_ROOT
-    if not manifest_matches(root, clips, seed, verify=verify):
-        build(root, clips=clips, seed=seed, **build_kwargs)
-    return root
+def ensure_dataset(
+  root: str | Path | None = None,
+  clips: int = 3000,
+  seed: int = 0,
+  verify: bool = False,
+  **build_kwargs,
+) -> Path:
+  """Path of a built dataset for (clips, seed), building it when missing or stale."""
+  root = Path(root) if root is not None else DEFAULT_ROOT
+  if not manifest_matches(root, clips, seed, verify=verify):
+    build(root, clips=clips, seed=seed, **build_kwargs)
+  return root
 
 
 # ------------------------------------------------------------------------------------------------
 # Reading (shared with real HumanML3D folders)
 # ------------------------------------------------------------------------------------------------
 def parse_text_line(line: str, path: str | Path, lineno: int) -> dict:
-    """One ``caption#tokens#start#end`` line -> dict; :class:`DatasetError` names file:line."""
-    parts = line.rstrip("\n").split("#")
-    if len(parts) != 4:
-        raise DatasetError(f"{path}:{lineno}: expected 'caption#tokens#start#end' (4 fields "
-                           f"separated by '#'), got {len(parts)} fields: {line.strip()[:80]!r}")
-    caption, tokens, start, end = parts
-    if not caption.strip():
-        raise DatasetError(f"{path}:{lineno}: empty caption")
-    try:
-        start_f, end_f = float(start), float(end)
-    except ValueError:
-        raise DatasetError(f"{path}:{lineno}: start/end must be numbers, got {start!r}, "
-                           f"{end!r}") from None
-    toks = tokens.split()
-    if any("/" not in t for t in toks):
-        raise DatasetError(f"{path}:{lineno}: tokens must be word/POS, got {tokens[:80]!r}")
-    return {"caption": caption, "tokens": toks, "start": start_f, "end": end_f}
+  """One ``caption#tokens#start#end`` line -> dict; :class:`DatasetError` names file:line."""
+  parts = line.rstrip("\n").split("#")
+  if len(parts) != 4:
+    raise DatasetError(
+      f"{path}:{lineno}: expected 'caption#tokens#start#end' (4 fields "
+      f"separated by '#'), got {len(parts)} fields: {line.strip()[:80]!r}"
+    )
+  caption, tokens, start, end = parts
+  if not caption.strip():
+    raise DatasetError(f"{path}:{lineno}: empty caption")
+  try:
+    start_f, end_f = float(start), float(end)
+  except ValueError:
+    raise DatasetError(
+      f"{path}:{lineno}: start/end must be numbers, got {start!r}, {end!r}"
+    ) from None
+  toks = tokens.split()
+  if any("/" not in t for t in toks):
+    raise DatasetError(f"{path}:{lineno}: tokens must be word/POS, got {tokens[:80]!r}")
+  return {"caption": caption, "tokens": toks, "start": start_f, "end": end_f}
 
 
 def read_texts(path: str | Path) -> list[dict]:
-    """All captions of a ``texts/<id>.txt`` file (at least one)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: texts file missing")
-    lines = [ln for ln in path.read_text(encoding="utf-8", errors="strict").splitlines()
-             if ln.strip()]
-    if not lines:
-        raise DatasetError(f"{path}: texts file has no captions")
-    return [parse_text_line(ln, path, i + 1) for i, ln in enumerate(lines)]
+  """All captions of a ``texts/<id>.txt`` file (at least one)."""
+  path = Path(path)
+  if not path.is_file():
+    raise DatasetError(f"{path}: texts file missing")
+  lines = [
+    ln for ln in path.read_text(encoding="utf-8", errors="strict").splitlines() if ln.strip()
+  ]
+  if not lines:
+    raise DatasetError(f"{path}: texts file has no captions")
+  return [parse_text_line(ln, path, i + 1) for i, ln in enumerate(lines)]
 
 
 def read_split(root: str | Path, split: str) -> list[str]:
-    path = Path(root) / f"{split}.txt"
-    if not path.is_file():
-        raise DatasetError(f"{path}: split file missing")
-    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+  path = Path(root) / f"{split}.txt"
+  if not path.is_file():
+    raise DatasetError(f"{path}: split file missing")
+  return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def load_clip(root: str | Path, clip_id: str, min_frames: int = MIN_FRAMES) -> dict:
-    """Joints, features and captions of one clip; clear :class:`DatasetError` on bad files."""
-    root = Path(root)
-    jp = root / "new_joints" / f"{clip_id}.npy"
-    fp = root / "new_joint_vecs" / f"{clip_id}.npy"
-    for p in (jp, fp):
-        if not p.is_file():
-            raise DatasetError(f"{p}: missing")
-    joints = np.load(jp)
-    check_joints_array(joints, str(jp), min_frames)
-    feats = np.load(fp)
-    if feats.ndim != 2 or feats.shape[1] != 263 or len(feats) != len(joints):
-        raise DatasetError(f"{fp}: features must be [N={len(joints)}, 263] like the joints "
-                           f"{jp.name}, got {feats.shape}")
-    bad = ~np.isfinite(feats).all(1)
-    if bad.any():
-        raise DatasetError(f"{fp}: non-finite features in {int(bad.sum())} frames, first at "
-                           f"frame {int(np.argmax(bad))}")
-    return {"id": clip_id, "joints": joints, "features": feats,
-            "texts": read_texts(root / "texts" / f"{clip_id}.txt")}
+  """Joints, features and captions of one clip; clear :class:`DatasetError` on bad files."""
+  root = Path(root)
+  jp = root / "new_joints" / f"{clip_id}.npy"
+  fp = root / "new_joint_vecs" / f"{clip_id}.npy"
+  for p in (jp, fp):
+    if not p.is_file():
+      raise DatasetError(f"{p}: missing")
+  joints = np.load(jp)
+  check_joints_array(joints, str(jp), min_frames)
+  feats = np.load(fp)
+  if feats.ndim != 2 or feats.shape[1] != 263 or len(feats) != len(joints):
+    raise DatasetError(
+      f"{fp}: features must be [N={len(joints)}, 263] like the joints {jp.name}, got {feats.shape}"
+    )
+  bad = ~np.isfinite(feats).all(1)
+  if bad.any():
+    raise DatasetError(
+      f"{fp}: non-finite features in {int(bad.sum())} frames, first at frame {int(np.argmax(bad))}"
+    )
+  return {
+    "id": clip_id,
+    "joints": joints,
+    "features": feats,
+    "texts": read_texts(root / "texts" / f"{clip_id}.txt"),
+  }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(DEFAULT_ROOT))
-    ap.add_argument("--clips", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
-    args = ap.parse_args(argv)
-    t0 = time.time()
-    if not args.force and manifest_matches(args.out, args.clips, args.seed):
-        print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed})")
-        return 0
-    out = build(args.out, clips=args.clips, seed=args.seed, workers=args.workers)
-    size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
-    print(f"built {args.clips} clips into {out} in {time.time() - t0:.1f} s "
-          f"({size / 2**20:.1f} MiB)")
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--out", default=str(DEFAULT_ROOT))
+  ap.add_argument("--clips", type=int, default=3000)
+  ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--workers", type=int, default=None)
+  ap.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
+  args = ap.parse_args(argv)
+  t0 = time.time()
+  if not args.force and manifest_matches(args.out, args.clips, args.seed):
+    print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed})")
     return 0
+  out = build(args.out, clips=args.clips, seed=args.seed, workers=args.workers)
+  size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+  print(f"built {args.clips} clips into {out} in {time.time() - t0:.1f} s ({size / 2**20:.1f} MiB)")
+  return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+  sys.exit(main())
