@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 EXPERIMENT ?= bige
 ARGS ?=
 
-.PHONY: install run test test-all bench clean
+.PHONY: install run lint test test-all bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) launch.py --experiment=$(EXPERIMENT):quick $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" $(ARGS)

@@ -228,7 +228,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     f"{config.eval.num_repeats} permutation(s)",
   }
   md = [
-    f"# kinmo_retrieval results\n",
+    "# kinmo_retrieval results\n",
     f"KinMo Table 4 ablation on the procedural dataset ({data.root}): "
     f"{len(data.sources['train'])} train / {n_test} test clips, {len(feats)} distinct "
     f"sentences. Model: latent {m.latent_dim}, {m.num_layers} layer(s), {m.num_heads} heads, "

@@ -48,7 +48,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   split = int(round(len(x) * (1 - config.data.test_fraction)))
   train_x, test_x = x[:split], x[split:]
   mean, std = train_x.mean(0), np.maximum(train_x.std(0), 1e-3)
-  norm = lambda a: (a - mean) / std
+
+  def norm(a):
+    return (a - mean) / std
+
   window = config.data.window
   model, variables = vq_stage.train(
     config.vqvae, windows_of(norm(train_x), window), workdir / "vqvae", seed=config.seed

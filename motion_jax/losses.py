@@ -17,7 +17,7 @@ negatives whose captions are near-duplicates of the positive caption (negative f
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp

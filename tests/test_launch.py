@@ -48,6 +48,7 @@ def test_override_is_applied_and_recorded(tmp_path):
   info = json.loads((tmp_path / "run_info.json").read_text())
   assert info["seed"] == 7 and "commit" in info["git"]
   steps = [
-    json.loads(l)["step"] for l in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().splitlines()
+    json.loads(line)["step"]
+    for line in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().splitlines()
   ]
   assert steps[-1] == 12

@@ -7,7 +7,8 @@ state to checkpoint. Each process loads only its rows of the global batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grain
 import jax

@@ -27,8 +27,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 #: Tolerance (seconds) when comparing a TMR annotation's end with the clip duration.
 _DURATION_TOL = 1e-3

@@ -12,17 +12,17 @@ File layout (OpenSim Storage / TimeSeriesTable):
 Reading is strict, so that a corrupted file raises `MotFormatError` (naming the file, line and
 column) instead of returning silently wrong arrays: a missing `endheader`, a first label other than
 `time`, empty or duplicate labels, rows with the wrong number of fields, text that is not a decimal
-number, NaN/inf, blank lines between rows, non-increasing times, and `nRows`/`nColumns` header values
-that disagree with the data are all errors. Values are float64.
+number, NaN/inf, blank lines between rows, non-increasing times, and `nRows`/`nColumns` header
+values that disagree with the data are all errors. Values are float64.
 
 Round trip: `write_mot(read_mot(p))` reproduces the header lines verbatim, the line ending (CRLF or
 LF), and, when every numeric field of the source had the same fixed-point layout (e.g. OpenSim IK's
 `%16.8f`), that layout (`Motion.float_format`); so OpenSim-written files round-trip byte for byte.
 New or transformed motions are written with Python's shortest round-trip float repr (exact reread).
 
-Units: OpenSim converts only coordinates whose motion type is *rotational* between degrees and radians
-(not translations, not coupled coordinates such as the knee `*_beta`, nor non-coordinate columns);
-`convert_units` does the same, deciding per column from an `OsimModel`.
+Units: OpenSim converts only coordinates whose motion type is *rotational* between degrees and
+radians (not translations, not coupled coordinates such as the knee `*_beta`, nor non-coordinate
+columns); `convert_units` does the same, deciding per column from an `OsimModel`.
 
 Resampling (`resample`): uniform grid t0, t0 + 1/rate, ... <= t_end, each column interpolated with
 `method="cubic"` (scipy `CubicSpline`, not-a-knot end conditions; linear when < 4 frames) or
@@ -104,7 +104,7 @@ class Motion:
     except ValueError:
       raise MotFormatError(f"{self.source or '<motion>'}: no column {name!r}") from None
 
-  def replace(self, **kw) -> "Motion":
+  def replace(self, **kw) -> Motion:
     return dataclasses.replace(self, **kw)
 
 

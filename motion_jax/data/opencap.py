@@ -8,15 +8,17 @@ Layout of an OpenCap session folder (what BIGE trains on)::
 A muscle-driven file holds `time`, the 33 BIGE coordinates (degrees / metres) and 80
 `<muscle>/activation` columns (40 left then 40 right). Every column is mapped by *name*
 (`motion_jax.skeletons.opencap.BIGE_COORDINATES` / `BIGE_ACTIVATION_COLUMNS`), never by position, so
-files with extra columns (e.g. the knee `*_beta` of IK output) or another column order read the same.
+files with extra columns (e.g. the knee `*_beta` of IK output) or another column order read the
+same.
 
 Bad input raises `OpenCapDataError` with the file and the reason (`.reason` is one of `REASONS`);
 `read_opencap_root` skips such trials, counts them by reason, and logs one summary line:
 
-=================  ====================================================================================
+=================  ================================================================================
 reason             when
-=================  ====================================================================================
-``format``         the file is not a readable `.mot` (helper `read_mot` error, e.g. wrong row length)
+=================  ================================================================================
+``format``         the file is not a readable `.mot` (helper `read_mot` error, e.g. wrong row
+                   length)
 ``nan``            a value is NaN / inf (OpenSim writes `nan` for failed frames)
 ``missing``        a BIGE coordinate, or (when activations are required) a muscle column, is absent
 ``units``          rotational columns implausible for the declared unit: declared degrees but every
@@ -25,7 +27,7 @@ reason             when
 ``activations``    an activation outside [0, 1] (+-1e-3 tolerance)
 ``too_short``      fewer than `min_frames` frames (default 30, 0.5 s at 60 Hz)
 ``no_trials``      (sessions) a session folder without any trial file
-=================  ====================================================================================
+=================  ================================================================================
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motion_jax.data.mot import Motion, MotFormatError, read_mot
+from motion_jax.data.mot import MotFormatError, Motion, read_mot
 from motion_jax.skeletons.opencap import BIGE_ACTIVATION_COLUMNS, BIGE_COORDINATES, BIGE_MUSCLES
 
 log = logging.getLogger(__name__)

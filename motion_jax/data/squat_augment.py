@@ -4,25 +4,28 @@ Each subject is the real trial (`squats1_videoAndMocap.mot`, 5 repetitions, subj
 `LaiArnoldModified2017_contacts.osim`, 78.2 kg) transformed by the parameters below, all drawn from
 one `numpy` generator seeded by (build seed, subject index):
 
-=====================  =====================  ===========================================================
+=====================  =====================  ======================================================
 parameter              distribution           meaning
-=====================  =====================  ===========================================================
+=====================  =====================  ======================================================
 ``height_scale``       U(0.90, 1.10)          every body scaled by this factor (stature ~ +-10 %)
-``segment_jitter``     N(0, 0.03) clip +-0.06 per group (pelvis, thigh, shank, foot, torso, arm), times
-                                              height_scale, same on both sides, uniform in x, y, z
+``segment_jitter``     N(0, 0.03) clip +-0.06 per group (pelvis, thigh, shank, foot, torso, arm),
+                                              times height_scale, same on both sides, uniform in
+                                              x, y, z
 ``mass_factor``        U(0.80, 1.25)          mass = 78.2 kg * height_scale^2 * factor (BMI spread)
-``tempo``              U(0.75, 1.35)          duration factor of every repetition and pause (>1 slower)
+``tempo``              U(0.75, 1.35)          duration factor of every repetition and pause
+                                              (>1 slower)
 ``rep_tempo``          U(0.90, 1.10) per rep  extra duration factor of each repetition
-``depth``              U(0.65, 1.10)          amplitude of the sagittal flexion (hip, knee, ankle, pelvis
-                                              tilt) about the upright posture; knee peak ~57-96 degrees
+``depth``              U(0.65, 1.10)          amplitude of the sagittal flexion (hip, knee, ankle,
+                                              pelvis tilt) about the upright posture; knee peak
+                                              ~57-96 degrees
 ``rep_depth``          U(0.85, 1.10) per rep  extra amplitude factor of each repetition
 ``asymmetry``          U(-0.08, 0.08)         right amplitude *(1 + a/2), left *(1 - a/2)
-``pelvis_tilt_deg``    U(-5, 5)               constant pelvis_tilt offset, hip flexion compensated (-)
-                                              so the thighs keep their orientation
-``trunk_lean_deg``     U(-8, 8)               lumbar_extension offset, proportional to the depth signal
-                                              (0 upright, full at the deepest frame)
+``pelvis_tilt_deg``    U(-5, 5)               constant pelvis_tilt offset, hip flexion compensated
+                                              (-) so the thighs keep their orientation
+``trunk_lean_deg``     U(-8, 8)               lumbar_extension offset, proportional to the depth
+                                              signal (0 upright, full at the deepest frame)
 ``noise_deg``          U(0.0, 0.5)            std of 4 Hz low-passed Gaussian noise on every angle
-=====================  =====================  ===========================================================
+=====================  =====================  ======================================================
 
 Feet stay planted (`plant_feet`, `pin_feet`, JAX forward kinematics of the scaled model):
 
@@ -317,7 +320,7 @@ def plant_feet(
   for k in ((0, 1), (2, 3)):
     fm = pts[:, k, :].mean(axis=1)[:, [0, 2]]
     slide = max(slide, float(np.max(np.linalg.norm(fm - fm.mean(axis=0), axis=1))))
-  lift = float(max(np.max(l) for l in lifts))
+  lift = float(max(np.max(lv) for lv in lifts))
   return np.where(rot[None], np.rad2deg(q), q), slide, lift
 
 
@@ -332,7 +335,8 @@ LEG_COORDINATES = (
 
 
 def _calcn_points(model, side: str) -> np.ndarray:
-  """Three calcn-fixed points spanning the foot: origin, mtp joint centre, a medial-lateral offset."""
+  """Three calcn-fixed points spanning the foot: origin, mtp joint centre, a medial-lateral
+  offset."""
   mtp = next(j for j in model.joints if j.child_body == f"toes_{side}")
   toe = np.asarray(mtp.parent_frame.translation)
   return np.stack([np.zeros(3), toe, np.array([0.0, 0.0, 0.05])])

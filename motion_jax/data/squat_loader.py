@@ -7,21 +7,22 @@ Per example (`prepare_example`, a pure function of the example and an rng), as B
 squat motions (window of 196 frames):
 
 1. window: a repetition longer than `window` is cropped to `window` frames (random start when
-   `random_crop`, else the first frames); a shorter one is tiled (frames 0..T-1, 0..T-1, ...) and cut
-   to `window` frames, so every example has exactly `window` frames and no padding mask is needed;
-   ``length`` keeps min(T, window);
+   `random_crop`, else the first frames); a shorter one is tiled (frames 0..T-1, 0..T-1, ...) and
+   cut to `window` frames, so every example has exactly `window` frames and no padding mask is
+   needed; ``length`` keeps min(T, window);
 2. normalisation: ``(coordinates - mean) / std`` with the train-split statistics stored by the
    builder (``metadata["stats"]``); activations stay in [0, 1] unless `normalise_activations`.
 
-Batches (`make_squat_batcher`) are `motion_jax.data.batching.StepBatcher` batches: the batch of step
-``s`` is a pure function of ``(seed, s)`` (Grain ``MapDataset`` shuffle), per-example randomness from
-``np.random.default_rng([seed, position])``.
+Batches (`make_squat_batcher`) are `motion_jax.data.batching.StepBatcher` batches: the batch of
+step ``s`` is a pure function of ``(seed, s)`` (Grain ``MapDataset`` shuffle), per-example
+randomness from ``np.random.default_rng([seed, position])``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class SquatStats:
   activations_std: np.ndarray | None = None
 
   @classmethod
-  def from_metadata(cls, metadata: Mapping[str, Any]) -> "SquatStats":
+  def from_metadata(cls, metadata: Mapping[str, Any]) -> SquatStats:
     s = metadata["stats"]
 
     def arr(k):
@@ -54,7 +55,7 @@ class SquatStats:
     )
 
   @classmethod
-  def from_examples(cls, examples: Sequence[Mapping[str, Any]]) -> "SquatStats":
+  def from_examples(cls, examples: Sequence[Mapping[str, Any]]) -> SquatStats:
     q = np.concatenate([np.asarray(e["coordinates"], np.float64) for e in examples])
     a = np.concatenate([np.asarray(e["activations"], np.float64) for e in examples])
     return cls(

@@ -18,8 +18,8 @@ the real one), the floor metrics and the standing height for agreement (in band)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -84,7 +84,8 @@ def load_repetitions(
     reps, {"train": max_train_subjects, "test": max_test_subjects}, max_failed_fraction
   )
   line = (
-    f"squat data {source}: {len(out['train']['q'])} train / {len(out['test']['q'])} test repetitions; "
+    f"squat data {source}: {len(out['train']['q'])} train / {len(out['test']['q'])} test "
+    "repetitions; "
     f"{dropped} dropped (> {100 * max_failed_fraction:g} % frames next to failed SO solves), "
     f"{no_acts} without activations skipped"
   )

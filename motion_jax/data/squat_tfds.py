@@ -1,4 +1,5 @@
-"""TFDS builder (ArrayRecord, read without TensorFlow) for squat repetitions with muscle activations.
+"""TFDS builder (ArrayRecord, read without TensorFlow) for squat repetitions with muscle
+activations.
 
 Two sources, one example per squat repetition, split by subject (never a subject in both splits):
 
@@ -7,8 +8,8 @@ Two sources, one example per squat repetition, split by subject (never a subject
   ``>= subjects - n_test`` held out). ``manual_dir`` may point at another build.
 * ``opencap``: a user's OpenCap folder (``manual_dir``) with sessions laid out as
   ``<session>/OpenSimData/Dynamics/<trial>/kinematics_activations_<trial>_muscle_driven.mot``
-  (or IK-only ``<session>/OpenSimData/Kinematics/<trial>.mot``, then ``has_activations`` is False and
-  the activations are zeros). A session is a subject. Test sessions: those listed in
+  (or IK-only ``<session>/OpenSimData/Kinematics/<trial>.mot``, then ``has_activations`` is False
+  and the activations are zeros). A session is a subject. Test sessions: those listed in
   ``<manual_dir>/splits.json`` (``{"train": [...], "test": [...]}``) if present, else the
   ``round(test_fraction * n)`` sessions (at least one when there are two or more) with the smallest
   sha256 of their name (stable under adding sessions elsewhere in the order). Trials are resampled
@@ -33,16 +34,16 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from motion_jax.data import opencap as oc
 from motion_jax.data.paths import DATA_DIR
-from motion_jax.data.tfds_base import ArrayRecordBuilder
 from motion_jax.data.squat_segmentation import segment_repetitions
+from motion_jax.data.tfds_base import ArrayRecordBuilder
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,9 @@
 
 BIGE pairs squat kinematics with 80 muscle activations from muscle-driven simulation (OpenCap's
 OpenSimAD). No such file is public, so motion_jax computes activations with a real simulator:
-OpenSim 4.6 `AnalyzeTool` + `StaticOptimization` on one trial, in a fresh temporary folder, returning
-numpy arrays (one call per trial; safe to run in worker processes, nothing global but OpenSim's log).
+OpenSim 4.6 `AnalyzeTool` + `StaticOptimization` on one trial, in a fresh temporary folder,
+returning numpy arrays (one call per trial; safe to run in worker processes, nothing global but
+OpenSim's log).
 
 Recipe (what `run_static_optimization` builds; tried on the real squat trial, all frames solved):
 
@@ -11,13 +12,13 @@ Recipe (what `run_static_optimization` builds; tried on the real squat trial, al
   and coordinate actuators on lumbar and arm coordinates); contact forces (smooth sphere-half-space)
   are switched off, the synthesized ground reactions replace them;
 * reserves: a `CoordinateActuator` on every coordinate that is not constrained (`isConstrained`, so
-  the coupled knee `*_beta` coordinates are left to their coupler constraints) and has no actuator yet:
-  pelvis rotations 1000 Nm, pelvis translations 10000 N, hip rotation 30 Nm (at 1 Nm about 15 % of
-  frames fail), every other leg coordinate 1 Nm; controls unbounded;
+  the coupled knee `*_beta` coordinates are left to their coupler constraints) and has no actuator
+  yet: pelvis rotations 1000 Nm, pelvis translations 10000 N, hip rotation 30 Nm (at 1 Nm about
+  15 % of frames fail), every other leg coordinate 1 Nm; controls unbounded;
 * ground reactions: one `ExternalForce` per foot, applied to `calcn_r` / `calcn_l`, force and point
-  expressed in ground. The total force is m (a_com - g): vertical m (g + a_com,y), horizontal m a_com,xz,
-  split evenly between the feet (a symmetric double-support squat), where a_com is the whole-body
-  mass-centre acceleration of the low-pass-filtered coordinates (JAX forward kinematics,
+  expressed in ground. The total force is m (a_com - g): vertical m (g + a_com,y), horizontal
+  m a_com,xz, split evenly between the feet (a symmetric double-support squat), where a_com is the
+  whole-body mass-centre acceleration of the low-pass-filtered coordinates (JAX forward kinematics,
   `opensim_fk.center_of_mass`). The point is the midpoint of the calcn and toes origins, per frame;
 * `AnalyzeTool`: coordinates low-pass filtered at `lowpass_hz`; StaticOptimization with activation
   exponent 2, muscle force-length-velocity physiology, solved every `step_interval`-th frame of the

@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -225,7 +225,10 @@ def ensure_text_features(
     sents.append(np.asarray(e, np.float32))
   parts = ([] if cached is None else [(cached.states, cached.mask)]) + list(zip(states, masks))
   width = max(s.shape[1] for s, _ in parts)
-  pad = lambda a, w: np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+
+  def pad(a, w):
+    return np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+
   all_states = np.concatenate([pad(s, width) for s, _ in parts]).astype(np.float16)
   all_mask = np.concatenate([pad(m, width) for _, m in parts])
   all_sent = np.concatenate(([] if cached is None else [cached.sentence]) + sents)

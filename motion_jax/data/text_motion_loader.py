@@ -40,7 +40,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import grain
 import jax
@@ -84,7 +85,7 @@ class LoaderConfig:
       raise ValueError(f"pad_length {self.pad_length} < max_length {self.max_length}")
 
   @classmethod
-  def eval(cls, **kw) -> "LoaderConfig":
+  def eval(cls, **kw) -> LoaderConfig:
     """Deterministic crops (first frames, longest unit multiple); captions still seeded."""
     return cls(drop_unit_prob=0.0, random_crop=False, **kw)
 

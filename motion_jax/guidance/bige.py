@@ -13,7 +13,8 @@ Terms (all per candidate; units in the docstring of `guidance_terms`):
   com_acceleration mean smooth-L1(beta 0.01) of the Laplacian [1, -2, 1] of COM (code's form)
   foot_sliding     mean over feet joints of contact weight * |horizontal velocity|^2
   ground           (soft lowest point of the body)^2: keeps the feet on the floor (code: "foot")
-  constraint       sum over vasmed_l/r of max(a_peak - high, low - a_peak, 0), a_peak = max over time
+  constraint       sum over vasmed_l/r of max(a_peak - high, low - a_peak, 0),
+                   a_peak = max over time
   temporal         mean (x[t+1] - x[t])^2 of the decoded (normalised) motion (code: "temporal")
 Every term is computed on every frame (the public code samples a few random frames for its foot
 terms through a non-differentiable C++ call).
@@ -28,7 +29,8 @@ Initialisation: 'normal' (z ~ N(0, I), paper) or 'train_mean' (mean of the train
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 """BIGE evaluation metrics (paper Tables 2 and 3), defined in one place.
 
 Inputs are plain numpy arrays: coordinates `q` [N, T, 33] in BIGE's layout (degrees / metres),
-activations `a` [N, T, 80] in BIGE's muscle order, joint centres `joints` [N, T, J, 3] (y up, metres)
-and whole-body centre of mass `com` [N, T, 3], all at `fps` frames per second.
+activations `a` [N, T, 80] in BIGE's muscle order, joint centres `joints` [N, T, J, 3] (y up,
+metres) and whole-body centre of mass `com` [N, T, 3], all at `fps` frames per second.
 
 Table 2 (distribution-level; Reference = held-out real/simulated motions)
   fidelity_w2          2-Wasserstein distance between Gaussian fits of the per-frame pose
@@ -11,7 +11,8 @@ Table 2 (distribution-level; Reference = held-out real/simulated motions)
                        This is our reading of the paper's closed-form Gaussian W2.
   fidelity_w2_pooled   the public code's variant (calculate_wasserstein.py): every value of every
                        sample pooled into one scalar distribution, reported *squared*:
-                       (mu_r - mu_g)^2 + (sigma_r - sigma_g)^2 (raw units, degrees and metres mixed).
+                       (mu_r - mu_g)^2 + (sigma_r - sigma_g)^2 (raw units, degrees and metres
+                       mixed).
   diversity            |H_real - H_gen|, H = mean over samples of the Shannon entropy (nats) of a
                        10-bin density histogram of the sample's flattened values (paper); the code
                        reports H_gen alone, also returned as `entropy_gen`.
@@ -19,9 +20,9 @@ Table 2 (distribution-level; Reference = held-out real/simulated motions)
                        per frame: h = lowest joint height - ground, ground = median over the set of
                        the per-frame minimum joint height (the paper's choice; the code's default
                        is 0). penetration = max(-h, 0), floating = max(h, 0), each zeroed below the
-                       0.01 m threshold; sliding = displacement of the lowest joint to the next frame
-                       on frames in contact (floating < threshold). We report per-frame means in mm
-                       (the code sums over frames and averages over samples: ours x T / 1000).
+                       0.01 m threshold; sliding = displacement of the lowest joint to the next
+                       frame on frames in contact (floating < threshold). We report per-frame means
+                       in mm (the code sums over frames and averages over samples: ours x T / 1000).
 Table 3 (per sample, then mean +- std over samples)
   pelvis_tilt_at_peak  |pelvis_tilt| (deg) at the frame of peak vastus medialis activation
                        (mean of left and right)
@@ -36,7 +37,7 @@ Table 3 (per sample, then mean +- std over samples)
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -86,9 +87,10 @@ def fidelity_w2(real_q: np.ndarray, gen_q: np.ndarray) -> float:
   s_r, s_g = np.cov(real, rowvar=False), np.cov(gen, rowvar=False)
 
   # tr sqrt(S_r^1/2 S_g S_r^1/2) = nuclear norm of S_g^1/2 S_r^1/2 (its singular values are the
-  # square roots of that matrix's eigenvalues). The covariances of squat motions are ill-conditioned;
-  # square roots of eigenvalues near zero amplify rounding (sqrtm / eigvalsh gave W2 ~ 5e-4 between a
-  # set and itself), whereas SVD gets the singular values to rounding level in absolute terms.
+  # square roots of that matrix's eigenvalues). The covariances of squat motions are
+  # ill-conditioned; square roots of eigenvalues near zero amplify rounding (sqrtm / eigvalsh gave
+  # W2 ~ 5e-4 between a set and itself), whereas SVD gets the singular values to rounding level in
+  # absolute terms.
   def psd_root(c):
     lam, vec = np.linalg.eigh(c)
     return (vec * np.sqrt(np.clip(lam, 0.0, None))) @ vec.T
@@ -157,7 +159,7 @@ def pelvis_tilt_at_peak(q: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def asymmetry(q: np.ndarray) -> np.ndarray:
-  left = q[..., _idx([l for l, _ in SYMMETRIC_PAIRS])]
+  left = q[..., _idx([lf for lf, _ in SYMMETRIC_PAIRS])]
   right = q[..., _idx([r for _, r in SYMMETRIC_PAIRS])]
   return np.abs(left - right).mean((1, 2))
 
@@ -234,6 +236,7 @@ def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np
   through the model's JAX forward kinematics."""
   import jax
   import jax.numpy as jnp
+
   from motion_jax.skeletons import opensim_fk
 
   rot = np.array([n not in TRANSLATIONS for n in BIGE_COORDINATES])

@@ -37,7 +37,8 @@ The evaluator passed to :func:`evaluate_generator` is any object with ``embed_te
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.linalg
@@ -209,9 +210,12 @@ class TextMotionPairs:
     return len(self.motions)
 
   @classmethod
-  def from_examples(cls, examples) -> "TextMotionPairs":
+  def from_examples(cls, examples) -> TextMotionPairs:
     """From dicts with ``motion [T, F]`` and ``captions`` (str or bytes), e.g. a TFDS source."""
-    dec = lambda s: s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else str(s)
+
+    def dec(s):
+      return s.decode("utf-8") if isinstance(s, (bytes, np.bytes_)) else str(s)
+
     motions, captions, ids = [], [], []
     for i in range(len(examples)):
       ex = examples[i]

@@ -29,7 +29,7 @@ The four protocols of TMR (Petrovich et al. 2023, Sec. 4.1):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

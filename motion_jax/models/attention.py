@@ -17,11 +17,11 @@ onto them.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 Array = jax.Array
 

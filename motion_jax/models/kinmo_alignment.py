@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 
 from motion_jax.losses import hierarchical_info_nce
 from motion_jax.models.attention import CrossAttentionLayer
@@ -74,7 +74,7 @@ class KinMoAlignmentConfig:
       raise ValueError(f"retrieval_level must be one of {LEVELS}, got {self.retrieval_level!r}")
 
   @classmethod
-  def tiny(cls, text_features: int = 16, motion_features: int = 12, **kw) -> "KinMoAlignmentConfig":
+  def tiny(cls, text_features: int = 16, motion_features: int = 12, **kw) -> KinMoAlignmentConfig:
     return cls(
       text_features=text_features,
       motion_features=motion_features,
@@ -124,13 +124,13 @@ class LevelTextEncoder(nn.Module):
     cfg = self.config
     _check_width("text features", tokens, cfg.text_features)
     if tokens.ndim == 4:  # [B, G, L, F]: one caption per group / interaction
-      b, g, l, f = tokens.shape
+      b, g, length, f = tokens.shape
       if g > cfg.max_segments:
         raise ValueError(f"{g} segments > max_segments={cfg.max_segments}")
       segment_embed = nn.Embed(cfg.max_segments, f, name="segment_embedding")
       segment = segment_embed(jnp.arange(g))  # [G, F]
-      tokens = (tokens + segment[None, :, None, :]).reshape(b, g * l, f)  # [B, G*L, F]
-      mask = mask.reshape(b, g * l)
+      tokens = (tokens + segment[None, :, None, :]).reshape(b, g * length, f)  # [B, G*L, F]
+      mask = mask.reshape(b, g * length)
     elif tokens.ndim != 3:
       raise ValueError(f"expected [B, L, F] or [B, G, L, F] tokens, got shape {tokens.shape}")
     out, aux = _encoder(cfg, name="encoder")(tokens, mask, deterministic)

@@ -46,13 +46,14 @@ import functools
 import importlib.util
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 
 from motion_jax.models.attention import TransformerEncoderLayer
 
@@ -122,7 +123,7 @@ class TextEncoderConfig:
   normalize: bool = True
 
   @classmethod
-  def from_model_dir(cls, model_dir: str | Path | None = None) -> "TextEncoderConfig":
+  def from_model_dir(cls, model_dir: str | Path | None = None) -> TextEncoderConfig:
     """Reads config.json, sentence_bert_config.json, modules.json and the pooling config."""
     model_dir = Path(model_dir) if model_dir is not None else find_pretrained_dir()
     cfg = _read_json(model_dir / "config.json")
@@ -155,7 +156,7 @@ class TextEncoderConfig:
     )
 
   @classmethod
-  def tiny(cls, vocab_size: int = 30522) -> "TextEncoderConfig":
+  def tiny(cls, vocab_size: int = 30522) -> TextEncoderConfig:
     """A 2-layer, 32-wide encoder for fast tests (random init)."""
     return cls(
       vocab_size=vocab_size,

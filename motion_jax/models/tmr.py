@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from motion_jax.losses import TMRLossWeights
 from motion_jax.models.attention import (
@@ -51,7 +51,7 @@ class TMRConfig:
   loss: TMRLossWeights = TMRLossWeights()
 
   @classmethod
-  def tiny(cls, motion_features: int = 12, text_features: int = 16) -> "TMRConfig":
+  def tiny(cls, motion_features: int = 12, text_features: int = 16) -> TMRConfig:
     """A CPU-sized config for tests."""
     return cls(
       motion_features=motion_features,

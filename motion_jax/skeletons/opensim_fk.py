@@ -6,8 +6,8 @@
 
 Coordinates are addressed by name: the caller passes values for `coordinate_names` (any subset of
 the model's coordinates, in any order, radians / metres); every other coordinate sits at its default
-value. Dependent coordinates of enforced `CoordinateCouplerConstraint`s (the knee `*_beta`) are always
-recomputed from their independent coordinate, also when the caller passes them.
+value. Dependent coordinates of enforced `CoordinateCouplerConstraint`s (the knee `*_beta`) are
+always recomputed from their independent coordinate, also when the caller passes them.
 No clamping to coordinate ranges is applied (OpenSim's `Coordinate.setValue` does not clamp either
 with enforceConstraints=false); locked coordinates are treated like any other.
 

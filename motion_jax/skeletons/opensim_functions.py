@@ -3,16 +3,17 @@
 Each function is a frozen dataclass with an `__call__(x)` that maps a JAX array of coordinate values
 to the function value elementwise. They are parsed from `.osim` XML by `parse_function`.
 
-Semantics follow OpenSim 4.x (checked against `opensim` 4.6 in tests/skeletons/test_opensim_functions.py):
+Semantics follow OpenSim 4.x (checked against `opensim` 4.6 in
+tests/skeletons/test_opensim_functions.py):
 
 * `LinearFunction`: coefficients `slope intercept`.
 * `Constant`: `value`, independent of x.
 * `PolynomialFunction`: coefficients in *decreasing* powers (SimTK::Function::Polynomial).
-* `SimmSpline`: the interpolating cubic spline of Forsythe, Malcolm & Moler (1977), "Computer Methods
-  for Mathematical Computations", routine SPLINE: with n >= 4 knots the end conditions match the third
-  derivative at each end to that of the cubic through the four end knots; with n == 3 the third
-  derivative is zero at both ends; with n == 2 it is a straight line. Outside [x_0, x_{n-1}] it is
-  extended linearly with the end slopes (as OpenSim's SimmSpline::calcValue does).
+* `SimmSpline`: the interpolating cubic spline of Forsythe, Malcolm & Moler (1977), "Computer
+  Methods for Mathematical Computations", routine SPLINE: with n >= 4 knots the end conditions match
+  the third derivative at each end to that of the cubic through the four end knots; with n == 3 the
+  third derivative is zero at both ends; with n == 2 it is a straight line. Outside [x_0, x_{n-1}]
+  it is extended linearly with the end slopes (as OpenSim's SimmSpline::calcValue does).
 * `MultiplierFunction`: `scale * function(x)` (what OpenSim's scaling wraps joint translations in).
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from typing import Union
 
 import jax.numpy as jnp
 import numpy as np
@@ -70,7 +70,7 @@ class SimmSpline:
   d: np.ndarray  # [n]
 
   @classmethod
-  def from_knots(cls, x, y) -> "SimmSpline":
+  def from_knots(cls, x, y) -> SimmSpline:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     b, c, d = fmm_spline_coefficients(x, y)
@@ -93,17 +93,17 @@ class SimmSpline:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MultiplierFunction:
-  function: "Function"
+  function: Function
   scale: float
 
   def __call__(self, x):
     return self.scale * self.function(x)
 
 
-Function = Union[Constant, LinearFunction, PolynomialFunction, SimmSpline, MultiplierFunction]
+Function = Constant | LinearFunction | PolynomialFunction | SimmSpline | MultiplierFunction
 
 
-def constant_value(fn: "Function") -> float | None:
+def constant_value(fn: Function) -> float | None:
   """The value of a constant function (Constant, or a MultiplierFunction of one), else None."""
   if isinstance(fn, Constant):
     return float(fn.value)
@@ -200,7 +200,7 @@ def parse_function(el: ET.Element, where: str = "") -> Function:
   raise FunctionFormatError(f"{loc}: unsupported OpenSim function type {tag!r}")
 
 
-def _unwrap(fn: "Function") -> tuple["Function", float]:
+def _unwrap(fn: Function) -> tuple[Function, float]:
   """(innermost function, product of MultiplierFunction scales)."""
   scale = 1.0
   while isinstance(fn, MultiplierFunction):
@@ -232,7 +232,7 @@ class FunctionBank:
   perm: np.ndarray  # gathered column order -> output order
 
   @classmethod
-  def build(cls, functions: "list[Function]") -> "FunctionBank":
+  def build(cls, functions: list[Function]) -> FunctionBank:
     lin, const, poly, spl = [], [], [], []
     for i, f in enumerate(functions):
       inner, scale = _unwrap(f)

@@ -9,9 +9,9 @@
 * coordinates (default, range, clamped, locked, motion type), `CoordinateCouplerConstraint`s,
 * markers, contact spheres and muscle names (with side).
 
-Everything is a frozen dataclass of tuples / read-only numpy arrays (hash by identity, so a model can be
-closed over or passed as a static argument to `jax.jit`). Kinematics is in `opensim_fk.py`; model
-scaling (OpenSim ScaleTool semantics) is `scale_model` below.
+Everything is a frozen dataclass of tuples / read-only numpy arrays (hash by identity, so a model
+can be closed over or passed as a static argument to `jax.jit`). Kinematics is in `opensim_fk.py`;
+model scaling (OpenSim ScaleTool semantics) is `scale_model` below.
 
 Conventions (OpenSim 4.x, checked against opensim 4.6 in tests/skeletons/test_opensim_*.py):
 * a `PhysicalOffsetFrame` `orientation` is a body-fixed X-Y-Z Euler sequence, R = Rx(a) Ry(b) Rz(c);
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import xml.parsers.expat
 import xml.etree.ElementTree as ET
+import xml.parsers.expat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,7 +39,8 @@ GROUND = "ground"
 
 
 class OsimFormatError(ValueError):
-  """An `.osim` file that is not a (supported) OpenSim 4.x model; the message names file and line."""
+  """An `.osim` file that is not a (supported) OpenSim 4.x model; the message names file and
+  line."""
 
 
 def _ro(a) -> np.ndarray:
@@ -263,7 +264,8 @@ class _Doc:
       self.root = builder.close()
     except xml.parsers.expat.ExpatError as e:
       raise OsimFormatError(
-        f"{path}:{e.lineno}:{e.offset + 1}: not well-formed XML ({xml.parsers.expat.errors.messages.get(e.code, e)})"
+        f"{path}:{e.lineno}:{e.offset + 1}: not well-formed XML "
+        f"({xml.parsers.expat.errors.messages.get(e.code, e)})"
       ) from e
     except Exception as e:  # builder errors on odd documents
       raise OsimFormatError(f"{path}: cannot parse XML: {e}") from e
@@ -353,8 +355,8 @@ def _fixed_axes(coords_and_fns) -> tuple[TransformAxis, ...]:
 
 
 # Joint types with a fixed layout, as CustomJoint-equivalent axes: (rotations, translations), each a
-# list of (axis of the parent offset frame F, index of the joint's coordinate or None). Rotations are
-# body-fixed in order; translations are along F's axes. OpenSim runs Ball/Free joints with Euler
+# list of (axis of the parent offset frame F, index of the joint's coordinate or None). Rotations
+# are body-fixed in order; translations are along F's axes. OpenSim runs Ball/Free joints with Euler
 # angles (body-fixed X-Y-Z). Each layout is checked against OpenSim in test_opensim_model.py.
 _NO_T = [("x", None), ("y", None), ("z", None)]
 _FIXED_LAYOUTS = {
@@ -713,7 +715,7 @@ def scale_inertia(
 
 def scale_model(
   model: OsimModel,
-  scale_factors: Mapping[str, "np.typing.ArrayLike"],
+  scale_factors: Mapping[str, np.typing.ArrayLike],
   preserve_mass_distribution: bool = True,
   final_mass: float | None = None,
   scale_contact_spheres: bool = False,

@@ -134,7 +134,7 @@ SMPLH_JOINT_NAMES: tuple[str, ...] = SMPL_JOINT_NAMES[:22] + tuple(
 def _approx_hand_joints(wrist: np.ndarray, sign: float) -> np.ndarray:
   """[15, 3] plausible finger joints beyond a wrist (x points away from the body by ``sign``)."""
   out = []
-  for f, finger in enumerate(_FINGERS):
+  for _f, finger in enumerate(_FINGERS):
     if finger == "thumb":
       base = wrist + np.array([sign * 0.025, -0.015, 0.030])
       step = np.array([sign * 0.015, -0.005, 0.020])

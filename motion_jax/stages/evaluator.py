@@ -2,9 +2,10 @@
 
 Guo et al. (T2M, CVPR 2022) evaluate generators in the embedding space of a text / motion
 co-embedding trained once on the dataset; their weights cannot be obtained here, so this stage
-trains a TMR-style evaluator (Petrovich et al. 2023: ACTOR-style transformer encoders over frozen MiniLM
-token states and over HumanML3D features, aligned by InfoNCE with negative filtering; optionally the
-full TMR objective with the motion decoder) on the embedded procedural dataset, once, and caches it.
+trains a TMR-style evaluator (Petrovich et al. 2023: ACTOR-style transformer encoders over frozen
+MiniLM token states and over HumanML3D features, aligned by InfoNCE with negative filtering;
+optionally the full TMR objective with the motion decoder) on the embedded procedural dataset, once,
+and caches it.
 
 ``ensure_evaluator(workdir, config)`` returns the cached :class:`Evaluator` when
 ``<workdir>/evaluator.json`` and ``evaluator_params.msgpack`` exist for the same config, otherwise
@@ -22,7 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.serialization
 import jax

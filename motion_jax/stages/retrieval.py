@@ -30,7 +30,8 @@ import dataclasses
 import json
 import logging
 import pathlib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -405,7 +406,7 @@ def protocol_settings(
     "ks": list(retrieval_lib.DEFAULT_KS),
     "tie_break": "pessimistic",
     "text_query": "caption 0 of each test clip (+ its KinMo descriptions)",
-    "motion": f"first frames of each test clip (<= max_length), normalised",
+    "motion": "first frames of each test clip (<= max_length), normalised",
   }
 
 

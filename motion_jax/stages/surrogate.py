@@ -67,7 +67,10 @@ def train(
     {"motion": m.astype(np.float32), "activation": a.astype(np.float32)}
     for m, a in zip(motion, activation)
   ]
-  init_fn = lambda key: (model.init(key, jnp.zeros((1, *motion.shape[1:])))["params"], {})
+
+  def init_fn(key):
+    return model.init(key, jnp.zeros((1, *motion.shape[1:])))["params"], {}
+
   state = loop_lib.train(
     workdir=workdir,
     loop=loop_lib.LoopConfig.from_config(cfg, seed=seed, desc="surrogate"),
@@ -112,6 +115,7 @@ def default_config(preset: str | None):
   """Paper: 3 post-LN layers at the input width (33), 11 heads, ff 256, dropout 0.1, sigmoid, L1;
   Adam 2e-4 (the code's optimiser), batch 40, 64-frame windows."""
   import ml_collections
+
   from experiments import base
 
   s = ml_collections.ConfigDict()

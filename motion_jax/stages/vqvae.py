@@ -14,10 +14,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
-
-import ml_collections
 
 from motion_jax.data.batching import StepBatcher
 from motion_jax.models.vqvae import VQVAE, VQVAEConfig, temporal_smoothness

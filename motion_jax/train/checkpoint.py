@@ -3,8 +3,8 @@
 Resume order (the one place it is decided, `restore_or_init`):
   1. the newest readable checkpoint in `<workdir>/checkpoints` (a corrupt or partial newest
      checkpoint is skipped with a warning and the one before it is used);
-  2. otherwise `init_from`, a directory holding checkpoints of another run: its params, EMA params and
-     mutable collections are loaded, while step, optimiser state and RNG start fresh;
+  2. otherwise `init_from`, a directory holding checkpoints of another run: its params, EMA params
+     and mutable collections are loaded, while step, optimiser state and RNG start fresh;
   3. otherwise a fresh initialisation from the seed.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp

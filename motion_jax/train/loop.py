@@ -12,7 +12,8 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -53,7 +54,7 @@ class LoopConfig:
   desc: str = "train"
 
   @classmethod
-  def from_config(cls, cfg: Any, **overrides) -> "LoopConfig":
+  def from_config(cls, cfg: Any, **overrides) -> LoopConfig:
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in dict(cfg).items() if k in fields}
     values.update(overrides)

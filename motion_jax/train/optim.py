@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import optax
@@ -33,7 +34,7 @@ class OptimConfig:
   freeze: Sequence[str] = ()  # regexes over '/'-joined parameter paths
 
   @classmethod
-  def from_config(cls, cfg: Any) -> "OptimConfig":
+  def from_config(cls, cfg: Any) -> OptimConfig:
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in dict(cfg).items() if k in fields}
     for key in ("decay_steps", "freeze"):

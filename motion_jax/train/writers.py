@@ -12,7 +12,8 @@ import os
 import pathlib
 import subprocess
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -52,7 +53,7 @@ def write_run_info(workdir: str | pathlib.Path, config: Any, *, seed: int, exper
   info = {
     "experiment": experiment,
     "seed": seed,
-    "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     "argv": sys.argv,
     "git": git_commit(),
     "jax_version": jax.__version__,

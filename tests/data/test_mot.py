@@ -156,7 +156,10 @@ def test_resample_linear_and_cubic():
     resample(m, 10.0, "quintic")
 
 
-GOOD = "Coordinates\nversion=1\nnRows=2\nnColumns=3\ninDegrees=yes\nendheader\ntime\ta\tb\n0.0\t1\t2\n0.1\t3\t4\n"
+GOOD = (
+  "Coordinates\nversion=1\nnRows=2\nnColumns=3\ninDegrees=yes\nendheader\n"
+  "time\ta\tb\n0.0\t1\t2\n0.1\t3\t4\n"
+)
 
 
 def test_parse_small_and_space_separated():

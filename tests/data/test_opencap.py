@@ -164,7 +164,8 @@ def test_opencap_root_skips_and_counts(real, tmp_path, caplog):
 
 
 def test_other_opencap_model_layout_is_reported_as_missing_columns():
-  # The shipped walking session uses the ISB-shoulder model (sh_* instead of arm_*): not BIGE's layout.
+  # The shipped walking session uses the ISB-shoulder model (sh_* instead of arm_*): not BIGE's
+  # layout.
   from motion_jax.skeletons.opencap import WALK_MOT
 
   with pytest.raises(oc.OpenCapDataError, match="arm_flex_l") as e:

@@ -70,7 +70,8 @@ def test_manifest_floor_qa_is_reproduced_and_in_range(base_model):
   # Feet on the floor and standing height: like the real trial.
   for k in ("penetration_mm", "floating_mm", "sliding_mm", "pelvis_standing_m"):
     assert floor[k]["in_band_fraction"] >= 0.95, (k, floor[k])
-  # Depth varies by design (depth factor 0.65..1.1): the synthetic squats cover the real one's depth.
+  # Depth varies by design (depth factor 0.65..1.1): the synthetic squats cover the real one's
+  # depth.
   for k in ("pelvis_deepest_m", "pelvis_depth_ratio"):
     v = floor[k]
     assert v["synthetic_min"] <= v["real_min"] and v["real_max"] <= v["synthetic_max"], (k, v)

@@ -23,7 +23,8 @@ def test_failed_frames_are_found_in_the_log():
     [
       "[info] time = 0.1 Performance = 1.5 Constraint violation = 1e-12",
       "[error] OPTIMIZATION FAILED...",
-      "[2026-11-21 23:52:53.293] [warning] StaticOptimization.record: The optimizer could not find a "
+      "[2026-11-21 23:52:53.293] [warning] StaticOptimization.record: "
+      "The optimizer could not find a "
       "solution at time = 0.15.",  # the exact OpenSim 4.6 wording
       "[info] AssemblySolver::track() attempt Failed: SimTK Exception thrown at Assembler.cpp:971:",
       "[cout] [info] time = 0.15 Performance = 2048.8 Constraint violation = 12.759",

@@ -43,9 +43,9 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
   mtime = (tmp_path / "text_features.npz").stat().st_mtime_ns
   run_python(args, timeout=600)
   rows = [
-    json.loads(l)
-    for l in (tmp_path / "interaction" / "align_interaction.jsonl").read_text().splitlines()
-    if l
+    json.loads(line)
+    for line in (tmp_path / "interaction" / "align_interaction.jsonl").read_text().splitlines()
+    if line
   ]
   assert [r["step"] for r in rows] == [3, 6]
   assert (tmp_path / "text_features.npz").stat().st_mtime_ns == mtime

@@ -22,7 +22,11 @@ def test_tiny_run_writes_report_and_resumes(tmp_path):
       "--config.vqvae.num_steps=40",
     ]
   )
-  rows = [json.loads(l) for l in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().split("\n") if l]
+  rows = [
+    json.loads(line)
+    for line in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().split("\n")
+    if line
+  ]
   steps = [r["step"] for r in rows]
   assert steps[-1] == 40 and steps.count(10) == 1  # steps 1..30 were not redone
   assert len((tmp_path / "run_info.jsonl").read_text().splitlines()) == 2

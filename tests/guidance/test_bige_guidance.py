@@ -47,7 +47,7 @@ def frozen_setup():
 
 
 def leaves_hash(tree):
-  return [np.asarray(l).copy() for l in jax.tree.leaves(tree)]
+  return [np.asarray(leaf).copy() for leaf in jax.tree.leaves(tree)]
 
 
 def test_guidance_lowers_objective_keeps_frozen_params_and_has_finite_grads():
@@ -76,7 +76,10 @@ def test_code_schedule_is_proximity_only_then_ramps():
   )
   prox = guidance.TERMS.index("proximity")
   sym = guidance.TERMS.index("symmetry")
-  s = lambda i: np.asarray(guidance.schedule_scales(jnp.asarray(i), cfg))
+
+  def s(i):
+    return np.asarray(guidance.schedule_scales(jnp.asarray(i), cfg))
+
   assert s(5)[prox] == 1 and s(5)[sym] == 0
   assert s(15)[sym] == pytest.approx(0.5)
   assert s(50)[sym] == 1

@@ -127,14 +127,14 @@ def test_fully_masked_attention_is_finite():
 CFG = TMRConfig.tiny()
 
 
-def _batch(key, b=4, t=10, l=6):
+def _batch(key, b=4, t=10, n_text=6):
   k1, k2 = jax.random.split(key)
   motion = jax.random.normal(k1, (b, t, CFG.motion_features))
-  text = jax.random.normal(k2, (b, l, CFG.text_features))
+  text = jax.random.normal(k2, (b, n_text, CFG.text_features))
   m_len = jnp.array([10, 7, 5, 9])[:b]
   t_len = jnp.array([6, 3, 4, 2])[:b]
   motion_mask = jnp.arange(t)[None] < m_len[:, None]
-  text_mask = jnp.arange(l)[None] < t_len[:, None]
+  text_mask = jnp.arange(n_text)[None] < t_len[:, None]
   return text, text_mask, motion * motion_mask[..., None], motion_mask
 
 

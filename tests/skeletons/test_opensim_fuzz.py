@@ -1,4 +1,5 @@
-"""Fuzz: corrupted `.osim` text raises `OsimFormatError` (naming the file) or parses; never crashes."""
+"""Fuzz: corrupted `.osim` text raises `OsimFormatError` (naming the file) or parses; never
+crashes."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ MODEL = """<?xml version="1.0" encoding="UTF-8" ?>
 <OpenSimDocument Version="40000">
 <Model name="tiny">
 <BodySet name="bodyset"><objects>
-<Body name="b1"><mass>2</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia></Body>
+<Body name="b1"><mass>2</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
 <Body name="b2"><mass>1</mass><mass_center>0 0 0</mass_center><inertia>1 1 1 0 0 0</inertia></Body>
 </objects></BodySet>
 <JointSet name="jointset"><objects>
 <CustomJoint name="j1">
 <socket_parent_frame>ground_offset</socket_parent_frame>
 <socket_child_frame>b1_offset</socket_child_frame>
-<coordinates><Coordinate name="q1"><default_value>0.25</default_value><range>-1 1</range></Coordinate>
-<Coordinate name="q2"><default_value>0</default_value><range>-1 1</range><clamped>true</clamped></Coordinate></coordinates>
+<coordinates><Coordinate name="q1"><default_value>0.25</default_value><range>-1 1</range>\
+</Coordinate>
+<Coordinate name="q2"><default_value>0</default_value><range>-1 1</range><clamped>true</clamped>\
+</Coordinate></coordinates>
 <frames>
 <PhysicalOffsetFrame name="ground_offset"><socket_parent>/ground</socket_parent>
 <translation>0 1 0</translation><orientation>0 0 0</orientation></PhysicalOffsetFrame>
@@ -34,21 +38,28 @@ MODEL = """<?xml version="1.0" encoding="UTF-8" ?>
 <TransformAxis name="rotation3"><coordinates></coordinates><axis>0 1 0</axis>
 <Constant name="function"><value>0</value></Constant></TransformAxis>
 <TransformAxis name="translation1"><coordinates>q2</coordinates><axis>1 0 0</axis>
-<PolynomialFunction name="function"><coefficients>0.1 0.2 0.3</coefficients></PolynomialFunction></TransformAxis>
+<PolynomialFunction name="function"><coefficients>0.1 0.2 0.3</coefficients></PolynomialFunction>\
+</TransformAxis>
 <TransformAxis name="translation2"><coordinates></coordinates><axis>0 1 0</axis>
-<MultiplierFunction name="function"><function><Constant name="function"><value>0.1</value></Constant></function><scale>1.2</scale></MultiplierFunction></TransformAxis>
+<MultiplierFunction name="function"><function><Constant name="function"><value>0.1</value>\
+</Constant></function><scale>1.2</scale></MultiplierFunction></TransformAxis>
 <TransformAxis name="translation3"><coordinates></coordinates><axis>0 0 1</axis>
 <Constant name="function"><value>0</value></Constant></TransformAxis>
 </SpatialTransform>
 </CustomJoint>
-<PinJoint name="j2"><socket_parent_frame>/bodyset/b1</socket_parent_frame><socket_child_frame>/bodyset/b2</socket_child_frame>
-<coordinates><Coordinate name="q3"><default_value>0</default_value></Coordinate></coordinates></PinJoint>
+<PinJoint name="j2"><socket_parent_frame>/bodyset/b1</socket_parent_frame>\
+<socket_child_frame>/bodyset/b2</socket_child_frame>
+<coordinates><Coordinate name="q3"><default_value>0</default_value></Coordinate></coordinates>\
+</PinJoint>
 </objects></JointSet>
 <ConstraintSet name="constraintset"><objects>
-<CoordinateCouplerConstraint name="c"><coupled_coordinates_function><LinearFunction><coefficients> 1 0</coefficients></LinearFunction></coupled_coordinates_function>
+<CoordinateCouplerConstraint name="c"><coupled_coordinates_function><LinearFunction>\
+<coefficients> 1 0</coefficients></LinearFunction></coupled_coordinates_function>
 <independent_coordinate_names>q1</independent_coordinate_names><dependent_coordinate_name>q2</dependent_coordinate_name><scale_factor>1</scale_factor></CoordinateCouplerConstraint>
 </objects></ConstraintSet>
-<MarkerSet name="markerset"><objects><Marker name="m1"><socket_parent_frame>/bodyset/b2</socket_parent_frame><location>0 0 0.1</location></Marker></objects></MarkerSet>
+<MarkerSet name="markerset"><objects><Marker name="m1">\
+<socket_parent_frame>/bodyset/b2</socket_parent_frame><location>0 0 0.1</location></Marker>\
+</objects></MarkerSet>
 </Model>
 </OpenSimDocument>
 """

@@ -149,13 +149,15 @@ MINIMAL = """<?xml version="1.0" encoding="UTF-8" ?>
 <OpenSimDocument Version="40000">
 <Model name="tiny">
 <BodySet name="bodyset"><objects>
-<Body name="b1"><mass>2</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia></Body>
+<Body name="b1"><mass>2</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
 </objects></BodySet>
 <JointSet name="jointset"><objects>
 <{jtype} name="j1">
 <socket_parent_frame>ground_offset</socket_parent_frame>
 <socket_child_frame>b1_offset</socket_child_frame>
-<coordinates><Coordinate name="q1"><default_value>0.25</default_value><range>-1 1</range></Coordinate></coordinates>
+<coordinates><Coordinate name="q1"><default_value>0.25</default_value><range>-1 1</range>\
+</Coordinate></coordinates>
 <frames>
 <PhysicalOffsetFrame name="ground_offset"><socket_parent>/ground</socket_parent>
 <translation>0 1 0</translation><orientation>0 0 0</orientation></PhysicalOffsetFrame>
@@ -238,19 +240,26 @@ JOINT_TYPES = {
 CHAIN = """<?xml version="1.0" encoding="UTF-8" ?>
 <OpenSimDocument Version="40000"><Model name="chain">
 <BodySet name="bodyset"><objects>
-<Body name="b1"><mass>2</mass><mass_center>0.1 0.2 0.3</mass_center><inertia>1 1 1 0 0 0</inertia></Body>
-<Body name="b2"><mass>1</mass><mass_center>0 -0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia></Body>
+<Body name="b1"><mass>2</mass><mass_center>0.1 0.2 0.3</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
+<Body name="b2"><mass>1</mass><mass_center>0 -0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
 </objects></BodySet>
 <JointSet name="jointset"><objects>
-<PinJoint name="j1"><socket_parent_frame>/ground</socket_parent_frame><socket_child_frame>/bodyset/b1</socket_child_frame>
-<coordinates><Coordinate name="root"><default_value>0</default_value></Coordinate></coordinates></PinJoint>
-<{jtype} name="j2"><socket_parent_frame>p</socket_parent_frame><socket_child_frame>c</socket_child_frame>
+<PinJoint name="j1"><socket_parent_frame>/ground</socket_parent_frame>\
+<socket_child_frame>/bodyset/b1</socket_child_frame>
+<coordinates><Coordinate name="root"><default_value>0</default_value></Coordinate></coordinates>\
+</PinJoint>
+<{jtype} name="j2"><socket_parent_frame>p</socket_parent_frame>\
+<socket_child_frame>c</socket_child_frame>
 <coordinates>{coords}</coordinates>
 <frames>
 <PhysicalOffsetFrame name="p"><socket_parent>/bodyset/b1</socket_parent>
-<translation>0.1 -0.4 0.05</translation><orientation>0.3 -0.2 0.7</orientation></PhysicalOffsetFrame>
+<translation>0.1 -0.4 0.05</translation><orientation>0.3 -0.2 0.7</orientation>\
+</PhysicalOffsetFrame>
 <PhysicalOffsetFrame name="c"><socket_parent>/bodyset/b2</socket_parent>
-<translation>-0.02 0.3 0.01</translation><orientation>-0.5 0.4 0.1</orientation></PhysicalOffsetFrame>
+<translation>-0.02 0.3 0.01</translation><orientation>-0.5 0.4 0.1</orientation>\
+</PhysicalOffsetFrame>
 </frames></{jtype}>
 </objects></JointSet>
 </Model></OpenSimDocument>

@@ -1,4 +1,5 @@
-"""`scale_model` against OpenSim 4.6's own `Model.scale(state, ScaleSet, preserveMassDist, mass)`."""
+"""`scale_model` against OpenSim 4.6's own `Model.scale(state, ScaleSet, preserveMassDist,
+mass)`."""
 
 from __future__ import annotations
 

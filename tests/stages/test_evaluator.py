@@ -69,6 +69,7 @@ def test_trained_evaluator_is_cached_and_passes_sanity_checks(trained, monkeypat
 
 def _untrained_evaluator():
   import jax
+
   from motion_jax.data import text_features as tf_lib
   from motion_jax.models.tmr import TMR, TMRConfig
 

@@ -150,7 +150,7 @@ def test_two_processes_agree_on_parameters(tmp_path):
     p.wait(timeout=180)
   logs = [(tmp_path / f"p{i}.log").read_text() for i in range(2)]
   assert [p.returncode for p in procs] == [0, 0], logs
-  assert all('"devices": 2' in l for l in logs)
+  assert all('"devices": 2' in log for log in logs)
   np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), np.load(tmp_path / "p1.npy"))
   # And they match a single process on one device training the same global batches.
   run_python([TOY, "--workdir", tmp_path / "single", "--steps", 3, "--out", tmp_path / "s.npy"])

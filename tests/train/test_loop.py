@@ -74,8 +74,8 @@ def test_partial_checkpoint_directory_is_ignored(tmp_path):
 
 
 def test_second_call_of_train_step_compiles_nothing():
-  import jax.numpy as jnp
-  from motion_jax.train import optim, sharding, step as step_lib
+  from motion_jax.train import optim, sharding
+  from motion_jax.train import step as step_lib
 
   init_fn, loss_fn, examples = toy.make_problem()
   tx = optim.make_optimizer(optim.OptimConfig(learning_rate=1e-3))

@@ -21,8 +21,6 @@ def make_problem(nan_at_step: int = -1):
   import jax
   import jax.numpy as jnp
 
-  from motion_jax.data.batching import StepBatcher
-
   class Net(nn.Module):
     @nn.compact
     def __call__(self, x):  # [B, 4]
@@ -115,7 +113,7 @@ def flat_params(state) -> np.ndarray:
   leaves = jax.tree.leaves(
     jax.device_get({"p": state.params, "e": state.ema_params, "m": state.mutables})
   )
-  return np.concatenate([np.ravel(np.asarray(l, np.float64)) for l in leaves])
+  return np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in leaves])
 
 
 def main():

@@ -20,7 +20,7 @@ Physical plausibility by construction:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -514,7 +514,7 @@ def jump(rng, n, fps):
   # Arms swing back during the crouch and up through take-off.
   t = _times(n, fps)
   arm = np.zeros(n)
-  for (e, s_next), (a, _) in zip(flights, stances):
+  for (e, _s_next), (_a, _) in zip(flights, stances):
     arm += -0.6 * window(t, e - 0.4, e - 0.3, 0.25) + 1.2 * window(t, e, e + 0.05, 0.3)
   for s in SIDES:
     plan.upper.shoulder(s, flex=arm).elbow(s, flex=0.3)

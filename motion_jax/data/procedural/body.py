@@ -149,7 +149,7 @@ class UpperBody:
       np.asarray(value, np.float64), self.angles.shape[:1]
     )
 
-  def shoulder(self, side: str, flex=0.0, abd=0.0, twist=0.0) -> "UpperBody":
+  def shoulder(self, side: str, flex=0.0, abd=0.0, twist=0.0) -> UpperBody:
     s = SIDE_SIGN[side]
     j = _SHOULDER[side]
     self._add(j, 0, -np.asarray(flex))
@@ -157,15 +157,15 @@ class UpperBody:
     self._add(j, 1, s * np.asarray(twist))
     return self
 
-  def elbow(self, side: str, flex=0.0) -> "UpperBody":
+  def elbow(self, side: str, flex=0.0) -> UpperBody:
     self._add(_ELBOW[side], 0, -np.asarray(flex))
     return self
 
-  def collar(self, side: str, elevate=0.0) -> "UpperBody":
+  def collar(self, side: str, elevate=0.0) -> UpperBody:
     self._add(_COLLAR[side], 2, SIDE_SIGN[side] * np.asarray(elevate))
     return self
 
-  def spine(self, flex=0.0, lat=0.0, twist=0.0) -> "UpperBody":
+  def spine(self, flex=0.0, lat=0.0, twist=0.0) -> UpperBody:
     """Bend distributed over spine1/spine2/spine3 (40/30/30 %)."""
     for j, w in ((3, 0.4), (6, 0.3), (9, 0.3)):
       self._add(j, 0, w * np.asarray(flex))
@@ -173,7 +173,7 @@ class UpperBody:
       self._add(j, 1, w * np.asarray(twist))
     return self
 
-  def neck(self, flex=0.0, lat=0.0, twist=0.0) -> "UpperBody":
+  def neck(self, flex=0.0, lat=0.0, twist=0.0) -> UpperBody:
     self._add(12, 0, flex)
     self._add(12, 2, -np.asarray(lat))
     self._add(12, 1, twist)

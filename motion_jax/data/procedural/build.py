@@ -372,7 +372,7 @@ def build(
           "frames": int(frames),
         },
         "build_seconds": round(time.time() - t0, 1),
-        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
       },
     )
     replace_atomically(tmp, out)

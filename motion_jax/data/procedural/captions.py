@@ -316,7 +316,7 @@ def _step_over(p, r):
   caps = [
     "a person walks forward and steps over an obstacle",
     "someone steps high over something on the ground",
-    f"a man walks and lifts his knees high to step over an obstacle",
+    "a man walks and lifts his knees high to step over an obstacle",
     f"the person steps over an obstacle with the {lead} leg first",
   ]
   g = {
@@ -515,7 +515,7 @@ def _lunge(p, r):
     f"a person does {'a lunge' if reps == 1 else _num(reps) + ' lunges'} with {which}",
     f"someone steps forward with the {s} leg and lowers into a lunge",
     f"a man lunges forward {_times(reps)}",
-    f"the person steps forward bends both knees and steps back",
+    "the person steps forward bends both knees and steps back",
   ]
   g = {
     "torso": (True, "stays upright and moves forward and down"),
