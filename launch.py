@@ -1,7 +1,8 @@
 """motion_jax launcher: `python launch.py --experiment=NAME[:ARG] [--config.key=value ...]`.
 
   --experiment=bige:quick      run experiments/bige.py with get_config("quick")
-  --config.guidance.steps=500  override any config field (ml_collections config_flags)
+  --config.guidance.steps=500  override any config field (ml_collections config_flags); a key
+                               that is not a field of the experiment's typed `Config` is an error
   --workdir=DIR                where results go (default runs/<experiment>[_<arg>]); rerunning with
                                the same workdir resumes
   --list                       list experiments with one-line descriptions
@@ -19,6 +20,7 @@ from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parent
 EXPERIMENTS_DIR = ROOT / "experiments"
+NOT_EXPERIMENTS = ("presets",)  # shared helpers in experiments/, not runnable
 
 flags.DEFINE_string("experiment", None, "experiment name, optionally NAME:ARG (e.g. bige:quick)")
 flags.DEFINE_string("workdir", None, "output directory (default runs/<experiment>[_<arg>])")
@@ -33,7 +35,7 @@ def available_experiments() -> dict[str, str]:
   """name -> first line of the module docstring, for every runnable experiments/*.py."""
   out = {}
   for path in sorted(EXPERIMENTS_DIR.glob("*.py")):
-    if path.stem.startswith("_") or path.stem == "base":
+    if path.stem.startswith("_") or path.stem in NOT_EXPERIMENTS:
       continue
     text = path.read_text()
     doc = ""
@@ -51,16 +53,6 @@ def _fail(message: str) -> None:
 def _format_choices(experiments: dict[str, str]) -> str:
   width = max(map(len, experiments), default=0)
   return "\n".join(f"  {name:<{width}}  {desc}" for name, desc in experiments.items())
-
-
-def _flat_keys(cfg, prefix: str = "") -> list[str]:
-  keys = []
-  for k, v in cfg.items():
-    key = f"{prefix}{k}"
-    keys.append(key)
-    if hasattr(v, "items"):
-      keys.extend(_flat_keys(v, key + "."))
-  return keys
 
 
 def _argv_value(argv: list[str], name: str) -> str | None:
@@ -88,8 +80,13 @@ def _prepare(argv: list[str]):
     _fail(f"unknown experiment {name!r}. Valid experiments:\n" + _format_choices(experiments))
   sys.path.insert(0, str(ROOT))
   module = importlib.import_module(f"experiments.{name}")
-  config = module.get_config(arg or None)
-  valid = _flat_keys(config)
+  from motion_jax.config import leaf_keys
+
+  try:
+    config = module.get_config(arg or None)
+  except ValueError as e:
+    _fail(f"experiment {name!r}: {e}")
+  valid = leaf_keys(config)
   for a in argv:
     if a.startswith("--config."):
       key = a[len("--config.") :].split("=", 1)[0]
@@ -120,12 +117,17 @@ def main(argv, module, name, arg):
     handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
     ours.addHandler(handler)
     ours.propagate = False
-  config = FLAGS.config
+  from motion_jax.config import from_dict, to_dict
+
+  try:  # every key is a field of the experiment's typed Config; values are checked here
+    config = from_dict(module.Config, FLAGS.config)
+  except ValueError as e:
+    _fail(f"experiment {name!r}: {e}")
   workdir = pathlib.Path(FLAGS.workdir or ROOT / "runs" / (f"{name}_{arg}" if arg else name))
   workdir.mkdir(parents=True, exist_ok=True)
   from motion_jax.train.writers import write_run_info
 
-  write_run_info(workdir, config, seed=int(config.get("seed", 0)), experiment=f"{name}:{arg}")
+  write_run_info(workdir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}")
   print(f"[launch] experiment={name} arg={arg or '-'} workdir={workdir}", flush=True)
   module.run(config, str(workdir))
 

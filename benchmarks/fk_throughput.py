@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from motion_jax.data.mot import coordinates_from_motion, read_mot
-from motion_jax.data.paths import opencap_path
+from motion_jax.data.formats.mot import coordinates_from_motion, read_mot
+from motion_jax.paths import opencap_path
 from motion_jax.skeletons import opencap
 from motion_jax.skeletons.opensim_fk import make_fk
 from motion_jax.skeletons.opensim_model import load_osim

@@ -67,9 +67,9 @@ def run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
 def run_jax_full(args):
   """The full BIGE objective with FK (guidance.make_guide), for reference."""
   from motion_jax.guidance import bige as guidance
-  from tests.guidance.test_bige_guidance import frozen_setup  # tiny frozen models + real FK
+  from motion_jax.guidance.random_models import random_frozen_models
 
-  frozen, _ = frozen_setup()
+  frozen, _ = random_frozen_models(frames=16, code_dim=8)  # tiny random nets + the real FK
   cfg = guidance.GuidanceConfig(steps=args.steps, num_candidates=args.candidates)
   z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
   guide = guidance.make_guide(frozen, cfg)
@@ -148,8 +148,8 @@ def main():
   p.add_argument("--skip_full", action="store_true")
   args = p.parse_args()
   vq_cfg = VQVAEConfig(width=args.width, code_dim=args.code_dim, num_codes=128)
-  sur_cfg = SurrogateConfig(max_len=args.length)
-  vq, sur = VQVAE(vq_cfg), MuscleSurrogate(sur_cfg)
+  sur_cfg = SurrogateConfig()
+  vq, sur = VQVAE(vq_cfg, 33), MuscleSurrogate(sur_cfg, output_dim=80, max_len=args.length)
   x = jnp.zeros((1, args.length, 33))
   vq_vars = vq.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
   sur_vars = sur.init(jax.random.PRNGKey(2), x)

@@ -4,10 +4,11 @@
     python data/build_squat_dataset.py --out data/squats --subjects 80 --workers 2
     python data/build_squat_dataset.py --out data/squats --check 60:0   # re-run subject 60, rep 0
 
-Every subject is the real OpenCap squat trial (data/opencap/squats1_videoAndMocap.mot) transformed
-by `motion_jax.data.squat_augment` (parameters drawn from (seed, subject)), simulated with OpenSim
-StaticOptimization (`motion_jax.data.static_optimization`) one repetition at a time, and stored at
-60 Hz in the BIGE layout. A `real.npz` holds the unmodified real trial through the same pipeline.
+Every subject is the real OpenCap squat trial (data/opencap/squats1_videoAndMocap.mot)
+transformed by `motion_jax.datagen.squat_augment` (parameters drawn from (seed, subject)),
+simulated with OpenSim StaticOptimization (`motion_jax.datagen.static_optimization`) one repetition
+at a time, and stored at 60 Hz in the BIGE layout. A `real.npz` holds the unmodified real trial
+through the same pipeline.
 
 Per repetition: the 100 Hz trial is cut to [start - pad, end + pad] (pad 0.25 s), StaticOptimization
 solves every 5th frame (20 Hz, `--so-rate`) with accelerations from the dense data, activations are
@@ -105,10 +106,10 @@ _CACHE: dict = {}
 def _base():
   """Real trial, its repetitions, base model and ground frame (cached per process)."""
   if not _CACHE:
-    from motion_jax.data import squat_augment as A
-    from motion_jax.data.opencap import read_trial
-    from motion_jax.data.paths import opencap_path
-    from motion_jax.data.squat_segmentation import segment_repetitions
+    from motion_jax.data.formats.opencap import read_trial
+    from motion_jax.data.squat.segmentation import segment_repetitions
+    from motion_jax.datagen import squat_augment as A
+    from motion_jax.paths import opencap_path
     from motion_jax.skeletons.opencap import BIGE_COORDINATES
     from motion_jax.skeletons.opensim_model import load_osim
 
@@ -131,8 +132,8 @@ def simulate_repetition(model_path, fk_model, times, q_deg, rep, cfg: BuildConfi
   """(coordinates [n, 33] float32, activations [n, 80] float16, ok [n], n_failed) at cfg.rate."""
   from scipy.interpolate import CubicSpline, PchipInterpolator
 
-  from motion_jax.data import squat_augment as A
-  from motion_jax.data.static_optimization import SOConfig, run_static_optimization
+  from motion_jax.datagen import squat_augment as A
+  from motion_jax.datagen.static_optimization import SOConfig, run_static_optimization
   from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
   pad = int(round(PAD_S * SIM_RATE))
@@ -165,7 +166,7 @@ def simulate_repetition(model_path, fk_model, times, q_deg, rep, cfg: BuildConfi
 
 def build_subject(subject: int, cfg: BuildConfig, reps_only: tuple[int, ...] | None = None):
   """Arrays and metadata of one subject (subject -1: the real trial, unmodified)."""
-  from motion_jax.data import squat_augment as A
+  from motion_jax.datagen import squat_augment as A
 
   t_start = time.perf_counter()
   base = _base()
@@ -283,7 +284,7 @@ def build(
 ) -> dict:
   from tqdm import tqdm
 
-  from motion_jax.data import squat_augment as A
+  from motion_jax.datagen import squat_augment as A
 
   out.mkdir(parents=True, exist_ok=True)
   subjects = [-1, *range(cfg.subjects)] if reference else list(range(cfg.subjects))
@@ -404,7 +405,7 @@ def quality_summary(out: Path, manifest: dict) -> dict:
 def refresh_qa(out: Path, manifest: dict) -> dict:
   """QA numbers (vasmed-depth correlation, floor and pelvis metrics vs the real trial) into the
   manifest, then the figure and the README; returns the manifest (also written to `out`)."""
-  from motion_jax.data import squat_qa
+  from motion_jax.datagen import squat_qa
 
   manifest["qa"] = quality_summary(out, manifest)
   if "real.npz" in manifest["files"]:
@@ -496,7 +497,7 @@ def floor_table(floor: dict | None) -> str:
   """README section: BIGE floor metrics and pelvis heights, real trial vs synthetic subjects."""
   if not floor:
     return "(floor QA not computed: no real.npz)\n"
-  from motion_jax.data.squat_qa import TOLERANCE
+  from motion_jax.datagen.squat_qa import TOLERANCE
 
   rows = []
   for k, v in floor.items():
@@ -516,7 +517,8 @@ BIGE's floor metrics (`motion_jax.metrics.bige.foot_metrics`: lowest joint centr
 1 cm dead band) per repetition, each subject through its own scaled model with its own ground \
 (median
 lowest joint-centre height); pelvis height = pelvis origin above that ground, standing / deepest
-per repetition (`motion_jax/data/squat_qa.py`). "In band": share of synthetic repetitions within the
+per repetition (`motion_jax/datagen/squat_qa.py`). "In band": share of synthetic repetitions \
+within the
 real trial's min..max widened by the tolerance. The squat depth varies by design (`depth` factor
 0.65 .. 1.1 of the real flexion amplitude), so most synthetic squats are shallower than the real
 one and the deepest pelvis height is in band for fewer repetitions; the synthetic range
@@ -557,9 +559,11 @@ built {manifest["finished_utc"]}, {manifest["wall_s"]:.0f} s{build_cost(manifest
 * **Kinematics**: the real OpenCap squat trial `data/opencap/squats1_videoAndMocap.mot` \
 (5 repetitions,
   subject model `LaiArnoldModified2017_contacts.osim`, 78.2 kg) transformed per subject by
-  `motion_jax/data/squat_augment.py` (parameter table below), feet kept planted (pelvis translation
+  `motion_jax/datagen/squat_augment.py` (parameter table below), feet kept planted \
+(pelvis translation
   correction + leg inverse kinematics with the JAX forward kinematics of the scaled model).
-* **Activations**: OpenSim 4.6 StaticOptimization (`motion_jax/data/static_optimization.py`) on the
+* **Activations**: OpenSim 4.6 StaticOptimization (`motion_jax/datagen/static_optimization.py`) \
+on the
   subject's scaled model (OpenSim `Model.scale`), synthesized ground reactions (one force per foot,
   m (a_com - g) / 2, i.e. vertical m (g + a_com,y) / 2, at the calcn-toes midpoint of each frame),
   reserves on unactuated coordinates (pelvis 1000 N m / 10000 N, hip rotation 30 N m, other leg
@@ -614,7 +618,8 @@ lift {max(f["max_foot_lift_m"] for f in files.values()) * 1000:.1f} mm.
 `squat_cycle.png`: every repetition, time-normalised; black: the real trial, colours: a sample of
 synthetic subjects.
 
-Reproduce one repetition bit for bit: \
+Reproduce one repetition (coordinates within 1e-4, activations within 1e-3: StaticOptimization's
+result depends on the CPU; the sha256 of the stored files is exact): \
 `python data/build_squat_dataset.py --out data/squats --check SUBJECT:REP`.
 """
   path = out / "README.md"
@@ -622,25 +627,38 @@ Reproduce one repetition bit for bit: \
   return path
 
 
+#: Reproduction tolerances of `check` (absolute). Coordinates come from numpy / JAX arithmetic:
+#: 1e-4 deg or m is ~10 float32 steps at 100 deg. Activations come from OpenSim's
+#: StaticOptimization, an iterative optimiser (convergence criterion 1e-4) whose result depends on
+#: the CPU: the same repetition re-solved on two machines differed by 6.1e-5 (one float16 step at
+#: 0.06); 1e-3 is 16x that spread and 0.1 % of the activation range. `ok` flags must match.
+CHECK_ATOL = {"coordinates": 1e-4, "activations": 1e-3, "ok": 0.0}
+
+
 def check(out: Path, subject: int, rep: int) -> bool:
-  """Re-run one repetition of one subject with the manifest's config; True if bit-identical."""
+  """Re-run one repetition of one subject with the manifest's config; True if it matches the
+  stored one within `CHECK_ATOL` (the manifest's sha256 of the stored files stays exact)."""
   manifest = json.loads((out / "manifest.json").read_text())
   cfg = BuildConfig(**manifest["config"])
   arrays, _ = build_subject(subject, cfg, reps_only=(rep,))
   with np.load(out / file_name(subject)) as stored:
     o = stored["rep_offsets"]
     same = True
-    for key in ("coordinates", "activations", "ok"):
+    for key, atol in CHECK_ATOL.items():
       want = stored[key][o[rep] : o[rep + 1]]
       got = arrays[key]
-      eq = want.shape == got.shape and want.dtype == got.dtype and want.tobytes() == got.tobytes()
-      diff = (
-        ""
-        if eq or want.shape != got.shape
-        else f" max |diff| {np.max(np.abs(want.astype(np.float64) - got.astype(np.float64))):.3g}"
+      if want.shape != got.shape or want.dtype != got.dtype:
+        print(f"{key}: DIFFERENT layout {got.shape} {got.dtype} vs {want.shape} {want.dtype}")
+        same = False
+        continue
+      bitwise = want.tobytes() == got.tobytes()
+      diff = float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64)), initial=0.0))
+      ok = diff <= atol
+      print(
+        f"{key}: {'identical' if bitwise else 'within tolerance' if ok else 'DIFFERENT'} "
+        f"{got.shape} {got.dtype}, max |diff| {diff:.3g} (tolerance {atol:g})"
       )
-      print(f"{key}: {'identical' if eq else 'DIFFERENT'} {got.shape} {got.dtype}{diff}")
-      same &= eq
+      same &= ok
   return same
 
 
@@ -687,7 +705,7 @@ def main(argv=None) -> int:
   if args.check:
     s, r = (int(x) for x in args.check.split(":"))
     ok = check(args.out, s, r)
-    print("reproduced bit for bit" if ok else "NOT reproduced")
+    print("reproduced within tolerance" if ok else "NOT reproduced")
     return 0 if ok else 1
   n_test = args.test_subjects if args.test_subjects is not None else max(1, args.subjects // 4)
   if args.subjects < 1 or not 0 <= n_test < args.subjects + 1:

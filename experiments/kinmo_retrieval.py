@@ -8,7 +8,9 @@ text-motion dataset (HumanML3D layout with KinMo group / interaction description
   (3) +interaction   the full hierarchy (eqs. 4-6), loss summed over the three levels (eq. 7),
   (4) full, no CA    the full hierarchy without the cross-attention fusion.
 
-Each variant trains with the shared loop in ``<workdir>/<variant>/`` (rerunning resumes). The frozen
+Each variant trains with the shared loop in ``<workdir>/<variant>/``, a cached stage
+(`motion_jax.train.artifacts.cached_stage`: rerunning resumes an unfinished variant from its
+checkpoints and loads a finished one; a changed config retrains it). The frozen
 MiniLM features of every distinct sentence are computed once and cached in
 ``<workdir>/text_features.npz``. Evaluation on the test split: text->motion and motion->text
 R@1/2/3/5/10 and median rank under TMR's four protocols (a) all, (b) caption-similarity threshold,
@@ -22,17 +24,22 @@ batch 32; ~500 epochs); ``quick`` = latent 64, 1 layer, 800 steps, motions subsa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
+from dataclasses import replace
 
 import ml_collections
 import numpy as np
 
-from experiments import base
-from motion_jax.data import text_motion_loader as loader_lib
+from experiments import presets
+from motion_jax.config import config_dict, to_dict
+from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
 from motion_jax.stages import retrieval as stage
+from motion_jax.stages import text_data
+from motion_jax.train import artifacts
 
 # name -> (row label, levels, use_cross_attention)
 VARIANTS = {
@@ -45,19 +52,70 @@ TABLE_KS = (1, 2, 3, 5, 10)
 PROTOCOLS = ("all", "all_threshold", "dissimilar", "small_batches")
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  base.is_quick(arg)
-  c = base.get_config()
-  c.seed = 0
-  c.data = stage.data_config(arg)
-  c.model = stage.model_config(arg)
-  c.variants = ",".join(VARIANTS)
-  c.eval = ml_collections.ConfigDict(
-    dict(threshold=0.8, dissimilar_size=100, batch_size=32, num_repeats=10, seed=0)
-  )
-  if arg == "tiny":
-    c.eval.batch_size, c.eval.dissimilar_size, c.eval.num_repeats = 8, 16, 1
-  return c
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Retrieval protocols (TMR): caption-cosine threshold of (b), size of (c), batches of (d)."""
+
+  threshold: float = 0.8
+  dissimilar_size: int = 100
+  batch_size: int = 32
+  num_repeats: int = 10
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  seed: int = 0
+  data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
+  model: stage.RetrievalStageConfig = stage.RetrievalStageConfig()
+  variants: str = ",".join(VARIANTS)
+  eval: EvalConfig = EvalConfig()
+
+  def __post_init__(self):
+    _parse_variants(self.variants)
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  preset = presets.check(preset)
+  c = Config()
+  m = c.model
+  if preset == "quick":
+    m = replace(
+      m,
+      model=replace(
+        m.model,
+        latent_dim=64,
+        ff_dim=128,
+        num_layers=1,
+        num_heads=4,
+        kinmo_text_tokens="sentence",
+        frame_stride=2,
+      ),
+      optim=replace(m.optim, learning_rate=5e-4),
+      loop=replace(m.loop, num_steps=800, log_every=25, checkpoint_every=400),
+    )
+  elif preset == "tiny":
+    m = replace(
+      m,
+      model=replace(
+        m.model,
+        latent_dim=16,
+        ff_dim=32,
+        num_layers=1,
+        num_heads=2,
+        kinmo_text_tokens="sentence",
+        frame_stride=2,
+      ),
+      optim=replace(m.optim, learning_rate=1e-3),
+      loop=replace(m.loop, num_steps=6, log_every=3, checkpoint_every=0),
+      batch_size=8,
+    )
+    c = replace(
+      c,
+      data=replace(c.data, root="workdir", clips=180),
+      eval=replace(c.eval, batch_size=8, dissimilar_size=16, num_repeats=1),
+    )
+  return config_dict(replace(c, model=m))
 
 
 def _parse_variants(spec: str) -> list[str]:
@@ -111,59 +169,53 @@ def _row(label: str, metrics: dict) -> list:
   )
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
   names = _parse_variants(config.variants)
   timings = {}
   t0 = time.perf_counter()
-  data = stage.prepare_text_motion(config.data, workdir)
+  data = text_data.load(config.data, workdir)
   for split in ("train", "test"):
     if split not in data.sources:
       raise ValueError(f"the dataset at {data.root} has no {split} examples")
   timings["dataset_s"] = time.perf_counter() - t0
   t0 = time.perf_counter()
-  feats, captions, kinmo = stage.ensure_dataset_text_features(data, workdir / "text_features.npz")
+  feats, captions, kinmo = text_data.text_features(data, workdir / "text_features.npz")
   timings["text_features_s"] = time.perf_counter() - t0
-  cap_tokens = stage.token_budget(feats, captions)
-  kinmo_tokens = stage.token_budget(feats, kinmo)
+  cap_tokens = prep.token_budget(feats, captions)
+  kinmo_tokens = prep.token_budget(feats, kinmo)
   m = config.model
-  loader_cfg = loader_lib.LoaderConfig(
-    max_length=config.data.max_length, unit_length=config.data.unit_length
-  )
   results, rows, queries = {}, {p: [] for p in PROTOCOLS}, []
   for name in names:
     label, level_set, cross = VARIANTS[name]
     levels = stage.LEVEL_SETS[level_set]
-    spec = stage.FeaturizeSpec(
-      levels, m.kinmo_text_tokens, cap_tokens, kinmo_tokens, config.data.frame_stride
+    spec = prep.FeaturizeSpec(
+      levels, m.model.kinmo_text_tokens, cap_tokens, kinmo_tokens, m.model.frame_stride
     )
-    post = stage.make_featurizer(feats, spec)
-    batcher = loader_lib.TextMotionBatcher(
-      data.sources["train"],
-      batch_size=m.batch_size,
-      seed=config.seed,
-      mean=data.mean,
-      std=data.std,
-      config=loader_cfg,
-      bucket_edges=None,
-      lengths=data.lengths.get("train"),
-      postprocess=post,
-    )
-    model = stage.model_from_config(
-      m,
+    post = prep.make_featurizer(feats, spec)
+    batcher = prep.train_batcher(data, config.data, post, batch_size=m.batch_size, seed=config.seed)
+    model = stage.make_model(
+      m.model,
       levels=levels,
       use_cross_attention=cross,
       motion_features=data.dim,
       text_features=feats.width,
     )
     t0 = time.perf_counter()
-    params = stage.train_alignment(
-      m, batcher, model, levels, workdir / name, seed=config.seed, desc=f"align_{name}"
-    )
+
+    def train(name=name, batcher=batcher, model=model, levels=levels):
+      params = stage.train_alignment(
+        m, batcher, model, levels, workdir / name, seed=config.seed, desc=f"align_{name}"
+      )
+      return {"params": params}, {}
+
+    fingerprint = {"data": to_dict(config.data), "model": to_dict(m), "seed": config.seed,
+                   "variant": VARIANTS[name], "features": str(feats.encoder)}  # fmt: skip
+    params = artifacts.cached_stage(workdir, name, train, fingerprint).arrays["params"]
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    test = stage.eval_batch(
+    test = prep.eval_batch(
       data.sources["test"], post, data, config.data.max_length, config.data.unit_length
     )
     queries = test["caption"]
@@ -206,10 +258,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     },
     "inputs": {
       "caption_tokens": cap_tokens,
-      "kinmo_text_tokens": m.kinmo_text_tokens,
+      "kinmo_text_tokens": m.model.kinmo_text_tokens,
       "kinmo_tokens": kinmo_tokens,
     },
-    "config": config.to_dict(),
+    "config": to_dict(config),
   }
   report.write_json(workdir / "results.json", out)
   _loss_plot(workdir, names)
@@ -231,9 +283,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     "# kinmo_retrieval results\n",
     f"KinMo Table 4 ablation on the procedural dataset ({data.root}): "
     f"{len(data.sources['train'])} train / {n_test} test clips, {len(feats)} distinct "
-    f"sentences. Model: latent {m.latent_dim}, {m.num_layers} layer(s), {m.num_heads} heads, "
-    f"ff {m.ff_dim}; {m.num_steps} steps of batch {m.batch_size}, lr {m.optim.learning_rate}. "
-    f"KinMo texts as `{m.kinmo_text_tokens}` tokens. Retrieval uses the finest trained level. "
+    f"sentences. Model: latent {m.model.latent_dim}, {m.model.num_layers} layer(s), "
+    f"{m.model.num_heads} heads, ff {m.model.ff_dim}; {m.loop.num_steps} steps of batch "
+    f"{m.batch_size}, lr {m.optim.learning_rate}. KinMo texts as "
+    f"`{m.model.kinmo_text_tokens}` tokens. Retrieval uses the finest trained level. "
     f"Recalls in %, MedR = median rank. Total wall time {timings['total_s']:.0f} s.\n",
     f"Note: the {n_test} test queries hold only {len(set(queries))} distinct captions "
     "(procedural captions repeat across clips of one action), so under (a) a clip with the "

@@ -4,7 +4,7 @@ and differentiable OpenSim FK, toward clinician constraints (paper eqs. 2-4, Tab
 Per candidate z [L, D] (L = T / 4 latent frames):
   z_q = quantize(z) (straight-through) -> x = decoder(z_q) (normalised) -> q = x * std + mean
   (degrees / metres) -> a = surrogate(x) -> FK(q in radians / metres) -> joint centres, COM.
-Terms (all per candidate; units in the docstring of `guidance_terms`):
+Terms (all per candidate, each a function of `motion_jax.losses.bige_guidance`):
   proximity        min over training latents e_n of ||z - e_n||_F (code: get_proximity_loss)
   pelvis_tilt      pelvis tilt^2 at the peak of vasmed activation (soft arg-max over time)
   symmetry         mean (left - right)^2 of hip flexion, knee angle, ankle angle
@@ -29,7 +29,7 @@ Initialisation: 'normal' (z ~ N(0, I), paper) or 'train_mean' (mean of the train
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from motion_jax.losses import bige_guidance as terms_lib
 from motion_jax.models.quantizers import quantize
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
@@ -52,9 +53,35 @@ TERMS = (
   "constraint",
   "temporal",
 )
+WEIGHT_SETS = ("paper", "code")
+INITS = ("normal", "train_mean")
+SCHEDULES = ("all", "code")
+COMS = ("whole_body", "pelvis")
 
-# LIMO_Surrogate.py's hyper_param_dict (terms it has; 0 where the code disables one).
-CODE_WEIGHTS = dict(
+
+@dataclasses.dataclass(frozen=True)
+class GuidanceWeights:
+  """alpha of eq. 4 and beta of eq. 3, one per term. The paper lists the terms, not their
+  weights (its supplement is not available); the defaults are ours, chosen so that each term
+  starts at a comparable magnitude on the squat data, with every Table-1 term on."""
+
+  proximity: float = 0.01
+  pelvis_tilt: float = 1.0
+  symmetry: float = 1.0
+  angular_velocity: float = 0.01
+  com_velocity: float = 1.0
+  com_acceleration: float = 100.0
+  foot_sliding: float = 10.0
+  ground: float = 10.0
+  constraint: float = 10.0
+  temporal: float = 0.5
+
+  def vector(self) -> np.ndarray:
+    return np.array([float(getattr(self, t)) for t in TERMS], np.float32)
+
+
+#: LIMO_Surrogate.py's hyper_param_dict (terms it has; 0 where the code disables one).
+CODE_WEIGHTS = GuidanceWeights(
   proximity=0.01,
   pelvis_tilt=0.0,
   symmetry=1.0,
@@ -64,20 +91,6 @@ CODE_WEIGHTS = dict(
   foot_sliding=0.1,
   ground=0.1,
   constraint=0.0,
-  temporal=0.5,
-)
-# Every Table-1 term on. The paper lists the terms, not their weights; these are ours, chosen so
-# each term starts at a comparable magnitude on the squat data (documented in experiments/bige.py).
-PAPER_WEIGHTS = dict(
-  proximity=0.01,
-  pelvis_tilt=1.0,
-  symmetry=1.0,
-  angular_velocity=0.01,
-  com_velocity=1.0,
-  com_acceleration=100.0,
-  foot_sliding=10.0,
-  ground=10.0,
-  constraint=10.0,
   temporal=0.5,
 )
 
@@ -95,24 +108,24 @@ class GuidanceConfig:
   final_proximity_steps: int = 1000
   activation_low: float = 0.35
   activation_high: float = 0.45
-  fps: float = 60.0
   com: str = "whole_body"  # 'whole_body' | 'pelvis' (the code's "COM")
   contact_height: float = 0.03  # foot joints below this (m) count as in contact
-  weights: tuple[tuple[str, float], ...] = tuple(PAPER_WEIGHTS.items())
+  weight_set: str = "paper"  # 'paper': `weights` (every Table-1 term); 'code': CODE_WEIGHTS
+  weights: GuidanceWeights = GuidanceWeights()
 
   def __post_init__(self):
-    if self.init not in ("normal", "train_mean"):
-      raise ValueError(f"guidance.init must be 'normal' or 'train_mean', got {self.init!r}")
-    if self.schedule not in ("all", "code"):
-      raise ValueError(f"guidance.schedule must be 'all' or 'code', got {self.schedule!r}")
-    unknown = set(dict(self.weights)) - set(TERMS)
-    if unknown:
-      raise ValueError(f"guidance.weights: unknown terms {sorted(unknown)}; valid: {TERMS}")
+    for name, value, valid in (
+      ("init", self.init, INITS),
+      ("schedule", self.schedule, SCHEDULES),
+      ("com", self.com, COMS),
+      ("weight_set", self.weight_set, WEIGHT_SETS),
+    ):
+      if value not in valid:
+        raise ValueError(f"guidance.{name} must be one of {valid}, got {value!r}")
 
   @property
   def weight_vector(self) -> np.ndarray:
-    w = dict(self.weights)
-    return np.array([float(w.get(t, 0.0)) for t in TERMS], np.float32)
+    return (CODE_WEIGHTS if self.weight_set == "code" else self.weights).vector()
 
 
 class FrozenModels(NamedTuple):
@@ -127,6 +140,7 @@ class FrozenModels(NamedTuple):
   std: jax.Array  # [33]
   train_latents: jax.Array  # [N, L, D]
   foot_joints: jax.Array  # int indices into joint_centers
+  fps: float = 60.0  # frame rate of the decoded motion
 
 
 _C = {n: i for i, n in enumerate(BIGE_COORDINATES)}
@@ -148,15 +162,12 @@ def decode_candidate(z: jax.Array, m: FrozenModels):
   return x, x * m.std + m.mean, m.surrogate(x)
 
 
-def proximity(z: jax.Array, train_latents: jax.Array) -> jax.Array:
-  """min_n ||z - e_n||_F via the expanded square (one matmul against all training latents)."""
-  zf, ef = z.reshape(-1), train_latents.reshape(train_latents.shape[0], -1)
-  d2 = jnp.sum(zf**2) - 2.0 * ef @ zf + jnp.sum(ef**2, -1)
-  return jnp.sqrt(jnp.maximum(jnp.min(d2), 1e-12))
+proximity = terms_lib.proximity
 
 
 def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax.Array:
-  """[B, len(TERMS)] unweighted terms for candidates z [B, L, D] (radians, metres, seconds).
+  """[B, len(TERMS)] unweighted terms for candidates z [B, L, D] (radians, metres, seconds);
+  each term is a function of `motion_jax.losses.bige_guidance`.
 
   Decoder, surrogate and proximity are per-candidate functions batched with `vmap`; FK runs
   batch-native on [B, T, 33] (its own leading batch axes). Putting the FK under vmap inside the
@@ -168,28 +179,19 @@ def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax.Ar
   com = m.center_of_mass(fk) if cfg.com == "whole_body" else q[..., 3:6]  # [B, T, 3]
   joints = fk.joint_centers  # [B, T, J, 3]
   vasmed = a[..., _VASMED]  # [B, T, 2]
-  peak_weight = jax.nn.softmax(vasmed.mean(-1) / 0.02, axis=-1)  # soft arg-max over time
-  tilt = jnp.sum(peak_weight * q_rad[..., _C["pelvis_tilt"]] ** 2, -1)
-  symmetry = jnp.mean((q_rad[..., _LEFT] - q_rad[..., _RIGHT]) ** 2, (1, 2))
-  ang_vel = jnp.mean((jnp.diff(q_rad[..., _ROT], axis=1) * cfg.fps) ** 2, (1, 2))
-  com_vel = jnp.mean(jnp.sum((jnp.diff(com, axis=1) * cfg.fps) ** 2, -1), -1)
-  lap = com[:, 2:] - 2.0 * com[:, 1:-1] + com[:, :-2]
-  com_acc = jnp.mean(optax.huber_loss(lap, delta=0.01) / 0.01, (1, 2))  # torch smooth_l1, beta .01
-  heights = joints[..., 1]  # [B, T, J]
-  soft_lowest = -0.01 * jax.nn.logsumexp(-heights / 0.01, axis=-1)  # [B, T]
-  ground = jnp.mean(soft_lowest**2, -1)
-  feet = joints[:, :, m.foot_joints]  # [B, T, F, 3]
-  contact = jax.nn.sigmoid((cfg.contact_height - feet[:, :-1, :, 1]) / 0.005)
-  horizontal = (jnp.diff(feet, axis=1) * cfg.fps)[..., jnp.array([0, 2])]
-  sliding = jnp.mean(contact * jnp.sum(horizontal**2, -1), (1, 2))
-  peak = jnp.max(vasmed, axis=1)  # [B, 2]
-  constraint = jnp.sum(
-    jnp.maximum(jnp.maximum(peak - cfg.activation_high, cfg.activation_low - peak), 0.0), -1
-  )
-  temporal = jnp.mean(jnp.diff(x, axis=1) ** 2, (1, 2))
-  prox = jax.vmap(lambda zi: proximity(zi, m.train_latents))(z)
   return jnp.stack(
-    [prox, tilt, symmetry, ang_vel, com_vel, com_acc, sliding, ground, constraint, temporal],
+    [
+      jax.vmap(lambda zi: terms_lib.proximity(zi, m.train_latents))(z),
+      terms_lib.pelvis_tilt_at_peak(q_rad[..., _C["pelvis_tilt"]], vasmed),
+      terms_lib.asymmetry(q_rad[..., _LEFT], q_rad[..., _RIGHT]),
+      terms_lib.angular_velocity(q_rad[..., _ROT], m.fps),
+      terms_lib.com_velocity(com, m.fps),
+      terms_lib.com_acceleration(com),
+      terms_lib.foot_sliding(joints[:, :, m.foot_joints], m.fps, cfg.contact_height),
+      terms_lib.ground(joints[..., 1]),
+      terms_lib.activation_range(vasmed, cfg.activation_low, cfg.activation_high),
+      terms_lib.temporal(x),
+    ],
     axis=-1,
   )
 
@@ -238,10 +240,3 @@ def make_guide(m: FrozenModels, cfg: GuidanceConfig):
     return z, history
 
   return guide
-
-
-def config_from(cfg: Any, weights: Mapping[str, float]) -> GuidanceConfig:
-  """GuidanceConfig from a ConfigDict section plus a weights mapping."""
-  fields = {f.name for f in dataclasses.fields(GuidanceConfig)} - {"weights"}
-  values = {k: v for k, v in dict(cfg).items() if k in fields}
-  return GuidanceConfig(**values, weights=tuple(sorted(dict(weights).items())))

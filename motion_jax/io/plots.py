@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from motion_jax.io.bvh import InvalidJointsError, check_joints  # noqa: E402
+from motion_jax.data.formats.bvh import InvalidJointsError, check_joints  # noqa: E402
 
 # t2m chain order is (right leg, left leg, spine, right arm, left arm); right = warm, left = cool.
 DEFAULT_CHAIN_COLORS = (

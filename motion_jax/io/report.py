@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
   if isinstance(x, Mapping):
-    return {str(k): _jsonable(v) for k, v in x.items()}
+    return {str(k): jsonable(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
+    return [jsonable(v) for v in x]
   if isinstance(x, np.generic):
     return x.item()
   if isinstance(x, np.ndarray):
@@ -28,7 +28,7 @@ def _jsonable(x: Any) -> Any:
 def write_json(path: str | pathlib.Path, data: Mapping[str, Any]) -> None:
   path = pathlib.Path(path)
   tmp = path.with_suffix(path.suffix + ".tmp")
-  tmp.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+  tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n")
   tmp.replace(path)  # atomic: a crash never leaves a half-written result
 
 

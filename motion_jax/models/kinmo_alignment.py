@@ -26,9 +26,10 @@ Interpretations made here (the paper does not pin them down; documented so they 
   tokens and a learned segment embedding (group index) is added to the token features.
 * The motion encoder is a TMR-style motion encoder with one learned token: a single motion embedding
   ``z_m`` ``[B, D]``. It is compared (cosine / temperature) with the fused text embedding of *each*
-  level, ``e_g``, ``e_b``, ``e_i``; the loss is the sum of the three symmetric InfoNCE terms
-  (optionally weighted). For retrieval the finest fused level ``e_i`` (which carries global and
-  group information through eqs. 5-6) is used by default (``retrieval_level``).
+  level, ``e_g``, ``e_b``, ``e_i``; the loss (:func:`motion_jax.losses.kinmo_loss`) is the sum
+  of the three symmetric InfoNCE terms (optionally weighted). For retrieval the finest fused
+  level ``e_i`` (which carries global and group information through eqs. 5-6) is used by default
+  (``retrieval_level``).
 * ``use_cross_attention=False`` is the ablation without hierarchical fusion: the three encoders are
   independent and no cross-attention parameters exist.
 """
@@ -42,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from motion_jax.losses import hierarchical_info_nce
 from motion_jax.models.attention import CrossAttentionLayer
 from motion_jax.models.tmr import ActorStyleEncoder
 
@@ -65,8 +65,6 @@ class KinMoAlignmentConfig:
   activation: str = "gelu"
   use_cross_attention: bool = True  # False: ablation without hierarchical fusion
   max_segments: int = 16  # group / interaction captions per sample when given as [B, G, L, F]
-  temperature: float = 0.1
-  level_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # global, group, interaction
   retrieval_level: str = "interaction"
 
   def __post_init__(self):
@@ -245,34 +243,6 @@ class KinMoAlignment(nn.Module):
       deterministic,
     )
     return {"text": text, "motion": self.encode_motion(motion, motion_mask, deterministic)}
-
-
-def kinmo_alignment_loss(
-  outputs: dict,
-  config: KinMoAlignmentConfig,
-  caption_embeddings: Array | None = None,
-  threshold: float = 0.8,
-) -> tuple[Array, dict[str, Array]]:
-  """KinMo eq. 7: sum over levels of the symmetric InfoNCE between motion and level text.
-
-  Args:
-    outputs: the dict returned by :class:`KinMoAlignment`.
-    config: gives the temperature and per-level weights.
-    caption_embeddings: optional ``[B, E]`` global-caption sentence embeddings; near-duplicate
-      captions are then filtered out of the negatives (as in TMR).
-    threshold: cosine threshold of that filter.
-  Returns:
-    ``(total, {level: unweighted loss})``.
-  """
-  weights = dict(zip(LEVELS, config.level_weights))
-  return hierarchical_info_nce(
-    outputs["motion"],
-    outputs["text"],
-    config.temperature,
-    weights,
-    caption_embeddings,
-    threshold,
-  )
 
 
 def retrieval_similarity(text_embeddings: Array, motion_embeddings: Array) -> np.ndarray:

@@ -4,8 +4,9 @@ that latent guidance reuses outside the module.
 Facts from T2M-GPT (Zhang et al. 2023, "QuantizeEMAReset") that BIGE uses unchanged: the codebook
 is initialised from the first training batch of encodings, code sums and counts are exponential
 moving averages with rate mu (0.99), codes whose EMA count falls below 1 are reset to random
-encodings of the current batch, the commitment loss is ||z_e - sg(z_q)||^2 and gradients pass
-straight through the quantiser.
+encodings of the current batch, and gradients pass straight through the quantiser. The
+commitment loss ||z_e - sg(z_q)||^2 is `motion_jax.losses.vqvae.commitment_loss` (the module
+returns z_q in its aux).
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ class EMAResetQuantizer(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, dict]:
-    """x [B, T, D] -> (x_q [B, T, D] straight-through, aux: commit_loss, perplexity, indices...)."""
+    """x [B, T, D] -> (x_q [B, T, D] straight-through, aux).
+
+    aux: ``z_q`` the nearest codes [B, T, D] (no straight-through; the commitment loss of
+    `motion_jax.losses.vqvae` compares them with x), ``perplexity`` and ``codes_used`` of this
+    batch, ``dead_codes`` (EMA count < 1, training only), ``indices`` [B, T].
+    """
     k, d = self.num_codes, self.code_dim
     codebook = self.variable("codebook", "codebook", jnp.zeros, (k, d))
     code_sum = self.variable("codebook", "code_sum", jnp.zeros, (k, d))
@@ -90,9 +96,8 @@ class EMAResetQuantizer(nn.Module):
       code_sum.value, code_count.value = new_sum, new_count
 
     x_q = codebook.value[idx].reshape(x.shape)
-    commit = jnp.mean((x - jax.lax.stop_gradient(x_q)) ** 2)
     aux = {
-      "commit_loss": commit,
+      "z_q": x_q,
       "perplexity": code_perplexity(batch_counts),
       "codes_used": jnp.sum(batch_counts > 0),
       "dead_codes": jnp.sum(code_count.value < 1.0) if train else jnp.zeros((), jnp.int32),

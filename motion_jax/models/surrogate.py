@@ -19,14 +19,13 @@ import jax
 
 @dataclasses.dataclass(frozen=True)
 class SurrogateConfig:
-  input_dim: int = 33
-  output_dim: int = 80
-  model_dim: int = 0  # 0: use input_dim directly (paper/code); else project first
+  """Architecture hyper-parameters; input/output widths and max_len are module attributes."""
+
+  model_dim: int = 0  # 0: use the input width directly (paper/code); else project first
   num_layers: int = 3
   num_heads: int = 11
   ff_dim: int = 256
   dropout: float = 0.1
-  max_len: int = 196
 
 
 class PostLNLayer(nn.Module):
@@ -46,23 +45,28 @@ class PostLNLayer(nn.Module):
 
 
 class MuscleSurrogate(nn.Module):
-  """kinematics [B, T, 33] (normalised) -> activations [B, T, 80] in (0, 1)."""
+  """kinematics [B, T, C] (normalised; BIGE: C = 33) -> activations [B, T, output_dim] in (0, 1).
+
+  `max_len` sizes the learnable positional table: the longest sequence the model will see.
+  """
 
   cfg: SurrogateConfig
+  output_dim: int = 80
+  max_len: int = 196
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     c = self.cfg
     t = x.shape[-2]
-    if t > c.max_len:
-      raise ValueError(f"sequence length {t} exceeds the surrogate's max_len {c.max_len}")
+    if t > self.max_len:
+      raise ValueError(f"sequence length {t} exceeds the surrogate's max_len {self.max_len}")
     if c.model_dim:
       x = nn.Dense(c.model_dim)(x)
     d = x.shape[-1]
     if d % c.num_heads:
       raise ValueError(f"model width {d} is not divisible by num_heads={c.num_heads}")
-    pos = self.param("pos_embedding", nn.initializers.zeros, (c.max_len, d))
+    pos = self.param("pos_embedding", nn.initializers.zeros, (self.max_len, d))
     h = x + pos[:t]
     for _ in range(c.num_layers):
       h = PostLNLayer(c.num_heads, c.ff_dim, c.dropout)(h, train=train)
-    return jax.nn.sigmoid(nn.Dense(c.output_dim)(h))
+    return jax.nn.sigmoid(nn.Dense(self.output_dim)(h))

@@ -515,3 +515,28 @@ def encode_sentences(
   The pretrained encoder is loaded once per process and cached.
   """
   return _default_encoder().encode(sentences, normalize, batch_size, on_overflow)
+
+
+def minilm_encoder(batch_size: int = 64):
+  """The frozen all-MiniLM-L6-v2 as a sentence encoder `sentences -> (token states [B, L, F], mask
+  [B, L], sentence embeddings [B, F])` (the EncoderFn of `motion_jax.data.text_motion.features`);
+  the weights load on the first call."""
+
+  holder = {}
+
+  def encode(sentences: Sequence[str]):
+    if "enc" not in holder:
+      holder["enc"] = load_pretrained_text_encoder()
+    enc = holder["enc"]
+    states, masks, sents = [], [], []
+    for a in range(0, len(sentences), batch_size):
+      s, m, aux = enc.token_states(list(sentences[a : a + batch_size]))
+      states.append(s)
+      masks.append(m.astype(bool))
+      sents.append(aux["sentence_embedding"].astype(np.float32))
+    width = max(s.shape[1] for s in states)
+    states = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in states]
+    masks = [np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in masks]
+    return np.concatenate(states), np.concatenate(masks), np.concatenate(sents)
+
+  return encode

@@ -25,7 +25,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from motion_jax.losses import TMRLossWeights
 from motion_jax.models.attention import (
   TransformerDecoderLayer,
   TransformerEncoderLayer,
@@ -48,7 +47,6 @@ class TMRConfig:
   dropout_rate: float = 0.1
   activation: str = "gelu"
   vae: bool = True  # two tokens (mu, logvar) and sampling; False: one token, deterministic
-  loss: TMRLossWeights = TMRLossWeights()
 
   @classmethod
   def tiny(cls, motion_features: int = 12, text_features: int = 16) -> TMRConfig:

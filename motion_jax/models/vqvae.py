@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from motion_jax.models.quantizers import EMAResetQuantizer
@@ -19,7 +18,8 @@ from motion_jax.models.quantizers import EMAResetQuantizer
 
 @dataclasses.dataclass(frozen=True)
 class VQVAEConfig:
-  input_dim: int = 33
+  """Architecture hyper-parameters; the motion's channel count is the module's `input_dim`."""
+
   width: int = 512
   code_dim: int = 512
   num_codes: int = 512
@@ -73,6 +73,7 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
   cfg: VQVAEConfig
+  output_dim: int
 
   @nn.compact
   def __call__(self, z):  # [B, T/4, D]
@@ -83,26 +84,35 @@ class Decoder(nn.Module):
       h = jnp.repeat(h, 2, axis=1)  # nearest upsampling
       h = nn.Conv(c.width, (3,), padding=[(1, 1)])(h)
     h = nn.relu(nn.Conv(c.width, (3,), padding=[(1, 1)])(h))
-    return nn.Conv(c.input_dim, (3,), padding=[(1, 1)])(h)  # [B, T, C]
+    return nn.Conv(self.output_dim, (3,), padding=[(1, 1)])(h)  # [B, T, C]
 
 
 class VQVAE(nn.Module):
-  """encode -> quantize -> decode. `__call__` returns (reconstruction, quantiser aux)."""
+  """encode -> quantize -> decode over motions [B, T, input_dim].
+
+  `__call__` returns (reconstruction [B, T, input_dim], aux): the quantiser's aux (``z_q`` codes,
+  ``indices``, ``perplexity``, ...) plus ``z_e``, the encoder outputs [B, T / 2**down_t, D]; the
+  loss (`motion_jax.losses.vqvae_loss`) needs both.
+  """
 
   cfg: VQVAEConfig
+  input_dim: int
 
   def setup(self):
     self.encoder = Encoder(self.cfg)
     self.quantizer = EMAResetQuantizer(self.cfg.num_codes, self.cfg.code_dim, self.cfg.mu)
-    self.decoder = Decoder(self.cfg)
+    self.decoder = Decoder(self.cfg, self.input_dim)
 
   def __call__(self, x, *, train: bool = False):
+    if x.shape[-1] != self.input_dim:
+      raise ValueError(f"motion has {x.shape[-1]} channels, the VQ-VAE expects {self.input_dim}")
     if x.shape[-2] % self.cfg.downsample:
       raise ValueError(
         f"sequence length {x.shape[-2]} must be a multiple of {self.cfg.downsample} (2**down_t)"
       )
-    z_q, aux = self.quantizer(self.encoder(x), train=train)
-    return self.decoder(z_q), aux
+    z_e = self.encoder(x)
+    z_q, aux = self.quantizer(z_e, train=train)
+    return self.decoder(z_q), {**aux, "z_e": z_e}
 
   def encode(self, x):
     return self.encoder(x)
@@ -112,8 +122,3 @@ class VQVAE(nn.Module):
 
   def codebook(self):
     return self.quantizer.variables["codebook"]["codebook"]
-
-
-def temporal_smoothness(x: jax.Array) -> jax.Array:
-  """mean squared first difference over time (BIGE's temporal term; code weight 2.0)."""
-  return jnp.mean((x[..., 1:, :] - x[..., :-1, :]) ** 2)

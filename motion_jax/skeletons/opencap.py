@@ -8,7 +8,7 @@ data/opencap/SOURCE.md: BIGE's `kinematics_activations_<trial>_muscle_driven.mot
 
 from __future__ import annotations
 
-from motion_jax.data.paths import opencap_path
+from motion_jax.paths import opencap_path
 
 BIGE_COORDINATES: tuple[str, ...] = (
   "pelvis_tilt",

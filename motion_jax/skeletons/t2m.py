@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Single place that locates the repository's data folder (swap for motion_jax.data.paths when it
+# Single place that locates the repository's data folder (swap for motion_jax.paths when it
 # exists).
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 HUMANML3D_DIR = DATA_DIR / "humanml3d"

@@ -7,10 +7,13 @@ MiniLM token states and over HumanML3D features, aligned by InfoNCE with negativ
 optionally the full TMR objective with the motion decoder) on the embedded procedural dataset, once,
 and caches it.
 
-``ensure_evaluator(workdir, config)`` returns the cached :class:`Evaluator` when
-``<workdir>/evaluator.json`` and ``evaluator_params.msgpack`` exist for the same config, otherwise
-builds the dataset (if missing), the text features, trains with the shared loop in
-``<workdir>/train`` (resuming an interrupted run) and writes them.
+``ensure_evaluator(workdir, config)`` returns the cached :class:`Evaluator` when the
+``<workdir>/evaluator`` stage (`motion_jax.train.artifacts.cached_stage`) holds one for the same
+config, otherwise builds the dataset (if missing) and the text features, trains with the shared
+loop in ``<workdir>/evaluator`` (resuming an interrupted run) and stores it. Training uses the
+InfoNCE of `motion_jax.losses.contrastive_loss` or the full `motion_jax.losses.tmr_loss`
+(``objective``); the EMA of the parameters is used when ``loop.ema_decay > 0`` (TMR evaluates
+the raw parameters, so it is off by default).
 
 The evaluator's embedding of a text / motion is its (deterministic) latent ``mu``, L2-normalised.
 Motions are raw HumanML3D features ``[T, F]``; they are cropped to the first ``max_length`` frames,
@@ -20,71 +23,62 @@ HumanML3D's shortest clip, the shortest length the evaluator saw in training).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
 from collections.abc import Sequence
 from typing import Any
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from motion_jax.data import text_features as tf_lib
-from motion_jax.data import text_motion_loader as loader_lib
-from motion_jax.losses import TMRLossWeights, info_nce, tmr_loss
+from motion_jax import losses
+from motion_jax.config import to_dict
+from motion_jax.data.text_motion import features as tf_lib
+from motion_jax.data.text_motion import loader as loader_lib
+from motion_jax.data.text_motion import preparation as prep
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.models.tmr import TMR, TMRConfig
-from motion_jax.stages import retrieval as retrieval_stage
+from motion_jax.stages import text_data
+from motion_jax.train import artifacts, optim
 from motion_jax.train import loop as loop_lib
-from motion_jax.train import optim
+from motion_jax.train.state import eval_params
 
 log = logging.getLogger(__name__)
 
-META_FILE, PARAMS_FILE, FEATURES_FILE = (
-  "evaluator.json",
-  "evaluator_params.msgpack",
-  "text_features.npz",
-)
+STAGE, FEATURES_FILE = "evaluator", "text_features.npz"
+OBJECTIVES = ("tmr", "contrastive")
 
 
-def default_config(preset: str | None = None) -> ml_collections.ConfigDict:
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
   """TMR's sizes by default (latent 256, 6 layers, 4 heads, ff 1024, dropout 0.1, AdamW 1e-4,
-  batch 32, loss weights of :class:`motion_jax.losses.TMRLossWeights`). ``quick``: a CPU-minutes
-  contrastive-only model; ``tiny``: seconds, for tests."""
-  from experiments import base
+  batch 32, loss weights of `motion_jax.losses.TMRLossWeights`)."""
 
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.data = retrieval_stage.data_config(preset)
-  del c.data["frame_stride"]  # the evaluator reads every frame (20 fps)
-  c.latent_dim, c.ff_dim, c.num_layers, c.num_heads, c.dropout_rate = 256, 1024, 6, 4, 0.1
-  c.loss = "tmr"  # 'tmr' (with motion decoder) or 'contrastive' (InfoNCE only)
-  c.temperature, c.filter_threshold = 0.1, 0.8
-  c.min_frames = 40
-  c.batch_size, c.num_steps = 32, 37_500
-  c.log_every, c.checkpoint_every, c.keep_checkpoints, c.ema_decay = 100, 2500, 2, 0.999
-  c.init_from = ""
-  c.optim = base.get_config().optim
-  c.optim.update(dict(learning_rate=1e-4, b1=0.9, b2=0.999))
-  if preset == "quick":
-    c.latent_dim, c.ff_dim, c.num_layers, c.num_heads = 64, 128, 1, 4
-    c.loss = "contrastive"
-    c.num_steps, c.log_every, c.checkpoint_every = 600, 25, 300
-    c.optim.learning_rate = 5e-4
-  elif preset == "tiny":
-    c.latent_dim, c.ff_dim, c.num_layers, c.num_heads = 16, 32, 1, 2
-    c.loss = "contrastive"
-    c.batch_size, c.num_steps, c.log_every, c.checkpoint_every = 8, 6, 3, 0
-    c.optim.learning_rate = 1e-3
-  return c
+  seed: int = 0
+  data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
+  latent_dim: int = 256
+  ff_dim: int = 1024
+  num_layers: int = 6
+  num_heads: int = 4
+  dropout_rate: float = 0.1
+  objective: str = "tmr"  # 'tmr' (with the motion decoder, TMR eqs. 1-3) | 'contrastive' (eq. 3)
+  loss: losses.TMRLossWeights = losses.TMRLossWeights()
+  min_frames: int = 40  # HumanML3D's shortest clip, the shortest the evaluator saw in training
+  optim: optim.OptimConfig = optim.OptimConfig(learning_rate=1e-4, b1=0.9, b2=0.999)
+  loop: loop_lib.LoopConfig = loop_lib.LoopConfig(
+    num_steps=37_500, log_every=100, checkpoint_every=2500, keep_checkpoints=2
+  )
+  batch_size: int = 32
+
+  def __post_init__(self):
+    if self.objective not in OBJECTIVES:
+      raise ValueError(f"evaluator objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
 
-def _model(cfg: Any, motion_features: int, text_features: int) -> TMR:
-  if cfg.loss not in ("tmr", "contrastive"):
-    raise ValueError(f"evaluator loss must be 'tmr' or 'contrastive', got {cfg.loss!r}")
+def make_model(cfg: EvaluatorConfig, motion_features: int, text_features: int) -> TMR:
   return TMR(
     TMRConfig(
       motion_features=motion_features,
@@ -94,8 +88,7 @@ def _model(cfg: Any, motion_features: int, text_features: int) -> TMR:
       num_layers=cfg.num_layers,
       num_heads=cfg.num_heads,
       dropout_rate=cfg.dropout_rate,
-      vae=cfg.loss == "tmr",
-      loss=TMRLossWeights(temperature=cfg.temperature, threshold=cfg.filter_threshold),
+      vae=cfg.objective == "tmr",
     )
   )
 
@@ -165,6 +158,10 @@ class Evaluator:
     if missing:
       if self._features_path is None:
         raise KeyError(f"{len(missing)} caption(s) not in the evaluator's text features")
+      if self._encoder is None:
+        from motion_jax.models.text_encoder import minilm_encoder
+
+        self._encoder = minilm_encoder()
       self.features = tf_lib.ensure_text_features(
         self._features_path, missing, encoder=self._encoder
       )
@@ -208,16 +205,12 @@ class Evaluator:
     return self._run(self._motion_fn, *self.prepare_motions(motions))
 
 
-def _config_key(config: Any) -> dict:
-  d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  return json.loads(json.dumps(d, default=str))
-
-
-def _make_loss_fn(model: TMR, cfg: Any):
-  weights = model.config.loss
+def make_loss_fn(model: TMR, cfg: EvaluatorConfig):
+  """Apply the model, call `losses.tmr_loss` (objective 'tmr') or `losses.contrastive_loss`."""
+  w = cfg.loss
 
   def loss_fn(params, mutables, batch, rngs):
-    if cfg.loss == "tmr":
+    if cfg.objective == "tmr":
       out = model.apply(
         {"params": params},
         batch["global_tokens"],
@@ -228,8 +221,8 @@ def _make_loss_fn(model: TMR, cfg: Any):
         deterministic=False,
         rngs={"dropout": rngs["dropout"], "sample": rngs["sample"]},
       )
-      total, terms = tmr_loss(
-        out, batch["motion"], batch["mask"], batch["caption_embedding"], weights
+      total, terms = losses.tmr_loss(
+        out, batch["motion"], batch["mask"], batch["caption_embedding"], w
       )
       return total, (terms, mutables)
     kw = dict(deterministic=False, rngs={"dropout": rngs["dropout"]})
@@ -239,8 +232,10 @@ def _make_loss_fn(model: TMR, cfg: Any):
     m, _ = model.apply(
       {"params": params}, batch["motion"], batch["mask"], method=TMR.encode_motion, **kw
     )
-    nce = info_nce(t, m, cfg.temperature, batch["caption_embedding"], cfg.filter_threshold)
-    return nce, ({"contrastive": nce}, mutables)
+    total, terms = losses.contrastive_loss(
+      t, m, w.temperature, batch["caption_embedding"], w.threshold
+    )
+    return total, (terms, mutables)
 
   return loss_fn
 
@@ -249,22 +244,27 @@ def load_evaluator(
   workdir: str | pathlib.Path, encoder: tf_lib.EncoderFn | None = None
 ) -> Evaluator:
   """The evaluator saved in ``workdir`` by :func:`ensure_evaluator`."""
+  from motion_jax.config import from_dict
+
   workdir = pathlib.Path(workdir)
-  meta = json.loads((workdir / META_FILE).read_text())
-  cfg = ml_collections.ConfigDict(meta["config"])
-  model = _model(cfg, meta["motion_features"], meta["text_features"])
-  params = flax.serialization.msgpack_restore((workdir / PARAMS_FILE).read_bytes())
+  marker = artifacts.stage_dir(workdir, STAGE) / artifacts.STAGE_FILE
+  if not marker.exists():
+    raise FileNotFoundError(f"{marker} is missing: no trained evaluator in {workdir}")
+  info = json.loads(marker.read_text())["info"]
+  cfg = from_dict(EvaluatorConfig, info["config"], "evaluator")
+  model = make_model(cfg, info["motion_features"], info["text_features"])
+  arrays = artifacts.load_tree(artifacts.stage_dir(workdir, STAGE) / artifacts.ARRAYS_DIR)
   feats = tf_lib.load_text_features(workdir / FEATURES_FILE)
   if feats is None:
     raise FileNotFoundError(f"{workdir / FEATURES_FILE} is missing")
   return Evaluator(
     model,
-    params,
-    np.asarray(meta["mean"]),
-    np.asarray(meta["std"]),
-    max_length=meta["max_length"],
-    min_frames=meta["min_frames"],
-    caption_tokens=meta["caption_tokens"],
+    arrays["params"],
+    np.asarray(arrays["mean"]),
+    np.asarray(arrays["std"]),
+    max_length=info["max_length"],
+    min_frames=info["min_frames"],
+    caption_tokens=info["caption_tokens"],
     features=feats,
     features_path=workdir / FEATURES_FILE,
     encoder=encoder,
@@ -273,99 +273,84 @@ def load_evaluator(
 
 def ensure_evaluator(
   workdir: str | pathlib.Path,
-  config: ml_collections.ConfigDict | None = None,
+  config: EvaluatorConfig,
   *,
   encoder: tf_lib.EncoderFn | None = None,
 ) -> Evaluator:
   """The evaluator cached in ``workdir``, trained first when missing (or made by another config).
 
   Args:
-    workdir: cache folder (``evaluator.json``, ``evaluator_params.msgpack``,
-      ``text_features.npz``, ``train/`` checkpoints and metrics, ``tfds/``).
-    config: :func:`default_config` (default: the ``quick`` preset).
+    workdir: cache folder: ``evaluator/`` (a `motion_jax.train.artifacts.cached_stage`: training
+      checkpoints and metrics, the parameters and the normalisation, ``stage.json``),
+      ``text_features.npz``, ``tfds/``.
+    config: the evaluator's settings (experiments' presets: `experiments.presets.evaluator`).
     encoder: text encoder for the features (default frozen MiniLM).
   """
   workdir = pathlib.Path(workdir)
-  config = config or default_config("quick")
-  meta_path = workdir / META_FILE
-  if meta_path.exists() and (workdir / PARAMS_FILE).exists():
-    meta = json.loads(meta_path.read_text())
-    if meta.get("config") == _config_key(config):
-      return load_evaluator(workdir, encoder)
-    log.warning("evaluator in %s was trained with another config; retraining", workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  data = retrieval_stage.prepare_text_motion(config.data, workdir)
-  feats, captions, _ = retrieval_stage.ensure_dataset_text_features(
-    data, workdir / FEATURES_FILE, kinmo=False, encoder=encoder
-  )
-  cap_tokens = retrieval_stage.token_budget(feats, captions)
-  spec = retrieval_stage.FeaturizeSpec(("global",), "sentence", cap_tokens, 8)
-  post = retrieval_stage.make_featurizer(feats, spec)
-  loader_cfg = loader_lib.LoaderConfig(
-    max_length=config.data.max_length, unit_length=config.data.unit_length
-  )
-  batcher = loader_lib.TextMotionBatcher(
-    data.sources["train"],
-    batch_size=config.batch_size,
-    seed=config.seed,
-    mean=data.mean,
-    std=data.std,
-    config=loader_cfg,
-    bucket_edges=None,
-    lengths=data.lengths.get("train"),
-    postprocess=post,
-  )
-  model = _model(config, data.dim, feats.width)
-  example = jax.tree.map(lambda x: x[:1], batcher(0))
 
-  def init_fn(key):
-    p_key, s_key = jax.random.split(key)
-    v = model.init(
-      {"params": p_key, "sample": s_key},
-      example["global_tokens"],
-      example["global_mask"],
-      example["motion"],
-      example["mask"],
+  def train():
+    data = text_data.load(config.data, workdir)
+    feats, captions, _ = text_data.text_features(
+      data, workdir / FEATURES_FILE, kinmo=False, encoder=encoder
     )
-    return v["params"], {}
+    cap_tokens = prep.token_budget(feats, captions)
+    spec = prep.FeaturizeSpec(("global",), "sentence", cap_tokens, 8)
+    post = prep.make_featurizer(feats, spec)
+    batcher = prep.train_batcher(
+      data, config.data, post, batch_size=config.batch_size, seed=config.seed
+    )
+    model = make_model(config, data.dim, feats.width)
+    example = jax.tree.map(lambda x: x[:1], batcher(0))
 
-  tx = optim.make_optimizer(optim.OptimConfig.from_config(config.optim))
-  state = loop_lib.train(
-    workdir=workdir / "train",
-    loop=loop_lib.LoopConfig.from_config(config, desc="evaluator"),
-    init_fn=init_fn,
-    loss_fn=_make_loss_fn(model, config),
-    tx=tx,
-    batch_fn=batcher,
-  )
-  params = loop_lib.to_numpy(state.params)
-  (workdir / PARAMS_FILE).write_bytes(flax.serialization.msgpack_serialize(params))
-  meta = {
-    "config": _config_key(config),
-    "motion_features": data.dim,
-    "text_features": feats.width,
-    "mean": data.mean.tolist(),
-    "std": data.std.tolist(),
-    "max_length": int(config.data.max_length),
-    "min_frames": int(config.min_frames),
-    "caption_tokens": cap_tokens,
-    "dataset_root": str(data.root),
-    "trained_steps": int(state.step),
-  }
-  tmp = meta_path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(meta, indent=1))
-  tmp.replace(meta_path)  # written last: marks a complete evaluator
+    def init_fn(key):
+      p_key, s_key = jax.random.split(key)
+      v = model.init(
+        {"params": p_key, "sample": s_key},
+        example["global_tokens"],
+        example["global_mask"],
+        example["motion"],
+        example["mask"],
+      )
+      return v["params"], {}
+
+    state = loop_lib.train(
+      workdir=artifacts.stage_dir(workdir, STAGE),
+      loop=config.loop,
+      init_fn=init_fn,
+      loss_fn=make_loss_fn(model, config),
+      tx=optim.make_optimizer(config.optim, config.loop.num_steps),
+      batch_fn=batcher,
+      seed=config.seed,
+      desc="evaluator",
+    )
+    arrays = {
+      "params": loop_lib.to_numpy(eval_params(state)),
+      "mean": data.mean,
+      "std": data.std,
+    }
+    info = {
+      "config": to_dict(config),
+      "motion_features": data.dim,
+      "text_features": feats.width,
+      "max_length": int(config.data.max_length),
+      "min_frames": int(config.min_frames),
+      "caption_tokens": cap_tokens,
+      "dataset_root": str(data.root),
+      "trained_steps": int(state.step),
+    }
+    return arrays, info
+
+  artifacts.cached_stage(workdir, STAGE, train, {"evaluator": to_dict(config)})
   return load_evaluator(workdir, encoder)
 
 
 def eval_pairs(
   evaluator_workdir: str | pathlib.Path,
-  config: ml_collections.ConfigDict | None = None,
+  config: EvaluatorConfig,
   split: str = "test",
 ) -> gen_lib.TextMotionPairs:
   """The evaluation pairs (raw motions and all captions) of ``split`` of the evaluator's dataset."""
-  config = config or default_config("quick")
-  data = retrieval_stage.prepare_text_motion(config.data, evaluator_workdir)
+  data = text_data.load(config.data, evaluator_workdir)
   if split not in data.sources:
     raise ValueError(f"split {split!r} not in the dataset (has {sorted(data.sources)})")
   return gen_lib.TextMotionPairs.from_examples(data.sources[split])
@@ -410,8 +395,8 @@ def sanity_check(
 
 
 __all__ = [
+  "EvaluatorConfig",
   "Evaluator",
-  "default_config",
   "ensure_evaluator",
   "eval_pairs",
   "load_evaluator",

@@ -1,93 +1,69 @@
-"""Stage: train a motion VQ-VAE with the shared loop, and evaluate reconstruction + code usage.
+"""Stage: train a motion VQ-VAE with the shared loop; reconstruct and measure code usage.
 
-Loss (BIGE paper eq. 1; Rose-STL-Lab/BIGE train_vq.py for the code's variant):
-  L = recon(x_hat, x) + commit * ||z_e - sg(z_q)||^2 + temporal * mean((x_hat[t+1] - x_hat[t])^2)
-with recon = smooth-L1 (paper) or L2 (code default, `recon_loss='l2'`), commit = 0.02,
-temporal = 2.0 in the code (the weight the paper's eq. 1 leaves to the implementation).
+Model: `motion_jax.models.vqvae.VQVAE` (T2M-GPT's architecture, used by BIGE). Objective:
+`motion_jax.losses.vqvae_loss` (BIGE eq. 1). Defaults (`VQStageConfig()`): the paper/code sizes
+(BIGE options/option_vq.py): width 512, 512 codes x 512 dims, down_t 2, depth 3, dilation growth
+3, mu 0.99, batch 128, AdamW 2e-4 (0.9, 0.99), warmup 1000, milestones (50k, 400k) x 0.05, 200k
+iterations, 64-frame training windows. Experiments shrink them for their `quick`/`tiny` presets.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-import optax
 
-from motion_jax.data.batching import StepBatcher
-from motion_jax.models.vqvae import VQVAE, VQVAEConfig, temporal_smoothness
+from motion_jax import losses
+from motion_jax.models.vqvae import VQVAE, VQVAEConfig
 from motion_jax.train import loop as loop_lib
 from motion_jax.train import optim
+from motion_jax.train.state import eval_params
 
 
 @dataclasses.dataclass(frozen=True)
-class VQLossConfig:
-  recon_loss: str = "smooth_l1"  # paper; 'l2' is the public code's default
-  commit: float = 0.02
-  temporal: float = 2.0
+class VQStageConfig:
+  model: VQVAEConfig = VQVAEConfig()
+  loss: losses.VQLossConfig = losses.VQLossConfig()
+  optim: optim.OptimConfig = optim.OptimConfig(
+    learning_rate=2e-4,
+    b1=0.9,
+    b2=0.99,
+    warmup_steps=1000,
+    schedule="multistep",
+    decay_steps=(50_000, 400_000),
+    decay_factor=0.05,
+  )
+  loop: loop_lib.LoopConfig = loop_lib.LoopConfig(
+    num_steps=200_000, log_every=200, checkpoint_every=10_000
+  )
+  batch_size: int = 128
+  window: int = 64  # training window (frames); a multiple of 2**down_t
 
   def __post_init__(self):
-    if self.recon_loss not in ("smooth_l1", "l2"):
-      raise ValueError(f"vqvae.recon_loss must be 'smooth_l1' or 'l2', got {self.recon_loss!r}")
+    if self.window % self.model.downsample:
+      raise ValueError(
+        f"vqvae.window={self.window} must be a multiple of 2**down_t = {self.model.downsample}"
+      )
 
 
-def default_config(preset: str | None) -> ml_collections.ConfigDict:
-  """Paper/code sizes (BIGE options/option_vq.py): width 512, 512 codes x 512 dims, down_t 2,
-  depth 3, dilation growth 3, mu 0.99, batch 128, AdamW 2e-4 (0.9, 0.99), warmup 1000, milestones
-  (50k, 400k) x 0.05, 200k iterations. `quick` (CPU minutes) and `tiny` (tests) shrink it."""
-  from experiments import base
-
-  v = ml_collections.ConfigDict()
-  v.width, v.code_dim, v.num_codes = 512, 512, 512
-  v.down_t, v.depth, v.dilation_growth, v.mu = 2, 3, 3, 0.99
-  v.recon_loss, v.commit, v.temporal = "smooth_l1", 0.02, 2.0
-  v.batch_size, v.num_steps = 128, 200_000
-  v.log_every, v.checkpoint_every, v.keep_checkpoints, v.ema_decay = 200, 10_000, 3, 0.999
-  v.init_from = ""
-  v.optim = base.get_config().optim
-  v.optim.update(
-    dict(
-      learning_rate=2e-4,
-      b1=0.9,
-      b2=0.99,
-      warmup_steps=1000,
-      schedule="multistep",
-      decay_steps=(50_000, 400_000),
-      decay_factor=0.05,
-    )
-  )
-  if preset == "quick":
-    v.width, v.code_dim, v.num_codes = 128, 64, 128
-    v.batch_size, v.num_steps, v.log_every, v.checkpoint_every = 32, 1500, 100, 500
-    v.optim.warmup_steps, v.optim.decay_steps = 100, (1000,)
-  elif preset == "tiny":
-    v.width, v.code_dim, v.num_codes = 32, 16, 32
-    v.batch_size, v.num_steps, v.log_every, v.checkpoint_every = 8, 30, 10, 20
-    v.optim.warmup_steps, v.optim.decay_steps = 5, (1000,)
-  return v
-
-
-def recon_loss(pred: jax.Array, target: jax.Array, kind: str) -> jax.Array:
-  if kind == "l2":
-    return jnp.mean((pred - target) ** 2)
-  return jnp.mean(optax.huber_loss(pred, target, delta=1.0))  # = torch SmoothL1 (beta=1)
-
-
-def make_init_fn(model: VQVAE, window: int, batch_size: int):
+def make_init_fn(model: VQVAE, window: int, batch_size: int = 1):
   def init_fn(key):
     p_key, s_key = jax.random.split(key)
-    x = jnp.zeros((batch_size, window, model.cfg.input_dim))
+    x = jnp.zeros((batch_size, window, model.input_dim))
     variables = model.init({"params": p_key, "sample": s_key}, x, train=False)
     return variables["params"], {"codebook": variables["codebook"]}
 
   return init_fn
 
 
-def make_loss_fn(model: VQVAE, cfg: VQLossConfig):
+def make_loss_fn(model: VQVAE, cfg: losses.VQLossConfig):
+  """Apply the model, call `losses.vqvae_loss`; codebook statistics as mutable state."""
+
   def loss_fn(params, mutables, batch, rngs):
     x = batch["motion"]  # [B, T, C] normalised
     (x_hat, aux), new = model.apply(
@@ -97,56 +73,52 @@ def make_loss_fn(model: VQVAE, cfg: VQLossConfig):
       mutable=["codebook"],
       rngs={"sample": rngs["sample"]},
     )
-    rec = recon_loss(x_hat, x, cfg.recon_loss)
-    temp = temporal_smoothness(x_hat)
-    loss = rec + cfg.commit * aux["commit_loss"] + cfg.temporal * temp
-    metrics = {
-      "recon": rec,
-      "commit": aux["commit_loss"],
-      "temporal": temp,
-      "perplexity": aux["perplexity"],
-      "dead_codes": aux["dead_codes"],
-    }
+    loss, terms = losses.vqvae_loss(x, x_hat, aux["z_e"], aux["z_q"], cfg)
+    metrics = {**terms, "perplexity": aux["perplexity"], "dead_codes": aux["dead_codes"]}
     return loss, (metrics, dict(new))
 
   return loss_fn
 
 
-def model_from_config(cfg: Any, input_dim: int) -> VQVAE:
-  return VQVAE(
-    VQVAEConfig(
-      input_dim=input_dim,
-      width=cfg.width,
-      code_dim=cfg.code_dim,
-      num_codes=cfg.num_codes,
-      down_t=cfg.down_t,
-      depth=cfg.depth,
-      dilation_growth=cfg.dilation_growth,
-      mu=cfg.mu,
-    )
-  )
+def make_model(cfg: VQStageConfig, input_dim: int) -> VQVAE:
+  return VQVAE(cfg.model, input_dim)
 
 
-def train(cfg: Any, windows: np.ndarray, workdir: str | pathlib.Path, *, seed: int):
-  """Trains on `windows` [N, T, C] (already normalised). Returns (model, variables)."""
-  model = model_from_config(cfg, windows.shape[-1])
-  examples = [{"motion": w.astype(np.float32)} for w in windows]
-  batch_fn = StepBatcher(examples, batch_size=cfg.batch_size, seed=seed)
-  tx = optim.make_optimizer(optim.OptimConfig.from_config(cfg.optim))
-  loop_cfg = loop_lib.LoopConfig.from_config(cfg, seed=seed, desc="vqvae")
+def train(
+  cfg: VQStageConfig,
+  batch_fn: Callable[[int], dict],
+  input_dim: int,
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "vqvae",
+) -> tuple[VQVAE, dict]:
+  """Trains on batches `batch_fn(step) -> {'motion': [B, window, input_dim]}` (normalised).
+
+  Returns (model, variables {'params', 'codebook'} as numpy).
+  """
+  model = make_model(cfg, input_dim)
   state = loop_lib.train(
     workdir=workdir,
-    loop=loop_cfg,
-    init_fn=make_init_fn(model, windows.shape[1], 1),
-    loss_fn=make_loss_fn(model, VQLossConfig(cfg.recon_loss, cfg.commit, cfg.temporal)),
-    tx=tx,
+    loop=cfg.loop,
+    init_fn=make_init_fn(model, cfg.window),
+    loss_fn=make_loss_fn(model, cfg.loss),
+    tx=optim.make_optimizer(cfg.optim, cfg.loop.num_steps),
     batch_fn=batch_fn,
+    seed=seed,
+    desc=desc,
   )
   variables = {
-    "params": loop_lib.to_numpy(state.params),
+    "params": loop_lib.to_numpy(eval_params(state)),
     "codebook": loop_lib.to_numpy(state.mutables["codebook"]),
   }
   return model, variables
+
+
+def init_variables(model: VQVAE, window: int) -> dict:
+  """Freshly initialised variables: the structure `artifacts.load_tree(like=...)` restores into."""
+  params, mutables = make_init_fn(model, window)(jax.random.PRNGKey(0))
+  return {"params": params, "codebook": mutables["codebook"]}
 
 
 def reconstruct(
@@ -162,7 +134,15 @@ def reconstruct(
   return np.concatenate(outs), np.concatenate(codes)
 
 
-def code_usage(codes: np.ndarray, num_codes: int) -> dict[str, float]:
+def encode(model: VQVAE, variables: dict, x: np.ndarray, batch: int = 64) -> np.ndarray:
+  """Encoder outputs (pre-quantisation latents) [N, T / 2**down_t, D] of x [N, T, C]."""
+  fn = jax.jit(lambda v, x: model.apply(v, x, method=VQVAE.encode))
+  return np.concatenate(
+    [np.asarray(fn(variables, jnp.asarray(x[i : i + batch]))) for i in range(0, len(x), batch)]
+  )
+
+
+def code_usage(codes: np.ndarray, num_codes: int) -> dict[str, Any]:
   counts = np.bincount(codes.ravel(), minlength=num_codes).astype(np.float64)
   p = counts / counts.sum()
   nz = p[p > 0]

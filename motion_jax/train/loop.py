@@ -44,21 +44,24 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-  num_steps: int
-  seed: int = 0
-  ema_decay: float = 0.999
+  """How long to train and how a run is logged, checkpointed and resumed."""
+
+  num_steps: int = 1000
   log_every: int = 50
   checkpoint_every: int = 500  # 0: only at the end
   keep_checkpoints: int = 3
-  init_from: str | None = None
-  desc: str = "train"
+  # 0: no EMA of the parameters is kept; > 0: the EMA is kept and evaluation uses it
+  # (`motion_jax.train.state.eval_params`), for methods whose paper evaluates EMA weights.
+  ema_decay: float = 0.0
+  init_from: str = ""  # a run's workdir (or its checkpoints/) to initialise from; "" = none
 
-  @classmethod
-  def from_config(cls, cfg: Any, **overrides) -> LoopConfig:
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in dict(cfg).items() if k in fields}
-    values.update(overrides)
-    return cls(**values)
+  def __post_init__(self):
+    if self.num_steps < 0 or self.log_every < 1 or self.checkpoint_every < 0:
+      raise ValueError(
+        f"loop: num_steps >= 0, log_every >= 1 and checkpoint_every >= 0 needed, got {self}"
+      )
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ValueError(f"loop.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 def progress(iterable, *, total: int | None = None, desc: str = "", initial: int = 0):
@@ -81,13 +84,14 @@ def init_state(
   tx: optax.GradientTransformation,
   seed: int,
   mesh: jax.sharding.Mesh,
+  ema: bool = False,
 ) -> tuple[Callable[[], TrainState], TrainState, Any]:
   """Shape-first init: abstract state -> replicated shardings -> jitted init placed directly."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
 
   def make(init_key, train_key):
     params, mutables = init_fn(init_key)
-    return create_train_state(params, mutables, tx, train_key)
+    return create_train_state(params, mutables, tx, train_key, ema)
 
   abstract = jax.eval_shape(make, init_key, train_key)
   shardings = jax.tree.map(lambda _: sharding_lib.replicated(mesh), abstract)
@@ -107,28 +111,43 @@ def train(
   loss_fn: step_lib.LossFn,
   tx: optax.GradientTransformation,
   batch_fn: Callable[[int], Any],
+  seed: int = 0,
+  desc: str = "train",
   mesh: jax.sharding.Mesh | None = None,
   on_log: Callable[[int, dict], None] | None = None,
 ) -> TrainState:
   """Trains to `loop.num_steps`, resuming from `<workdir>/checkpoints` if present.
 
+  Checkpoints of a state with other shapes (the model or optimiser changed) are not resumed
+  from: they are moved aside to `checkpoints.<signature>` with a warning and training starts
+  over; a longer `num_steps` resumes and continues.
+
   Args:
-    workdir: where checkpoints/ and metrics live.
+    workdir: where checkpoints/ and metrics (`<desc>.jsonl`, TensorBoard) live.
+    loop: length, logging, checkpointing, EMA, init_from.
     init_fn: `init_fn(key) -> (params, mutables)`.
     loss_fn: `loss_fn(params, mutables, batch, rngs) -> (loss, (metrics, new_mutables))`.
     tx: the optax optimiser.
     batch_fn: `batch_fn(step) -> this process's rows of the global batch for that step`.
+    seed: initialisation and per-step RNG seed.
+    desc: name of the progress bar and of the metrics file.
     on_log: optional callback with (step, scalar metrics) at each log step.
   Returns:
     The final TrainState (replicated global arrays).
   """
   workdir = pathlib.Path(workdir)
   mesh = mesh or sharding_lib.make_mesh()
-  make_state, abstract, shardings = init_state(init_fn, tx, loop.seed, mesh)
-  checkpointer = ckpt_lib.Checkpointer(workdir / "checkpoints", max_to_keep=loop.keep_checkpoints)
-  state, origin = ckpt_lib.restore_or_init(checkpointer, make_state, abstract, loop.init_from)
+  make_state, abstract, shardings = init_state(init_fn, tx, seed, mesh, ema=loop.ema_decay > 0)
+  signature = ckpt_lib.state_signature(abstract)
+  ckpt_lib.set_aside_if_incompatible(workdir / "checkpoints", signature)
+  checkpointer = ckpt_lib.Checkpointer(
+    workdir / "checkpoints", max_to_keep=loop.keep_checkpoints, signature=signature
+  )
+  state, origin = ckpt_lib.restore_or_init(
+    checkpointer, make_state, abstract, loop.init_from or None
+  )
   start = int(state.step)
-  log.info("%s: %s (step %d of %d)", loop.desc, origin, start, loop.num_steps)
+  log.info("%s: %s (step %d of %d)", desc, origin, start, loop.num_steps)
   if start >= loop.num_steps:
     checkpointer.close()
     return state
@@ -136,8 +155,8 @@ def train(
   step_fn = step_lib.jit_train_step(
     step_lib.make_train_step(loss_fn, tx, ema_decay=loop.ema_decay), mesh, shardings
   )
-  writer = MetricWriter(workdir, name=loop.desc)
-  bar = progress(range(start, loop.num_steps), total=loop.num_steps, initial=start, desc=loop.desc)
+  writer = MetricWriter(workdir, name=desc)
+  bar = progress(range(start, loop.num_steps), total=loop.num_steps, initial=start, desc=desc)
   t0, last_step = time.perf_counter(), start
   try:
     for step in bar:

@@ -15,6 +15,8 @@ from typing import Any
 import jax
 import optax
 
+SCHEDULES = ("constant", "multistep", "cosine")
+
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
@@ -26,25 +28,22 @@ class OptimConfig:
   warmup_steps: int = 0
   # 'constant', 'multistep' (multiply by `decay_factor` at each of `decay_steps`) or 'cosine'.
   schedule: str = "constant"
-  decay_steps: Sequence[int] = ()
+  decay_steps: tuple[int, ...] = ()
   decay_factor: float = 0.05
-  total_steps: int = 1
   final_lr_fraction: float = 0.0  # cosine: final lr = fraction * peak
   grad_clip_norm: float = 0.0  # 0 disables
-  freeze: Sequence[str] = ()  # regexes over '/'-joined parameter paths
+  freeze: tuple[str, ...] = ()  # regexes over '/'-joined parameter paths
 
-  @classmethod
-  def from_config(cls, cfg: Any) -> OptimConfig:
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in dict(cfg).items() if k in fields}
-    for key in ("decay_steps", "freeze"):
-      if key in values:
-        values[key] = tuple(values[key])
-    return cls(**values)
+  def __post_init__(self):
+    if self.schedule not in SCHEDULES:
+      raise ValueError(
+        f"optim.schedule: unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
+      )
 
 
-def make_schedule(cfg: OptimConfig) -> optax.Schedule:
-  """Warmup (linear from 0) followed by the configured decay."""
+def make_schedule(cfg: OptimConfig, total_steps: int = 1) -> optax.Schedule:
+  """Warmup (linear from 0) followed by the configured decay; the cosine decays over
+  `total_steps` (the training length, `LoopConfig.num_steps`)."""
   if cfg.schedule == "constant":
     main = optax.constant_schedule(cfg.learning_rate)
   elif cfg.schedule == "multistep":
@@ -54,7 +53,7 @@ def make_schedule(cfg: OptimConfig) -> optax.Schedule:
     )
   elif cfg.schedule == "cosine":
     main = optax.cosine_decay_schedule(
-      cfg.learning_rate, max(cfg.total_steps - cfg.warmup_steps, 1), alpha=cfg.final_lr_fraction
+      cfg.learning_rate, max(total_steps - cfg.warmup_steps, 1), alpha=cfg.final_lr_fraction
     )
   else:
     raise ValueError(
@@ -80,9 +79,13 @@ def freeze_labels(params: Any, patterns: Sequence[str]) -> Any:
   )
 
 
-def make_optimizer(cfg: OptimConfig) -> optax.GradientTransformation:
+def make_optimizer(cfg: OptimConfig, total_steps: int = 1) -> optax.GradientTransformation:
   adamw = optax.adamw(
-    make_schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay
+    make_schedule(cfg, total_steps),
+    b1=cfg.b1,
+    b2=cfg.b2,
+    eps=cfg.eps,
+    weight_decay=cfg.weight_decay,
   )
   if cfg.grad_clip_norm > 0:
     adamw = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adamw)

@@ -35,7 +35,11 @@ def make_train_step(
   ema_decay: float,
   rng_names: Sequence[str] = ("dropout", "noise", "sample"),
 ):
-  """Returns an un-jitted pure step; see `jit_train_step` for the sharded compiled version."""
+  """Returns an un-jitted pure step; see `jit_train_step` for the sharded compiled version.
+
+  `ema_decay > 0` updates `state.ema_params` (which must then hold a copy of the parameters);
+  `0` leaves them as they are (an empty dict: no EMA is kept).
+  """
 
   def train_step(state: TrainState, batch: Any) -> tuple[TrainState, dict]:
     rngs = step_rngs(state, *rng_names)
@@ -43,7 +47,7 @@ def make_train_step(
     (loss, (metrics, new_mutables)), grads = grad_fn(state.params, state.mutables, batch, rngs)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ema = ema_update(state.ema_params, params, ema_decay)
+    ema = ema_update(state.ema_params, params, ema_decay) if ema_decay > 0 else state.ema_params
     metrics = dict(metrics)
     metrics.update(
       loss=loss,

@@ -8,42 +8,14 @@ import numpy as np
 import pytest
 
 from motion_jax.guidance import bige as guidance
-from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
-from motion_jax.models.vqvae import VQVAE, VQVAEConfig
-from motion_jax.skeletons import opensim_fk
-from motion_jax.skeletons.opencap import BIGE_COORDINATES, load_opencap_model
+from motion_jax.guidance.random_models import random_frozen_models
 
 T, L, D = 16, 4, 8
 
 
 @functools.lru_cache(maxsize=1)
 def frozen_setup():
-  vq = VQVAE(VQVAEConfig(input_dim=33, width=16, code_dim=D, num_codes=16, depth=1))
-  x = jnp.zeros((1, T, 33))
-  keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}
-  vq_vars = vq.init(keys, x)
-  codebook = jax.random.normal(jax.random.PRNGKey(2), (16, D))
-  sur = MuscleSurrogate(SurrogateConfig(num_layers=1, num_heads=3, ff_dim=16, max_len=T))
-  sur_vars = sur.init(jax.random.PRNGKey(3), x)
-  model = load_opencap_model()
-  fk = opensim_fk.make_fk(model, BIGE_COORDINATES)
-  # Mean pose: a standing squat-like pose in degrees/metres (pelvis ~0.9 m above the floor).
-  mean = np.zeros(33, np.float32)
-  mean[BIGE_COORDINATES.index("pelvis_ty")] = 0.9
-  frozen = guidance.FrozenModels(
-    decode=lambda zq: vq.apply(vq_vars, zq[None], method=VQVAE.decode)[0],
-    surrogate=lambda xn: sur.apply(sur_vars, xn[None])[0],
-    fk=fk,
-    center_of_mass=lambda r: opensim_fk.center_of_mass(r, model),
-    codebook=codebook,
-    mean=jnp.asarray(mean),
-    std=jnp.full((33,), 5.0),
-    train_latents=jax.random.normal(jax.random.PRNGKey(4), (10, L, D)),
-    foot_joints=jnp.asarray(
-      [model.joint_names.index(j) for j in ("ankle_r", "mtp_r", "ankle_l", "mtp_l")]
-    ),
-  )
-  return frozen, (vq_vars, sur_vars)
+  return random_frozen_models(frames=T, code_dim=D, num_codes=16, train_latents=10, seed=0)
 
 
 def leaves_hash(tree):
@@ -53,7 +25,7 @@ def leaves_hash(tree):
 def test_guidance_lowers_objective_keeps_frozen_params_and_has_finite_grads():
   frozen, variables = frozen_setup()
   before = leaves_hash(variables)
-  cfg = guidance.GuidanceConfig(steps=25, learning_rate=0.05, num_candidates=3, fps=60.0)
+  cfg = guidance.GuidanceConfig(steps=25, learning_rate=0.05, num_candidates=3)
   z0 = guidance.initial_latents(jax.random.PRNGKey(5), frozen, cfg)
   grads = jax.jit(
     jax.grad(lambda z: jnp.sum(guidance.guidance_terms(z, frozen, cfg) @ cfg.weight_vector))
@@ -96,5 +68,8 @@ def test_proximity_is_the_min_frobenius_distance():
 def test_bad_config_is_a_clear_error():
   with pytest.raises(ValueError, match="guidance.init"):
     guidance.GuidanceConfig(init="uniform")
-  with pytest.raises(ValueError, match="unknown terms"):
-    guidance.GuidanceConfig(weights=(("no_such_term", 1.0),))
+  with pytest.raises(ValueError, match="guidance.weight_set"):
+    guidance.GuidanceConfig(weight_set="mine")
+  code = guidance.GuidanceConfig(weight_set="code").weight_vector
+  np.testing.assert_array_equal(code, guidance.CODE_WEIGHTS.vector())
+  assert code[guidance.TERMS.index("com_velocity")] == 50.0

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from motion_jax.data.paths import DATA_DIR
+from motion_jax.data.formats.bvh import InvalidJointsError
 from motion_jax.io import plots
-from motion_jax.io.bvh import InvalidJointsError
+from motion_jax.paths import DATA_DIR
 
 DATA = DATA_DIR
 HML = DATA / "humanml3d"
@@ -122,7 +122,7 @@ def test_gif_of_generated_clip(tmp_path, clip):
   """A procedural jumping jack rendered as a GIF: 40 frames, the figure moves, and the drawn
   figure reaches higher in the frame where the wrists are above the head (the fixed camera itself
   is checked on the real clip above)."""
-  from motion_jax.data.procedural.actions import generate
+  from motion_jax.datagen.procedural.actions import generate
 
   _, chains = clip
   joints, _, _ = generate("jumping_jacks", np.random.default_rng(3), n_frames=40)

@@ -22,8 +22,8 @@ def test_fidelity_is_zero_for_identical_sets_and_matches_gaussian_closed_form():
 def test_fidelity_on_ill_conditioned_motions():
   """Squat coordinates are nearly collinear (rank-deficient covariance): W2 of a set with itself
   stays at rounding level, and matches the 1-D closed form along the one free direction."""
-  from motion_jax.data.opencap import read_trial
-  from motion_jax.data.paths import opencap_path
+  from motion_jax.data.formats.opencap import read_trial
+  from motion_jax.paths import opencap_path
   from motion_jax.skeletons.opencap import SQUATS_MOT
 
   q = read_trial(opencap_path(SQUATS_MOT)).coordinates  # the real squat trial

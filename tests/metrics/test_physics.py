@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from motion_jax.data.paths import DATA_DIR
 from motion_jax.metrics import physics as P
+from motion_jax.paths import DATA_DIR
 
 
 def _standing(t=30, height=0.0):

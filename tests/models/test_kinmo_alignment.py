@@ -5,16 +5,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from motion_jax.losses import kinmo_loss
 from motion_jax.models.attention import CrossAttentionLayer
 from motion_jax.models.kinmo_alignment import (
   HierarchicalTextEncoder,
   KinMoAlignment,
   KinMoAlignmentConfig,
-  kinmo_alignment_loss,
   retrieval_similarity,
 )
 
 CFG = KinMoAlignmentConfig.tiny()
+TAU = 0.1  # KinMo/TMR InfoNCE temperature
 B, F = 4, CFG.text_features
 
 
@@ -129,7 +130,7 @@ def test_full_model_loss_and_gradients():
   # than double XLA's CPU compile time; dropout itself is exercised in the text-encoder tests.)
   def loss_fn(p):
     o = model.apply({"params": p}, *text, *motion)
-    total, terms = kinmo_alignment_loss(o, CFG)
+    total, terms = kinmo_loss(o["motion"], o["text"], TAU)
     return total, (o, terms)
 
   value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
@@ -138,7 +139,7 @@ def test_full_model_loss_and_gradients():
   assert set(terms) == {"global", "group", "interaction"}
 
   # Independent numpy InfoNCE per level (eq. 7 with unit weights).
-  def nce(t, m, tau=CFG.temperature):
+  def nce(t, m, tau=TAU):
     t = np.asarray(t, np.float64)
     m = np.asarray(m, np.float64)
     t = t / np.linalg.norm(t, axis=1, keepdims=True)
@@ -151,8 +152,8 @@ def test_full_model_loss_and_gradients():
   expected = sum(nce(out["text"][lvl], out["motion"]) for lvl in terms)
   np.testing.assert_allclose(total, expected, rtol=1e-5)
 
-  weighted = KinMoAlignmentConfig.tiny(level_weights=(1.0, 0.5, 2.0))
-  total_w, _ = kinmo_alignment_loss(out, weighted)
+  weights = {"global": 1.0, "group": 0.5, "interaction": 2.0}
+  total_w, _ = kinmo_loss(out["motion"], out["text"], TAU, weights)
   expected_w = terms["global"] + 0.5 * terms["group"] + 2.0 * terms["interaction"]
   np.testing.assert_allclose(total_w, expected_w, rtol=1e-6)
 

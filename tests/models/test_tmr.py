@@ -125,6 +125,7 @@ def test_fully_masked_attention_is_finite():
 # ---------------------------------------------------------------------------------------------
 
 CFG = TMRConfig.tiny()
+W = losses.TMRLossWeights()
 
 
 def _batch(key, b=4, t=10, n_text=6):
@@ -153,9 +154,9 @@ def test_tmr_defaults_are_the_papers():
   sizes = (cfg.latent_dim, cfg.num_layers, cfg.num_heads, cfg.ff_dim, cfg.dropout_rate)
   assert sizes == (256, 6, 4, 1024, 0.1)
   assert cfg.activation == "gelu" and cfg.vae
-  w = cfg.loss
+  w = losses.TMRLossWeights()
   assert (w.contrastive, w.kl, w.latent, w.reconstruction) == (0.1, 1e-5, 1e-5, 1.0)
-  assert cfg.loss.temperature == 0.1 and cfg.loss.threshold == 0.8
+  assert w.temperature == 0.1 and w.threshold == 0.8
 
 
 def test_tmr_shapes_and_masking(tmr_setup):
@@ -307,8 +308,8 @@ def test_tmr_loss_terms_and_training_reduces_loss(tmr_setup):
   model, variables, batch, out = tmr_setup
   text, text_mask, motion, motion_mask = batch
   caption_emb = jax.random.normal(jax.random.PRNGKey(7), (4, 8))
-  total, terms = losses.tmr_loss(out, motion, motion_mask, caption_emb, CFG.loss)
-  w = CFG.loss
+  total, terms = losses.tmr_loss(out, motion, motion_mask, caption_emb, W)
+  w = W
   expected = (
     terms["reconstruction"]
     + w.kl * terms["kl"]
@@ -327,7 +328,7 @@ def test_tmr_loss_terms_and_training_reduces_loss(tmr_setup):
     def loss_fn(p):
       # Latent sampling on; dropout off (its threefry bits double the CPU compile time).
       o = model.apply({"params": p}, *batch, rngs={"sample": key})
-      return losses.tmr_loss(o, motion, motion_mask, caption_emb, CFG.loss)[0]
+      return losses.tmr_loss(o, motion, motion_mask, caption_emb, W)[0]
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = opt.update(grads, opt_state)

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from motion_jax.data.mot import convert_units, coordinates_from_motion, read_mot
-from motion_jax.data.paths import opencap_path
+from motion_jax.data.formats.mot import convert_units, coordinates_from_motion, read_mot
+from motion_jax.paths import opencap_path
 from motion_jax.skeletons import opencap
 from motion_jax.skeletons import opensim_fk as F
 from motion_jax.skeletons.opensim_model import load_osim

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from motion_jax.data.paths import opencap_path
+from motion_jax.paths import opencap_path
 from motion_jax.skeletons import opencap
 from motion_jax.skeletons import opensim_functions as fns
 from motion_jax.skeletons.opensim_model import (

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from motion_jax.data.paths import opencap_path
+from motion_jax.paths import opencap_path
 from motion_jax.skeletons import opencap
 from motion_jax.skeletons import opensim_fk as F
 from motion_jax.skeletons.opensim_model import load_osim, scale_inertia, scale_model

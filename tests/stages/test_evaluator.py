@@ -4,9 +4,12 @@ One tiny evaluator (tiny preset: a 180-clip procedural dataset, 60 steps) is tra
 the bad-input checks use an untrained hand-built one.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from experiments import presets
 from motion_jax.metrics import generation as g
 from motion_jax.stages import evaluator as ev_lib
 
@@ -14,8 +17,8 @@ from motion_jax.stages import evaluator as ev_lib
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("evaluator")
-  cfg = ev_lib.default_config("tiny")
-  cfg.num_steps, cfg.batch_size = 60, 16
+  cfg = presets.evaluator("tiny")
+  cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, num_steps=60), batch_size=16)
   evaluator = ev_lib.ensure_evaluator(workdir, cfg)
   pairs = ev_lib.eval_pairs(workdir, cfg, split="train")
   return workdir, cfg, evaluator, pairs
@@ -41,6 +44,12 @@ def test_trained_evaluator_is_cached_and_passes_sanity_checks(trained, monkeypat
   e = again.embed_texts(texts)
   np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-6)
   np.testing.assert_allclose(e, evaluator.embed_texts(texts), atol=1e-6)
+  # Another config is another evaluator: it is trained anew (here: stopped at the first call).
+  other = dataclasses.replace(cfg, latent_dim=cfg.latent_dim * 2)
+  with monkeypatch.context() as m:
+    m.setattr(loop_lib, "train", no_training)
+    with pytest.raises(AssertionError, match="retrained"):
+      ev_lib.ensure_evaluator(workdir, other)
 
   # 2. Sanity numbers: real-vs-real FID 0, shuffled pairs at chance, real pairs above it.
   real = g.evaluate_generator(evaluator, None, pairs, num_repeats=20, diversity_pairs=100)
@@ -70,7 +79,7 @@ def test_trained_evaluator_is_cached_and_passes_sanity_checks(trained, monkeypat
 def _untrained_evaluator():
   import jax
 
-  from motion_jax.data import text_features as tf_lib
+  from motion_jax.data.text_motion import features as tf_lib
   from motion_jax.models.tmr import TMR, TMRConfig
 
   model = TMR(TMRConfig.tiny(motion_features=263, text_features=4))

@@ -80,7 +80,7 @@ def test_second_call_of_train_step_compiles_nothing():
   init_fn, loss_fn, examples = toy.make_problem()
   tx = optim.make_optimizer(optim.OptimConfig(learning_rate=1e-3))
   mesh = sharding.make_mesh()
-  make_state, _, shardings = loop.init_state(init_fn, tx, 0, mesh)
+  make_state, _, shardings = loop.init_state(init_fn, tx, 0, mesh, ema=True)
   fn = step_lib.jit_train_step(
     step_lib.make_train_step(loss_fn, tx, ema_decay=0.9), mesh, shardings
   )
@@ -96,3 +96,37 @@ def test_second_call_of_train_step_compiles_nothing():
   jax.block_until_ready(m)
   assert compiles == [], compiles
   assert fn._cache_size() == 1
+
+
+def test_ema_is_kept_only_when_configured_and_then_evaluated(tmp_path):
+  from motion_jax.train.state import eval_params
+
+  plain = toy.run(tmp_path / "plain", num_steps=10, ema_decay=0.0)
+  assert plain.ema_params == {} and eval_params(plain) is plain.params
+  with_ema = toy.run(tmp_path / "ema", num_steps=10, ema_decay=0.9)
+  ema, params = jax.device_get(with_ema.ema_params), jax.device_get(with_ema.params)
+  lag = max(
+    float(np.abs(e - p).max()) for e, p in zip(jax.tree.leaves(ema), jax.tree.leaves(params))
+  )
+  assert lag > 1e-6  # the EMA lags the parameters...
+  assert eval_params(with_ema) is with_ema.ema_params  # ...and evaluation uses it
+  # Without EMA the parameters are the same as with it: the EMA never feeds back.
+  np.testing.assert_array_equal(
+    np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(plain.params))]),
+    np.concatenate([np.ravel(x) for x in jax.tree.leaves(params)]),
+  )
+
+
+def test_checkpoints_of_a_differently_shaped_model_are_moved_aside(tmp_path, caplog):
+  toy.run(tmp_path, num_steps=10, checkpoint_every=5, hidden=32)
+  with caplog.at_level(logging.WARNING):
+    state = toy.run(tmp_path, num_steps=6, checkpoint_every=5, hidden=8)  # another model
+  assert "differently shaped state" in caplog.text
+  aside = [p for p in tmp_path.iterdir() if p.name.startswith("checkpoints.")]
+  assert len(aside) == 1 and sorted(p.name for p in aside[0].iterdir() if p.name.isdigit()) == [
+    "10",
+    "5",
+  ]
+  assert int(state.step) == 6  # trained from scratch, not resumed from step 10
+  rows = writers.read_jsonl(tmp_path / "train.jsonl")
+  assert [r["step"] for r in rows][-6:] == list(range(1, 7))

@@ -24,9 +24,9 @@ def test_warmup_then_multistep_decay_matches_torch_multisteplr_convention():
 
 def test_cosine_reaches_final_fraction():
   cfg = optim.OptimConfig(
-    learning_rate=1.0, warmup_steps=0, schedule="cosine", total_steps=100, final_lr_fraction=0.1
+    learning_rate=1.0, warmup_steps=0, schedule="cosine", final_lr_fraction=0.1
   )
-  lr = optim.make_schedule(cfg)
+  lr = optim.make_schedule(cfg, total_steps=100)
   np.testing.assert_allclose(float(lr(0)), 1.0)
   np.testing.assert_allclose(float(lr(50)), 0.55, rtol=1e-5)
   np.testing.assert_allclose(float(lr(100)), 0.1, rtol=1e-5)
@@ -49,6 +49,10 @@ def test_freeze_by_path_pattern_gives_zero_updates_only_there():
   assert labels == {"decoder": {"w": "frozen"}, "encoder": {"w": "trainable"}}
 
 
-def test_from_config_ignores_unrelated_keys():
-  cfg = optim.OptimConfig.from_config({"learning_rate": 1e-3, "decay_steps": [5], "other": 1})
+def test_config_with_an_unknown_key_is_rejected_with_the_valid_keys():
+  from motion_jax.config import ConfigError, from_dict
+
+  cfg = from_dict(optim.OptimConfig, {"learning_rate": 1e-3, "decay_steps": [5]}, "optim")
   assert cfg.learning_rate == 1e-3 and cfg.decay_steps == (5,)
+  with pytest.raises(ConfigError, match=r"optim\.other.*valid keys of optim: learning_rate"):
+    from_dict(optim.OptimConfig, {"learning_rate": 1e-3, "other": 1}, "optim")

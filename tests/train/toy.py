@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 
-def make_problem(nan_at_step: int = -1):
+def make_problem(nan_at_step: int = -1, hidden: int = 32):
   import flax.linen as nn
   import jax
   import jax.numpy as jnp
@@ -27,7 +27,7 @@ def make_problem(nan_at_step: int = -1):
       mean = self.variable("stats", "input_mean", jnp.zeros, (x.shape[-1],))
       if not self.is_initializing():
         mean.value = 0.9 * mean.value + 0.1 * x.mean(0)  # a mutable collection, like codebook EMA
-      return nn.Dense(1)(nn.gelu(nn.Dense(32)(x)))  # [B, 1]
+      return nn.Dense(1)(nn.gelu(nn.Dense(hidden)(x)))  # [B, 1]
 
   rng = np.random.default_rng(0)
   x = rng.normal(size=(256, 4)).astype(np.float32)
@@ -77,12 +77,14 @@ def run(
   devices=None,
   batch_size=16,
   seed=0,
+  ema_decay=0.9,
+  hidden=32,
 ):
   import jax
 
   from motion_jax.train import loop, optim, sharding
 
-  init_fn, loss_fn, examples = make_problem(nan_at_step)
+  init_fn, loss_fn, examples = make_problem(nan_at_step, hidden)
   batcher = batch_fn_for(examples, batch_size, seed, with_step=nan_at_step >= 0)
 
   def batch_fn(step):
@@ -91,19 +93,25 @@ def run(
     return batcher(step)
 
   tx = optim.make_optimizer(
-    optim.OptimConfig(learning_rate=3e-3, warmup_steps=3, schedule="cosine", total_steps=100)
+    optim.OptimConfig(learning_rate=3e-3, warmup_steps=3, schedule="cosine"), total_steps=100
   )
   mesh = sharding.make_mesh(jax.devices()[:devices] if devices else None)
   cfg = loop.LoopConfig(
     num_steps=num_steps,
-    seed=seed,
-    ema_decay=0.9,
+    ema_decay=ema_decay,
     log_every=1,
     checkpoint_every=checkpoint_every,
     keep_checkpoints=3,
   )
   return loop.train(
-    workdir=workdir, loop=cfg, init_fn=init_fn, loss_fn=loss_fn, tx=tx, batch_fn=batch_fn, mesh=mesh
+    workdir=workdir,
+    loop=cfg,
+    init_fn=init_fn,
+    loss_fn=loss_fn,
+    tx=tx,
+    batch_fn=batch_fn,
+    seed=seed,
+    mesh=mesh,
   )
 
 

@@ -1,0 +1,96 @@
+"""Presets shared by the experiments: `quick` (CPU minutes), `tiny` (seconds, for tests) or none
+(the papers' sizes, for GPU/TPU).
+
+Each function takes the library's default config of a stage (the paper's settings) and returns it
+shrunk for the preset; experiments call them from `get_config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from motion_jax.stages.evaluator import EvaluatorConfig
+from motion_jax.stages.surrogate import SurrogateStageConfig
+from motion_jax.stages.vqvae import VQStageConfig
+
+PRESETS = ("quick", "tiny")
+
+
+def check(preset: str | None) -> str | None:
+  """The preset name (None for the paper's sizes); an unknown one raises with the valid ones."""
+  if preset in (None, ""):
+    return None
+  if preset not in PRESETS:
+    raise ValueError(
+      f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)} (or none for the paper's)"
+    )
+  return preset
+
+
+def vqvae(cfg: VQStageConfig, preset: str | None) -> VQStageConfig:
+  """Motion VQ-VAE: quick = width 128, 128 codes x 64, 1500 steps of 32; tiny = 30 steps."""
+  if preset == "quick":
+    return replace(
+      cfg,
+      model=replace(cfg.model, width=128, code_dim=64, num_codes=128),
+      optim=replace(cfg.optim, warmup_steps=100, decay_steps=(1000,)),
+      loop=replace(cfg.loop, num_steps=1500, log_every=100, checkpoint_every=500),
+      batch_size=32,
+    )
+  if preset == "tiny":
+    return replace(
+      cfg,
+      model=replace(cfg.model, width=32, code_dim=16, num_codes=32),
+      optim=replace(cfg.optim, warmup_steps=5, decay_steps=(1000,)),
+      loop=replace(cfg.loop, num_steps=30, log_every=10, checkpoint_every=20),
+      batch_size=8,
+    )
+  return cfg
+
+
+def surrogate(cfg: SurrogateStageConfig, preset: str | None) -> SurrogateStageConfig:
+  """Muscle surrogate: quick = 1500 steps; tiny = 1 layer, ff 32, 20 steps of 8."""
+  if preset == "quick":
+    return replace(cfg, loop=replace(cfg.loop, num_steps=1500, log_every=100, checkpoint_every=500))
+  if preset == "tiny":
+    return replace(
+      cfg,
+      model=replace(cfg.model, num_layers=1, ff_dim=32),
+      loop=replace(cfg.loop, num_steps=20, log_every=10, checkpoint_every=20),
+      batch_size=8,
+    )
+  return cfg
+
+
+def evaluator(preset: str | None) -> EvaluatorConfig:
+  """The generation evaluator (`motion_jax.stages.evaluator`): default TMR's sizes and objective;
+  quick = a contrastive-only latent-64 model, 600 steps; tiny = a 180-clip dataset, 6 steps."""
+  cfg = EvaluatorConfig()
+  if preset == "quick":
+    return replace(
+      cfg,
+      latent_dim=64,
+      ff_dim=128,
+      num_layers=1,
+      num_heads=4,
+      objective="contrastive",
+      optim=replace(cfg.optim, learning_rate=5e-4),
+      loop=replace(cfg.loop, num_steps=600, log_every=25, checkpoint_every=300),
+    )
+  if preset == "tiny":
+    return replace(
+      cfg,
+      data=replace(cfg.data, root="workdir", clips=180),
+      latent_dim=16,
+      ff_dim=32,
+      num_layers=1,
+      num_heads=2,
+      objective="contrastive",
+      optim=replace(cfg.optim, learning_rate=1e-3),
+      loop=replace(cfg.loop, num_steps=6, log_every=3, checkpoint_every=0),
+      batch_size=8,
+    )
+  return cfg
+
+
+__all__ = ["PRESETS", "check", "evaluator", "surrogate", "vqvae"]

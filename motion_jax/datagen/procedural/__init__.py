@@ -1,0 +1,33 @@
+"""The embedded default text-motion dataset: procedural clips on the t2m skeleton.
+
+* :mod:`.body`: rest pose, rotations, two-bone leg IK, :class:`~.body.BodyPlan` -> joints.
+* :mod:`.actions`: 18 parametric motion primitives (walk, run, jump, ... stretch).
+* :mod:`.captions`: captions, KinMo group/interaction descriptions, ``lemma/POS`` tokens.
+* :mod:`.build`: the dataset in the HumanML3D layout
+  (``python -m motion_jax.datagen.procedural.build``), :func:`~.build.ensure_dataset`, readers with
+  clear errors.
+* :mod:`.stats`: statistics, figure and physics table of ``data/text_motion/README.md``.
+"""
+
+# Re-exported lazily (PEP 562): importing a submodule such as `captions` must not import `build`,
+# which itself imports `motion_jax.datagen.retarget` (that imports `captions`). The ``build``
+# function stays in :mod:`.build`: re-exporting it here would shadow the module.
+_FROM_BUILD = (
+  "DEFAULT_ROOT",
+  "DatasetError",
+  "ensure_dataset",
+  "load_clip",
+  "read_split",
+  "read_texts",
+)
+
+
+def __getattr__(name):
+  if name in _FROM_BUILD:
+    from motion_jax.datagen.procedural import build
+
+    return getattr(build, name)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_FROM_BUILD)

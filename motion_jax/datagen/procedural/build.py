@@ -1,0 +1,428 @@
+"""Builds the procedural text-motion dataset in the HumanML3D directory layout, and reads it back.
+
+Command (tqdm progress; joints are generated on all cores, features are batched and jitted, clips
+stream through in chunks of 256 so memory does not grow with the dataset)::
+
+    python -m motion_jax.datagen.procedural.build --out data/cache/text_motion --clips 3000 --seed 0
+
+Layout under ``<root>`` (readable by the same loaders as a real HumanML3D folder)::
+
+    new_joints/<id>.npy       [N, 22, 3] float32 joint positions (m, +Y up) in the canonical
+                              frame (floor at 0, frame-0 root at the origin facing +Z)
+    new_joint_vecs/<id>.npy   [N, 263] float32 features (representations.humanml3d)
+                              N = T - 1 for a generated clip of T frames (41 <= T <= 200): as
+                              in real HumanML3D, both files hold the T - 1 feature frames
+                              (new_joints = the first T - 1 canonical frames, equal to
+                              recover_from_ric(new_joint_vecs) to float precision)
+    texts/<id>.txt            one caption per line: caption#lemma/POS tokens#0.0#0.0
+    kinmo/<id>.json           action, generating parameters, 6 group + 15 interaction sentences
+    train.txt val.txt test.txt all.txt   clip ids, one per line (80/10/10 per action)
+    Mean.npy Std.npy          (263,) on train; Std pooled per feature block (as in HumanML3D:
+                              its shipped Std.npy is constant within each block), floored at 1e-6
+    manifest.json             seed, generator version, counts, sha256 of every file, digest,
+                              build time
+
+Determinism: a clip depends only on (seed, index): its action and length come from the seed, its
+parameters from its own ``SeedSequence`` child. Features are computed on clips edge-padded to 200
+frames in fixed batches, which gives exactly the unpadded features (the floor, frame-0 facing and
+the edge-replicated facing smoothing are unchanged by repeating the last frame; a test checks it)
+with one compilation. Two builds with the same arguments produce bit-identical files (the manifest
+``digest`` covers all files but the manifest).
+
+Safety: a build writes into a temporary sibling folder and renames it into place only when it is
+complete, so a failed or interrupted build never replaces a good cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from motion_jax.datagen.layout import (
+  features_batched,
+  file_digests,
+  read_manifest,
+  replace_atomically,
+  write_clip,
+  write_manifest,
+)
+from motion_jax.datagen.procedural import actions as A
+from motion_jax.datagen.procedural import captions as C
+from motion_jax.datagen.retarget import canonicalize
+from motion_jax.paths import DATA_DIR
+
+GENERATOR_VERSION = "1.0.0"
+FPS = 20.0
+MIN_FRAMES = A.MIN_FRAMES
+MAX_FRAMES = A.MAX_FRAMES
+N_CAPTIONS = 3
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+DEFAULT_ROOT = DATA_DIR / "cache" / "text_motion"
+
+
+class DatasetError(ValueError):
+  """A dataset file is missing, malformed, too short or non-finite (the message names it)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+  clip_id: str
+  action: str
+  n_frames: int
+  entropy: tuple[int, ...]  # SeedSequence spawn key material of this clip
+
+
+def plan_clips(n_clips: int, seed: int) -> list[ClipSpec]:
+  """Actions balanced (round-robin over a seeded shuffle), T uniform in [41, 200] joint frames
+  (40 to 199 stored frames, 2 to 9.95 s: HumanML3D's loader keeps 40 <= N < 200)."""
+  if n_clips < 1:
+    raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+  rng = np.random.default_rng([seed, 0])
+  names = sorted(A.ACTIONS)
+  actions = [names[i % len(names)] for i in range(n_clips)]
+  actions = [actions[i] for i in rng.permutation(n_clips)]
+  lengths = rng.integers(MIN_FRAMES + 1, MAX_FRAMES + 1, size=n_clips)  # T - 1 in [40, 199]
+  return [
+    ClipSpec(f"proc_{i:06d}", a, int(n), (int(seed), 1, i))
+    for i, (a, n) in enumerate(zip(actions, lengths))
+  ]
+
+
+def make_clip(spec: ClipSpec) -> dict:
+  """Joints (float32), parameters and text of one clip (pure function of ``spec``)."""
+  rng = np.random.default_rng(list(spec.entropy))
+  joints, params, airborne = A.generate(spec.action, rng, spec.n_frames, FPS)
+  joints = canonicalize(joints).astype(np.float32)
+  check_joints_array(joints, spec.clip_id)
+  text = C.describe(spec.action, params, rng, n_captions=N_CAPTIONS)
+  params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+  return {
+    "spec": spec,
+    "joints": joints,
+    "params": params,
+    "text": text,
+    "airborne_frames": int(airborne.sum()),
+  }
+
+
+def check_joints_array(joints: np.ndarray, name: str, min_frames: int = MIN_FRAMES) -> None:
+  """Raises :class:`DatasetError` naming ``name`` for a wrong shape, too few frames or NaN."""
+  if joints.ndim != 3 or joints.shape[1:] != (22, 3):
+    raise DatasetError(f"{name}: joints must be [T, 22, 3], got {joints.shape}")
+  if joints.shape[0] < min_frames:
+    raise DatasetError(
+      f"{name}: {joints.shape[0]} frames, fewer than the minimum "
+      f"{min_frames} ({min_frames / FPS:.1f} s at {FPS:g} fps)"
+    )
+  bad = ~np.isfinite(joints).all(axis=(1, 2))
+  if bad.any():
+    raise DatasetError(
+      f"{name}: non-finite joints in {int(bad.sum())} frames, first at frame {int(np.argmax(bad))}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Features
+# ------------------------------------------------------------------------------------------------
+BLOCKS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
+
+
+class MeanStd:
+  """Streaming per-dimension mean and block-pooled std (each HumanML3D feature block gets the
+  mean of its dimensions' std), floored at 1e-6; float64 sums, so memory stays constant."""
+
+  def __init__(self, dim: int = 263):
+    self.n, self.s, self.s2 = 0, np.zeros(dim), np.zeros(dim)
+
+  def update(self, features: np.ndarray) -> None:
+    f = np.asarray(features, np.float64)
+    self.n += len(f)
+    self.s += f.sum(0)
+    self.s2 += (f * f).sum(0)
+
+  def result(self) -> tuple[np.ndarray, np.ndarray]:
+    if self.n == 0:
+      raise DatasetError("no training frames to compute Mean/Std from")
+    mean = self.s / self.n
+    std = np.sqrt(np.maximum(self.s2 / self.n - mean * mean, 0.0))
+    for a, b in BLOCKS:
+      std[a:b] = std[a:b].mean()
+    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+
+def mean_std(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+  """:class:`MeanStd` over a list of ``[N_i, 263]`` arrays."""
+  acc = MeanStd(np.shape(features[0])[-1])
+  for f in features:
+    acc.update(f)
+  return acc.result()
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------
+def split_ids(specs: list[ClipSpec], seed: int) -> dict[str, list[str]]:
+  """80/10/10 per action (seeded shuffle; at least one val and one test clip per action with
+  three or more clips), ids sorted within each split."""
+  rng = np.random.default_rng([seed, 2])
+  out = {s: [] for s in SPLITS}
+  for action in sorted(A.ACTIONS):
+    ids = [s.clip_id for s in specs if s.action == action]
+    ids = [ids[i] for i in rng.permutation(len(ids))]
+    at_least = 1 if len(ids) >= 3 else 0
+    n_val = max(at_least, int(round(SPLIT_FRACTIONS[1] * len(ids))))
+    n_test = max(at_least, int(round(SPLIT_FRACTIONS[2] * len(ids))))
+    out["val"] += ids[:n_val]
+    out["test"] += ids[n_val : n_val + n_test]
+    out["train"] += ids[n_val + n_test :]
+  return {k: sorted(v) for k, v in out.items()}
+
+
+def _generate(specs, workers: int):
+  """Clips of ``specs`` in order, generated lazily on ``workers`` processes (spawn)."""
+  if workers <= 1:
+    yield from map(make_clip, specs)
+    return
+  pool = mp.get_context("spawn").Pool(workers)
+  try:
+    yield from pool.imap(make_clip, specs, chunksize=8)
+  finally:
+    pool.terminate()
+    pool.join()
+
+
+CHUNK = 256  # clips generated, featurised and written per step (bounded memory)
+
+
+def build(
+  out: str | Path = DEFAULT_ROOT,
+  clips: int = 3000,
+  seed: int = 0,
+  workers: int | None = None,
+  progress: bool = True,
+  _fail_after: int | None = None,
+) -> Path:
+  """Builds the dataset into ``out`` (atomically; see module docstring). Returns ``out``.
+
+  Args:
+    out: destination folder (replaced only when the new build is complete).
+    clips: number of clips.
+    seed: dataset seed.
+    workers: processes for joint generation (default: all cores, at most 8).
+    progress: tqdm bars.
+    _fail_after: testing hook, raise after generating this many clips.
+  """
+  from tqdm import tqdm
+
+  t0 = time.time()
+  out = Path(out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}"
+  workers = workers or min(os.cpu_count() or 1, 8)
+  specs = plan_clips(clips, seed)
+  splits = split_ids(specs, seed)
+  splits["all"] = sorted(s.clip_id for s in specs)
+  train = set(splits["train"])
+  stats = MeanStd()
+  frames = 0
+  clips_iter = _generate(specs, workers)
+  try:
+    tmp.mkdir()
+    bar = tqdm(total=len(specs), desc="build clips", disable=not progress)
+    done = 0
+    while done < len(specs):
+      made = [next(clips_iter) for _ in range(min(CHUNK, len(specs) - done))]
+      if _fail_after is not None and done + len(made) > _fail_after:
+        raise RuntimeError(f"simulated failure after {_fail_after} clips")
+      feats = features_batched([m["joints"] for m in made])
+      for m, f in zip(made, feats):
+        spec = m["spec"]
+        if not np.isfinite(f).all():
+          raise DatasetError(f"{spec.clip_id}: non-finite features")
+        kinmo = {
+          "id": spec.clip_id,
+          "action": spec.action,
+          "params": m["params"],
+          "n_frames": int(len(m["joints"])),
+          "fps": FPS,
+          "airborne_frames": m["airborne_frames"],
+          "captions": m["text"]["captions"],
+          "groups": m["text"]["groups"],
+          "interactions": m["text"]["interactions"],
+        }
+        lines = [C.caption_line(c) for c in m["text"]["captions"]]
+        write_clip(tmp, spec.clip_id, m["joints"][:-1], f, lines, kinmo)
+        if spec.clip_id in train:
+          stats.update(f)
+        frames += len(f)
+      done += len(made)
+      bar.update(len(made))
+    bar.close()
+    for name, ids in splits.items():
+      (tmp / f"{name}.txt").write_text("".join(i + "\n" for i in ids))
+    mean, std = stats.result()
+    np.save(tmp / "Mean.npy", mean)
+    np.save(tmp / "Std.npy", std)
+    per_action = {a: sum(s.action == a for s in specs) for a in sorted(A.ACTIONS)}
+    write_manifest(
+      tmp,
+      {
+        "generator": "motion_jax.datagen.procedural",
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "clips": int(clips),
+        "fps": FPS,
+        "counts": {
+          **{k: len(v) for k, v in splits.items()},
+          "per_action": per_action,
+          "frames": int(frames),
+        },
+        "build_seconds": round(time.time() - t0, 1),
+        "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+      },
+    )
+    replace_atomically(tmp, out)
+  finally:
+    clips_iter.close()  # stops the worker pool, also on failure
+    if tmp.exists():
+      shutil.rmtree(tmp, ignore_errors=True)
+  return out
+
+
+def manifest_matches(root: str | Path, clips: int, seed: int, verify: bool = False) -> bool:
+  """True when ``root`` holds a complete build for (clips, seed, this generator version).
+
+  ``verify`` re-hashes every file against the manifest (slower)."""
+  root = Path(root)
+  m = read_manifest(root)
+  if (
+    not m
+    or m.get("generator_version") != GENERATOR_VERSION
+    or m.get("clips") != clips
+    or m.get("seed") != seed
+  ):
+    return False
+  files = m.get("files", {})
+  if not all((root / f).is_file() for f in files):
+    return False
+  return not verify or file_digests(root) == files
+
+
+def ensure_dataset(
+  root: str | Path | None = None,
+  clips: int = 3000,
+  seed: int = 0,
+  verify: bool = False,
+  **build_kwargs,
+) -> Path:
+  """Path of a built dataset for (clips, seed), building it when missing or stale."""
+  root = Path(root) if root is not None else DEFAULT_ROOT
+  if not manifest_matches(root, clips, seed, verify=verify):
+    build(root, clips=clips, seed=seed, **build_kwargs)
+  return root
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading (shared with real HumanML3D folders)
+# ------------------------------------------------------------------------------------------------
+def parse_text_line(line: str, path: str | Path, lineno: int) -> dict:
+  """One ``caption#tokens#start#end`` line -> dict; :class:`DatasetError` names file:line."""
+  parts = line.rstrip("\n").split("#")
+  if len(parts) != 4:
+    raise DatasetError(
+      f"{path}:{lineno}: expected 'caption#tokens#start#end' (4 fields "
+      f"separated by '#'), got {len(parts)} fields: {line.strip()[:80]!r}"
+    )
+  caption, tokens, start, end = parts
+  if not caption.strip():
+    raise DatasetError(f"{path}:{lineno}: empty caption")
+  try:
+    start_f, end_f = float(start), float(end)
+  except ValueError:
+    raise DatasetError(
+      f"{path}:{lineno}: start/end must be numbers, got {start!r}, {end!r}"
+    ) from None
+  toks = tokens.split()
+  if any("/" not in t for t in toks):
+    raise DatasetError(f"{path}:{lineno}: tokens must be word/POS, got {tokens[:80]!r}")
+  return {"caption": caption, "tokens": toks, "start": start_f, "end": end_f}
+
+
+def read_texts(path: str | Path) -> list[dict]:
+  """All captions of a ``texts/<id>.txt`` file (at least one)."""
+  path = Path(path)
+  if not path.is_file():
+    raise DatasetError(f"{path}: texts file missing")
+  lines = [
+    ln for ln in path.read_text(encoding="utf-8", errors="strict").splitlines() if ln.strip()
+  ]
+  if not lines:
+    raise DatasetError(f"{path}: texts file has no captions")
+  return [parse_text_line(ln, path, i + 1) for i, ln in enumerate(lines)]
+
+
+def read_split(root: str | Path, split: str) -> list[str]:
+  path = Path(root) / f"{split}.txt"
+  if not path.is_file():
+    raise DatasetError(f"{path}: split file missing")
+  return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def load_clip(root: str | Path, clip_id: str, min_frames: int = MIN_FRAMES) -> dict:
+  """Joints, features and captions of one clip; clear :class:`DatasetError` on bad files."""
+  root = Path(root)
+  jp = root / "new_joints" / f"{clip_id}.npy"
+  fp = root / "new_joint_vecs" / f"{clip_id}.npy"
+  for p in (jp, fp):
+    if not p.is_file():
+      raise DatasetError(f"{p}: missing")
+  joints = np.load(jp)
+  check_joints_array(joints, str(jp), min_frames)
+  feats = np.load(fp)
+  if feats.ndim != 2 or feats.shape[1] != 263 or len(feats) != len(joints):
+    raise DatasetError(
+      f"{fp}: features must be [N={len(joints)}, 263] like the joints {jp.name}, got {feats.shape}"
+    )
+  bad = ~np.isfinite(feats).all(1)
+  if bad.any():
+    raise DatasetError(
+      f"{fp}: non-finite features in {int(bad.sum())} frames, first at frame {int(np.argmax(bad))}"
+    )
+  return {
+    "id": clip_id,
+    "joints": joints,
+    "features": feats,
+    "texts": read_texts(root / "texts" / f"{clip_id}.txt"),
+  }
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--out", default=str(DEFAULT_ROOT))
+  ap.add_argument("--clips", type=int, default=3000)
+  ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--workers", type=int, default=None)
+  ap.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
+  args = ap.parse_args(argv)
+  t0 = time.time()
+  if not args.force and manifest_matches(args.out, args.clips, args.seed):
+    print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed})")
+    return 0
+  out = build(args.out, clips=args.clips, seed=args.seed, workers=args.workers)
+  size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+  print(f"built {args.clips} clips into {out} in {time.time() - t0:.1f} s ({size / 2**20:.1f} MiB)")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,41 @@
+"""Every training and guidance objective, as pure functions of arrays, one file per method.
+
+* `common`: smooth-L1, Gaussian KL, InfoNCE with negative filtering (shared building blocks).
+* `vqvae`: the motion VQ-VAE loss (BIGE eq. 1; T2M-GPT) -> `vqvae_loss`.
+* `surrogate`: BIGE's muscle-surrogate L1 (Sec. 3.2) -> `surrogate_loss`.
+* `bige_guidance`: BIGE's guidance terms (eqs. 2-4, Table 1).
+* `tmr`: TMR's objective (eqs. 1-3) -> `tmr_loss`, and its InfoNCE alone -> `contrastive_loss`.
+* `kinmo`: KinMo's hierarchical alignment (eq. 7) -> `kinmo_loss`.
+Objectives return `(total, {term: value})`; stages apply a model and call one of them.
+"""
+
+from motion_jax.losses import bige_guidance
+from motion_jax.losses.common import filtered_negatives_mask, gaussian_kl, info_nce, smooth_l1
+from motion_jax.losses.kinmo import kinmo_loss
+from motion_jax.losses.surrogate import surrogate_loss
+from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
+from motion_jax.losses.vqvae import (
+  VQLossConfig,
+  commitment_loss,
+  reconstruction_loss,
+  temporal_smoothness,
+  vqvae_loss,
+)
+
+__all__ = [
+  "TMRLossWeights",
+  "VQLossConfig",
+  "bige_guidance",
+  "commitment_loss",
+  "contrastive_loss",
+  "filtered_negatives_mask",
+  "gaussian_kl",
+  "info_nce",
+  "kinmo_loss",
+  "reconstruction_loss",
+  "smooth_l1",
+  "surrogate_loss",
+  "temporal_smoothness",
+  "tmr_loss",
+  "vqvae_loss",
+]
