@@ -24,6 +24,7 @@ offsets are composed at once, and the tree is walked one depth level at a time.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -197,7 +198,9 @@ def forward_kinematics(
   plan = _plan(model)
   dtype, batch = full.dtype, full.shape[:-1]
   # One flat batch axis inside (also sidesteps an XLA CPU bug with several batch dims in dot).
-  full = full.reshape(-1, full.shape[-1])
+  full = full.reshape(math.prod(batch), full.shape[-1])
+  if full.shape[-1] == 0:  # no coordinates (e.g. only welds): constant axes read a dummy column
+    full = jnp.zeros((full.shape[0], 1), dtype)
   r_fm, p_fm = joint_transforms(model, full)
   # Child body and joint centre relative to the parent body, all joints at once:
   # X_PC = X_PF X_FM X_MC; the joint centre (origin of M) in P is t_PF + R_PF p_FM.
@@ -268,9 +271,17 @@ def body_mass_centers(fk: FKResult, model: OsimModel) -> jax.Array:
 
 
 def center_of_mass(fk: FKResult, model: OsimModel) -> jax.Array:
-  """Whole-body mass centre [..., 3] in ground (OpenSim `Model.calcMassCenterPosition`)."""
-  m = np.array([b.mass for b in model.bodies])
-  w = jnp.asarray(m / m.sum(), fk.body_positions.dtype)
+  """Whole-body mass centre [..., 3] in ground (OpenSim `Model.calcMassCenterPosition`).
+
+  A model whose total mass is 0 (every body massless) has its mass centre at the ground origin,
+  (0, 0, 0), as in OpenSim (Simbody returns 0 for a massless system) -- not 0/0 = NaN. The masses
+  are static model data, so the result stays jittable and differentiable (zero gradient then).
+  """
+  m = np.array([b.mass for b in model.bodies], dtype=np.float64)
+  total = float(m.sum())
+  if total == 0.0:
+    return jnp.zeros((*fk.body_positions.shape[:-2], 3), fk.body_positions.dtype)
+  w = jnp.asarray(m / total, fk.body_positions.dtype)
   return jnp.einsum("n,...ni->...i", w, body_mass_centers(fk, model))
 
 

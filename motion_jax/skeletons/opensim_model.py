@@ -9,6 +9,10 @@
 * coordinates (default, range, clamped, locked, motion type), `CoordinateCouplerConstraint`s,
 * markers, contact spheres and muscle names (with side).
 
+Only OpenSim 4.x documents are read (`SUPPORTED_VERSIONS`): the `<OpenSimDocument Version=...>` is
+checked first, so an OpenSim 3.x model (Version 30000: joints inside bodies) fails with an error
+that names the file, its version and the supported ones instead of a misleading layout error.
+
 Everything is a frozen dataclass of tuples / read-only numpy arrays (hash by identity, so a model
 can be closed over or passed as a static argument to `jax.jit`). Kinematics is in `opensim_fk.py`;
 model scaling (OpenSim ScaleTool semantics) is `scale_model` below.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 import xml.etree.ElementTree as ET
 import xml.parsers.expat
 from collections.abc import Mapping
@@ -40,7 +45,7 @@ GROUND = "ground"
 
 class OsimFormatError(ValueError):
   """An `.osim` file that is not a (supported) OpenSim 4.x model; the message names file and
-  line."""
+  line (and, for an unsupported document version, the version and the supported ones)."""
 
 
 def _ro(a) -> np.ndarray:
@@ -113,12 +118,16 @@ class Joint:
     return self.child_frame.body
 
 
+#: OpenSim's `Coordinate` range when the file has no `<range>` (`Coordinate().getRangeMin/Max()`).
+DEFAULT_RANGE = (-10.0, 10.0)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Coordinate:
   name: str
   joint: str
   default_value: float
-  range: tuple[float, float]
+  range: tuple[float, float]  # (min, max) in radians / metres; DEFAULT_RANGE when not in the file
   clamped: bool
   locked: bool
   motion_type: str  # ROTATIONAL / TRANSLATIONAL / COUPLED (as OpenSim reports it)
@@ -377,12 +386,88 @@ def _is_linear(fn) -> bool:
   return isinstance(fn, fns.LinearFunction)
 
 
+#: Document versions `load_osim` reads: [first, end) of `<OpenSimDocument Version=...>`. OpenSim
+#: 4.0 writes 40000, 4.6 writes 40600; 3.x wrote 30000 (joints inside bodies, no offset frames).
+SUPPORTED_VERSIONS = (40000, 50000)
+_SUPPORTED_TEXT = "OpenSim 4.x documents, Version 40000 to 49999 (4.6 writes 40600)"
+
+
+class OsimVersionWarning(UserWarning):
+  """An `.osim` document newer than the OpenSim 4.x formats `load_osim` was checked against."""
+
+
+def _version_label(version: int) -> str:
+  if version < 30000:
+    return "OpenSim 1.x/2.x"
+  if version < 30500:
+    return "OpenSim 3.x"
+  if version < 40000:
+    return "a pre-release OpenSim 4.0 format"
+  return f"OpenSim {version // 10000}.x"
+
+
+def document_version(doc: _Doc) -> int:
+  """The integer `Version` attribute of `<OpenSimDocument>` (OpenSim requires it)."""
+  root = doc.root
+  text = root.get("Version")
+  if text is None:
+    raise doc.error(
+      root,
+      "<OpenSimDocument> has no Version attribute (OpenSim refuses such files); "
+      f"supported: {_SUPPORTED_TEXT}",
+    )
+  try:
+    return int(text.strip())
+  except ValueError:
+    raise doc.error(
+      root, f"<OpenSimDocument Version={text!r}> is not an integer; supported: {_SUPPORTED_TEXT}"
+    ) from None
+
+
 def load_osim(path: str | os.PathLike) -> OsimModel:
-  """Parse an OpenSim 4.x `.osim` file into an `OsimModel` (raises `OsimFormatError`)."""
+  """Parse an OpenSim 4.x `.osim` file into an `OsimModel` (raises `OsimFormatError`).
+
+  The document `Version` is read first: older documents (OpenSim 3.x and earlier: Version below
+  40000) raise an error naming the file, the version and the supported versions, with how to
+  convert the file with OpenSim 4 (which reads and upgrades old documents). Newer documents
+  (Version 50000 or more) are parsed with an `OsimVersionWarning`; any error then notes the version.
+  """
   path = str(path)
   doc = _Doc(path)
   root = doc.root
-  model_el = root.find("Model") if root.tag == "OpenSimDocument" else None
+  if root.tag != "OpenSimDocument":
+    raise doc.error(
+      root, f"not an OpenSim model document (root <{root.tag}>, expected <OpenSimDocument><Model>)"
+    )
+  version = document_version(doc)
+  first, end = SUPPORTED_VERSIONS
+  if version < first:
+    raise doc.error(
+      root,
+      f"document Version {version} ({_version_label(version)}) is not supported; only the "
+      f"OpenSim 4.x layout is read: {_SUPPORTED_TEXT}. OpenSim 4 upgrades older models when it "
+      f"loads them: convert this one with `opensim.Model({path!r}).printToXML('<new>.osim')` "
+      "(or open it in the OpenSim 4 GUI and save it).",
+    )
+  if version >= end:
+    warnings.warn(
+      f"{path}: document Version {version} ({_version_label(version)}) is newer than the "
+      f"supported {_SUPPORTED_TEXT}; reading it as 4.x",
+      OsimVersionWarning,
+      stacklevel=2,
+    )
+    try:
+      return _parse_model(doc, path)
+    except OsimFormatError as e:
+      raise OsimFormatError(
+        f"{e} (note: document Version {version} is newer than the supported {_SUPPORTED_TEXT})"
+      ) from e
+  return _parse_model(doc, path)
+
+
+def _parse_model(doc: _Doc, path: str) -> OsimModel:
+  root = doc.root
+  model_el = root.find("Model")
   if model_el is None:
     raise doc.error(
       root, f"not an OpenSim model document (root <{root.tag}>, expected <OpenSimDocument><Model>)"
@@ -555,11 +640,7 @@ def load_osim(path: str | os.PathLike) -> OsimModel:
       )
     for cel in coord_els:
       cn = doc.name(cel)
-      rng = (
-        doc.floats(cel, "range", 2, default=[-np.inf, np.inf])
-        if cel.find("range") is not None
-        else [-np.inf, np.inf]
-      )
+      rng = doc.floats(cel, "range", 2, default=DEFAULT_RANGE)
       coords.append(
         Coordinate(
           name=cn,

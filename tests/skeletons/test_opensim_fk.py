@@ -286,3 +286,69 @@ def test_jit_does_not_recompile():
   f(q + 0.1)
   f(jnp.ones_like(q))
   assert len(traces) == 1
+
+
+MASSLESS_PIN = """<?xml version="1.0" encoding="UTF-8" ?>
+<OpenSimDocument Version="40000"><Model name="massless">
+<BodySet name="bodyset"><objects>
+<Body name="b1"><mass>{mass}</mass><mass_center>0.3 0.1 0</mass_center>\
+<inertia>0 0 0 0 0 0</inertia></Body>
+</objects></BodySet>
+<JointSet name="jointset"><objects>
+<PinJoint name="j1"><socket_parent_frame>/ground</socket_parent_frame>\
+<socket_child_frame>/bodyset/b1</socket_child_frame>
+<coordinates><Coordinate name="q1"><default_value>0</default_value></Coordinate></coordinates>\
+</PinJoint>
+</objects></JointSet>
+</Model></OpenSimDocument>
+"""
+
+
+def test_massless_model_com_is_zero_like_opensim(tmp_path):
+  """Total mass 0: OpenSim puts the COM at the origin; 0/0 must not give NaN."""
+  om = osim.Model()
+  om.setName("massless_weld")
+  body = osim.Body("b", 0.0, osim.Vec3(0.1, 0.2, 0.3), osim.Inertia(0, 0, 0))
+  om.addBody(body)
+  om.addJoint(
+    osim.WeldJoint(
+      "w", om.getGround(), osim.Vec3(0, 1, 0), osim.Vec3(0, 0, 0), body, osim.Vec3(0), osim.Vec3(0)
+    )
+  )
+  s = om.initSystem()
+  ref = om.calcMassCenterPosition(s).to_numpy()
+  assert om.getTotalMass(s) == 0.0 and np.array_equal(ref, [0.0, 0.0, 0.0])
+  path = tmp_path / "massless_weld.osim"
+  om.printToXML(str(path))
+  model = load_osim(path)
+  assert model.total_mass == 0.0 and model.coordinate_names == ()
+  with jax.enable_x64(True):
+    fk = jax.jit(F.make_fk(model, []))(jnp.zeros((3, 0)))  # a model without coordinates
+    np.testing.assert_allclose(
+      np.asarray(F.body_mass_centers(fk, model))[:, 0], [[0.1, 1.2, 0.3]] * 3
+    )
+    com = np.asarray(jax.jit(lambda fk: F.center_of_mass(fk, model))(fk))
+  assert com.shape == (3, 3)
+  np.testing.assert_array_equal(com, np.broadcast_to(ref, (3, 3)))
+
+
+def test_massless_model_com_is_jittable_and_differentiable(tmp_path):
+  """A massless pin model (OpenSim cannot build a system of it): COM 0, gradient 0, no NaN."""
+  (tmp_path / "m0.osim").write_text(MASSLESS_PIN.format(mass=0))
+  (tmp_path / "m2.osim").write_text(MASSLESS_PIN.format(mass=2))
+  massless, massive = load_osim(tmp_path / "m0.osim"), load_osim(tmp_path / "m2.osim")
+
+  def com(model):
+    return jax.jit(lambda q: F.center_of_mass(F.forward_kinematics(model, q, ["q1"]), model))
+
+  q = jnp.asarray([[0.0], [0.7], [-1.2]])
+  np.testing.assert_array_equal(np.asarray(com(massless)(q)), np.zeros((3, 3)))
+  grad = jax.jit(jax.grad(lambda q: com(massless)(q).sum()))(q)
+  np.testing.assert_array_equal(np.asarray(grad), np.zeros((3, 1)))
+  # With mass the same pose puts the COM at the body's mass centre (the check above is not vacuous).
+  c = np.asarray(com(massive)(q))
+  np.testing.assert_allclose(
+    c[1],
+    [0.3 * np.cos(0.7) - 0.1 * np.sin(0.7), 0.3 * np.sin(0.7) + 0.1 * np.cos(0.7), 0],
+    atol=1e-6,
+  )

@@ -308,3 +308,101 @@ def test_fixed_layout_joint_types_match_opensim(tmp_path, jtype):
   np.testing.assert_allclose(rot, np.array(ref_rot), atol=1e-12)
   np.testing.assert_allclose(jc, np.array(ref_jc), atol=1e-12)
   np.testing.assert_allclose(com, np.array(ref_com), atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Document versions: read first; older (3.x) and malformed ones named in the error.
+
+V3_MODEL = """<?xml version="1.0" encoding="UTF-8" ?>
+<OpenSimDocument Version="30000">
+<Model name="two_link_v3">
+<BodySet><objects>
+<Body name="ground"><mass>0</mass><mass_center>0 0 0</mass_center>
+<inertia_xx>0</inertia_xx><inertia_yy>0</inertia_yy><inertia_zz>0</inertia_zz>
+<inertia_xy>0</inertia_xy><inertia_xz>0</inertia_xz><inertia_yz>0</inertia_yz><Joint /></Body>
+<Body name="thigh"><mass>5</mass><mass_center>0 -0.2 0</mass_center>
+<inertia_xx>0.1</inertia_xx><inertia_yy>0.02</inertia_yy><inertia_zz>0.1</inertia_zz>
+<inertia_xy>0</inertia_xy><inertia_xz>0</inertia_xz><inertia_yz>0</inertia_yz>
+<Joint><PinJoint name="hip">
+<parent_body>ground</parent_body>
+<location_in_parent>0 1 0</location_in_parent><orientation_in_parent>0 0 0</orientation_in_parent>
+<location>0 0 0</location><orientation>0 0 0</orientation>
+<CoordinateSet><objects><Coordinate name="hip_flexion"><motion_type>rotational</motion_type>
+<default_value>0</default_value><range>-1.5 2</range><clamped>true</clamped></Coordinate>
+</objects></CoordinateSet>
+</PinJoint></Joint></Body>
+</objects></BodySet>
+{jointset}<ConstraintSet><objects /></ConstraintSet>
+<ForceSet><objects /></ForceSet>
+<MarkerSet><objects /></MarkerSet>
+</Model>
+</OpenSimDocument>
+"""
+
+
+@pytest.mark.parametrize("jointset", ["", "<JointSet><objects /></JointSet>\n"])
+def test_opensim_3x_document_is_named_with_supported_versions(tmp_path, jointset):
+  """A genuine 3.x model (OpenSim 4.6 reads and upgrades it) fails on its version, not later.
+
+  With an (empty) <JointSet> the 4.x layout checks pass and the old parser reported "a body is
+  named like the ground"; the version is now checked before any layout.
+  """
+  path = _write(tmp_path, V3_MODEL.format(jointset=jointset), name="legacy.osim")
+  om = osim.Model(str(path))  # OpenSim itself reads it (upgrading the 3.x layout)
+  om.initSystem()
+  assert om.getCoordinateSet().get("hip_flexion").getRangeMax() == 2.0
+  with pytest.raises(OsimFormatError) as e:
+    load_osim(path)
+  msg = str(e.value)
+  assert msg.startswith(f"{path}:2: document Version 30000 (OpenSim 3.x) is not supported")
+  assert "only the OpenSim 4.x layout" in msg and "Version 40000 to 49999" in msg
+  assert "printToXML" in msg and "ground" not in msg
+  # The conversion the message suggests gives a file load_osim reads.
+  converted = tmp_path / "converted.osim"
+  om.printToXML(str(converted))
+  model = load_osim(converted)
+  assert model.coordinate("hip_flexion").range == (-1.5, 2.0)
+  assert model.body_names == ("thigh",) and model.total_mass == 5.0
+
+
+@pytest.mark.parametrize(
+  "version,match",
+  [
+    (None, r"bad\.osim:2: <OpenSimDocument> has no Version attribute.*Version 40000 to 49999"),
+    ("4.0", r"bad\.osim:2: <OpenSimDocument Version='4.0'> is not an integer.*Version 40000"),
+    ("20303", r"bad\.osim:2: document Version 20303 \(OpenSim 1.x/2.x\) is not supported"),
+    ("30515", r"bad\.osim:2: document Version 30515 \(a pre-release OpenSim 4.0 format\) is not"),
+  ],
+)
+def test_bad_or_old_versions_are_named(tmp_path, version, match):
+  text = MINIMAL.format(jtype="PinJoint", child_t="0.5 0 0")
+  attr = "" if version is None else f' Version="{version}"'
+  path = _write(tmp_path, text.replace(' Version="40000"', attr))
+  with pytest.raises(OsimFormatError, match=match):
+    load_osim(path)
+
+
+def test_supported_and_newer_versions(tmp_path):
+  text = MINIMAL.format(jtype="PinJoint", child_t="0.5 0 0")
+  for v in ("40000", "40600", "49999"):
+    assert load_osim(_write(tmp_path, text.replace("40000", v))).coordinate_names == ("q1",)
+  # Newer than 4.x: read as 4.x with a warning; a failure then names the version too.
+  from motion_jax.skeletons.opensim_model import OsimVersionWarning
+
+  with pytest.warns(OsimVersionWarning, match=r"Version 50000 \(OpenSim 5.x\) is newer"):
+    assert load_osim(_write(tmp_path, text.replace("40000", "50000"))).coordinate_names == ("q1",)
+  broken = text.replace("40000", "50100").replace("PinJoint", "FancyJoint")
+  with pytest.warns(OsimVersionWarning), pytest.raises(OsimFormatError) as e:
+    load_osim(_write(tmp_path, broken))
+  assert "FancyJoint" in str(e.value) and "Version 50100 is newer" in str(e.value)
+
+
+def test_coordinate_without_range_gets_opensims_default(tmp_path):
+  """OpenSim gives a coordinate without <range> the range [-10, 10] (not unbounded)."""
+  path = _write(tmp_path, CHAIN.format(jtype="PinJoint", coords="<Coordinate name='c0'/>"))
+  model = load_osim(path)
+  om = osim.Model(str(path))
+  om.initSystem()
+  for name in ("root", "c0"):
+    oc = om.getCoordinateSet().get(name)
+    assert model.coordinate(name).range == (oc.getRangeMin(), oc.getRangeMax()) == (-10.0, 10.0)

@@ -21,9 +21,11 @@ reason             when
                    length)
 ``nan``            a value is NaN / inf (OpenSim writes `nan` for failed frames)
 ``missing``        a BIGE coordinate, or (when activations are required) a muscle column, is absent
-``units``          rotational columns implausible for the declared unit: declared degrees but every
-                   rotational value within +-`RADIAN_LIMIT` (3.3) and knee flexion peak < 3.3 (i.e.
-                   radians written as degrees); or declared radians with |value| > 2 pi
+``units``          rotational columns implausible for the declared unit (`inDegrees`): the general
+                   check of `mot.check_coordinate_units` against the BIGE model's coordinate ranges
+                   (`BIGE_UNIT_LIMITS`, LaiUhlrich2022) fails; or, BIGE-specific, declared degrees
+                   but every rotational value within +-`RADIAN_LIMIT` (3.3) and knee flexion peak
+                   < 3.3 (i.e. radians written as degrees), or declared radians with |value| > 2 pi
 ``activations``    an activation outside [0, 1] (+-1e-3 tolerance)
 ``too_short``      fewer than `min_frames` frames (default 30, 0.5 s at 60 Hz)
 ``no_trials``      (sessions) a session folder without any trial file
@@ -36,12 +38,19 @@ import collections
 import dataclasses
 import logging
 import re
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from motion_jax.data.formats.mot import MotFormatError, Motion, read_mot
+from motion_jax.data.formats.mot import (
+  MotFormatError,
+  Motion,
+  UnitLimits,
+  find_unit_mismatch,
+  read_mot,
+)
 from motion_jax.skeletons.opencap import BIGE_ACTIVATION_COLUMNS, BIGE_COORDINATES, BIGE_MUSCLES
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,40 @@ TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
 #: Largest |angle| (in the file's numbers) still taken as radians when degrees are declared.
 RADIAN_LIMIT = 3.3
 MIN_FRAMES = 30
+#: What `mot.check_coordinate_units` needs from the BIGE model (LaiUhlrich2022.osim, whose
+#: independent coordinates are BIGE_COORDINATES): the rotational coordinates and the ranges
+#: (radians) of the range-checked ones (pelvis rotations and the +-10 rad arm ranges carry no unit
+#: information). Copied here so that reading trials needs neither the model file nor JAX; equal to
+#: `mot.unit_limits(load_opencap_model())` (tests/data/formats/test_opencap.py checks).
+BIGE_UNIT_LIMITS = UnitLimits(
+  model_name="LaiUhlrich2022",
+  rotational=frozenset(n for n in BIGE_COORDINATES if n not in TRANSLATIONS),
+  ranges=types.MappingProxyType(
+    {
+      "hip_flexion_l": (-0.52359878, 2.0943951),
+      "hip_adduction_l": (-0.87266463, 0.52359878),
+      "hip_rotation_l": (-0.6981317, 0.6981317),
+      "hip_flexion_r": (-0.52359878, 2.0943951),
+      "hip_adduction_r": (-0.87266463, 0.52359878),
+      "hip_rotation_r": (-0.6981317, 0.6981317),
+      "knee_angle_l": (0.0, 2.44346095279206),
+      "knee_angle_r": (0.0, 2.44346095279206),
+      "ankle_angle_l": (-0.8726646259971648, 0.8726646259971648),
+      "ankle_angle_r": (-0.8726646259971648, 0.8726646259971648),
+      "subtalar_angle_l": (-0.610865238198015, 0.610865238198015),
+      "subtalar_angle_r": (-0.610865238198015, 0.610865238198015),
+      "mtp_angle_l": (-0.7853981633974483, 0.52359878),
+      "mtp_angle_r": (-0.7853981633974483, 0.52359878),
+      "lumbar_extension": (-1.57079633, 1.57079633),
+      "lumbar_bending": (-1.57079633, 1.57079633),
+      "lumbar_rotation": (-1.57079633, 1.57079633),
+      "elbow_flex_l": (0.0, 2.618),
+      "elbow_flex_r": (0.0, 2.618),
+      "pro_sup_l": (0.0, 2.09),
+      "pro_sup_r": (0.0, 2.09),
+    }
+  ),
+)
 
 _MUSCLE_DRIVEN = re.compile(r"kinematics_activations_(.+)_muscle_driven\.mot\Z")
 
@@ -143,6 +186,18 @@ def trial_from_motion(
   q = np.array(motion.values[:, idx], dtype=np.float64)
   if not np.all(np.isfinite(q)):
     raise OpenCapDataError(f"{src}: non-finite coordinate values", "nan")
+  found = find_unit_mismatch(
+    q,
+    BIGE_COORDINATES,
+    motion.in_degrees,
+    BIGE_UNIT_LIMITS,
+    src,
+    motion.times,
+    has_unit_header=motion.in_degrees or "inDegrees" in motion.metadata,
+    hint="",  # the reader has no on_mismatch: the header is the fix
+  )
+  if found is not None:
+    raise OpenCapDataError(found.message, "units")
   rot = _rotational_mask()
   if motion.in_degrees:
     check_units(q, src)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from motion_jax.data.formats.mot import (
+  CoordinateUnitsError,
+  CoordinateUnitsWarning,
   MotFormatError,
+  check_coordinate_units,
   convert_units,
   coordinates_from_motion,
   format_mot,
   make_motion,
   parse_mot,
+  range_checked_coordinates,
   read_mot,
   resample,
   rotational_mask,
@@ -252,3 +258,164 @@ def test_reads_files_written_by_opensim(tmp_path):
   np.testing.assert_array_equal(v1.values, v3.values)
   write_mot(tmp_path / "v1_again.sto", v1)  # Storage's own layout round-trips byte for byte
   assert (tmp_path / "v1_again.sto").read_bytes() == (tmp_path / "v1.sto").read_bytes()
+
+
+# ----------------------------------------------------------------------------------------------
+# Unit sanity: the inDegrees header against the numbers and the model's coordinate ranges.
+
+
+def _with_header(tmp_path, name, text):
+  p = tmp_path / name
+  p.write_text(text)
+  return p
+
+
+def test_wrong_in_degrees_header_raises_naming_file_and_coordinate(tmp_path, squats, model):
+  """The real squat file with inDegrees=no (degrees read as radians), and a radians copy of it
+  labelled inDegrees=yes: both raise naming the file and the worst coordinate; the real one reads.
+  """
+  q = coordinates_from_motion(squats, model)  # the correct file passes
+  knee = model.independent_coordinate_names.index("knee_angle_r")
+  np.testing.assert_allclose(q[:, knee], np.deg2rad(squats.column("knee_angle_r")))
+  # (a) degrees labelled radians.
+  bad = _with_header(
+    tmp_path, "squats_no.mot", SQUATS.read_text().replace("inDegrees=yes", "inDegrees=no")
+  )
+  with pytest.raises(CoordinateUnitsError) as e:
+    coordinates_from_motion(read_mot(bad), model)
+  m, msg = e.value.mismatch, str(e.value)
+  assert isinstance(e.value, MotFormatError) and isinstance(e.value, ValueError)
+  assert m.rule == "far_outside_range" and m.likely_in_degrees is True
+  assert m.coordinate == "hip_flexion_r"  # the worst: 105.7 "rad" against a 2.09 rad limit
+  assert msg.startswith(f"{bad}: coordinate 'hip_flexion_r' is far outside its range")
+  assert "the header says inDegrees=no" in msg and "set inDegrees=yes in its header" in msg
+  assert "105.7 rad (6056 deg)" in msg and "1.845 rad (105.7 deg), inside the range" in msg
+  assert "[-0.5236, 2.094] rad ([-30, 120] deg)" in msg and "on_mismatch='warn'" in msg
+  # (b) radians labelled degrees.
+  rad = convert_units(squats, model, in_degrees=False).replace(in_degrees=True)
+  write_mot(tmp_path / "squats_rad_yes.mot", rad)
+  bad_rad = read_mot(tmp_path / "squats_rad_yes.mot")
+  assert bad_rad.metadata["inDegrees"] == "yes"
+  with pytest.raises(CoordinateUnitsError) as e:
+    coordinates_from_motion(bad_rad, model)
+  m, msg = e.value.mismatch, str(e.value)
+  assert m.rule == "radians_labelled_degrees" and m.likely_in_degrees is False
+  assert msg.startswith(f"{tmp_path / 'squats_rad_yes.mot'}: coordinate 'hip_flexion_r' looks like")
+  assert "read as degrees is 0.0322 rad (1.845 deg), read as radians 1.845 rad (105.7 deg)" in msg
+  assert "Set inDegrees=no in the header" in msg
+  # The same radians labelled correctly pass and give the same coordinates.
+  write_mot(tmp_path / "squats_rad_no.mot", rad.replace(in_degrees=False))
+  q_rad = coordinates_from_motion(read_mot(tmp_path / "squats_rad_no.mot"), model)
+  np.testing.assert_allclose(q_rad, q, atol=1e-12)
+
+
+def test_unit_mismatch_warn_and_ignore_modes(tmp_path, squats, model):
+  wrong = squats.replace(in_degrees=False)  # degrees read as radians
+  with pytest.warns(CoordinateUnitsWarning, match="hip_flexion_r.*set inDegrees=yes"):
+    q = coordinates_from_motion(wrong, model, opencap.BIGE_COORDINATES, on_mismatch="warn")
+  # Returned as declared (radians, i.e. unconverted numbers).
+  np.testing.assert_array_equal(q, select_columns(squats, opencap.BIGE_COORDINATES).values)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    q2 = coordinates_from_motion(wrong, model, opencap.BIGE_COORDINATES, on_mismatch="ignore")
+  np.testing.assert_array_equal(q2, q)
+  found = check_coordinate_units(wrong, model, on_mismatch="ignore")
+  assert found is None
+  with pytest.warns(CoordinateUnitsWarning):
+    found = check_coordinate_units(wrong, model, on_mismatch="warn")
+  assert found.coordinate == "hip_flexion_r" and found.frame == 717
+  with pytest.raises(ValueError, match="on_mismatch must be one of"):
+    coordinates_from_motion(squats, model, on_mismatch="silently")
+
+
+def test_small_motion_in_degrees_labelled_radians_is_caught(squats, model):
+  """A small motion (a 5 deg hip flexion) stays within 2 pi of the ranges when its degrees are read
+  as radians; it is caught because read as degrees every coordinate fits its range."""
+  rot = rotational_mask(squats.names, model)
+  small = squats.replace(values=np.where(rot, 0.05 * squats.values, squats.values))
+  assert check_coordinate_units(small, model) is None  # as degrees: fine
+  with pytest.raises(CoordinateUnitsError, match=r"hip_flexion_r.*set inDegrees=yes") as e:
+    check_coordinate_units(small.replace(in_degrees=False), model)
+  assert e.value.mismatch.rule == "fits_other_unit"
+
+
+def test_unit_check_accepts_legitimate_radians(squats, model):
+  """No false alarms: modest range violations, wound-up root rotation, coordinates without a
+  usable range, a file without inDegrees line, arrays; and the walk trial with its own model."""
+  names = opencap.BIGE_COORDINATES
+  rad = select_columns(convert_units(squats, model, in_degrees=False), names)
+  v = rad.values.copy()
+  v[:, names.index("knee_angle_r")] -= 1.0  # 57 deg of knee hyperextension: beyond range, allowed
+  v[:, names.index("pelvis_rotation")] += np.linspace(0, 40, rad.n_frames)  # six turns
+  v[:, names.index("arm_flex_r")] = 9.0  # range +-10 rad: carries no unit information
+  assert check_coordinate_units(rad.replace(values=v), model) is None
+  assert "pelvis_rotation" not in range_checked_coordinates(model)
+  assert "arm_flex_r" not in range_checked_coordinates(model)
+  assert {"knee_angle_r", "elbow_flex_l", "lumbar_rotation"} <= range_checked_coordinates(model)
+  assert check_coordinate_units(v, model, names, in_degrees=False) is None
+  # The same array declared as degrees is radians written as degrees.
+  with pytest.raises(CoordinateUnitsError, match="<values>: coordinate 'hip_flexion_r' looks like"):
+    check_coordinate_units(rad.values, model, names, in_degrees=True)
+  walk = read_mot(WALK)
+  session = load_osim(opencap_path(opencap.SESSION_SCALED))
+  assert check_coordinate_units(walk, session) is None
+  assert "sh_axial_rot_r" not in range_checked_coordinates(session)  # a full turn: [-pi, pi]
+  # Without an inDegrees line the file is read as radians, and the message says so.
+  text = SQUATS.read_text().replace("inDegrees=yes\n", "")
+  with pytest.raises(CoordinateUnitsError, match="the header has no inDegrees line"):
+    coordinates_from_motion(parse_mot(text, source="noflag.mot"), model)
+
+
+TWO_MODELS = """<?xml version="1.0" encoding="UTF-8" ?>
+<OpenSimDocument Version="40000"><Model name="{name}">
+<BodySet name="bodyset"><objects>
+<Body name="b1"><mass>2</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
+<Body name="b2"><mass>1</mass><mass_center>0 0.1 0</mass_center><inertia>1 1 1 0 0 0</inertia>\
+</Body>
+</objects></BodySet>
+<JointSet name="jointset"><objects>
+{root}
+<PinJoint name="elbow"><socket_parent_frame>/bodyset/b1</socket_parent_frame>\
+<socket_child_frame>/bodyset/b2</socket_child_frame>
+<coordinates><Coordinate name="elbow_flex"><range>0 2.5</range></Coordinate></coordinates>\
+</PinJoint>
+</objects></JointSet>
+</Model></OpenSimDocument>
+"""
+FLOATING_ROOT = """<FreeJoint name="root"><socket_parent_frame>/ground</socket_parent_frame>\
+<socket_child_frame>/bodyset/b1</socket_child_frame><coordinates>
+<Coordinate name="rx"><range>-1 1</range></Coordinate><Coordinate name="ry"><range>-1 1</range>\
+</Coordinate><Coordinate name="rz"><range>-1 1</range></Coordinate>
+<Coordinate name="tx"/><Coordinate name="ty"/><Coordinate name="tz"/></coordinates></FreeJoint>"""
+FIXED_ROOT = """<PinJoint name="shoulder"><socket_parent_frame>/ground</socket_parent_frame>\
+<socket_child_frame>/bodyset/b1</socket_child_frame>
+<coordinates><Coordinate name="shoulder_elev"><range>-1.5 2</range></Coordinate></coordinates>\
+</PinJoint>"""
+
+
+def test_unit_check_on_other_models_fixed_and_floating_base(tmp_path):
+  """Not just the OpenCap models: a floating base's rotations carry no unit information (a body
+  can lie down or turn), a fixed-base joint on the ground keeps its anatomical range."""
+  floating = tmp_path / "floating.osim"
+  floating.write_text(TWO_MODELS.format(name="floating", root=FLOATING_ROOT))
+  fixed = tmp_path / "fixed.osim"
+  fixed.write_text(TWO_MODELS.format(name="arm", root=FIXED_ROOT))
+  floating, fixed = load_osim(floating), load_osim(fixed)
+  assert range_checked_coordinates(floating) == {"elbow_flex"}
+  assert range_checked_coordinates(fixed) == {"shoulder_elev", "elbow_flex"}
+  t = np.linspace(0, 1, 11)
+  deg = np.stack([np.linspace(0, 80, 11), np.linspace(5, 60, 11)], 1)  # a raise and a bend
+  arm = make_motion(["shoulder_elev", "elbow_flex"], t, deg, in_degrees=True)
+  assert check_coordinate_units(arm, fixed) is None
+  with pytest.raises(CoordinateUnitsError, match="coordinate 'shoulder_elev' is far outside"):
+    check_coordinate_units(arm.replace(in_degrees=False), fixed)
+  # The floating base turning and tumbling by several turns (radians) is fine...
+  free = np.stack([np.linspace(0, 20, 11), np.linspace(0, -9, 11), np.zeros(11), deg[:, 1]], 1)
+  names = ["rx", "ry", "rz", "elbow_flex"]
+  free[:, 3] = np.deg2rad(free[:, 3])
+  assert check_coordinate_units(free, floating, names, in_degrees=False) is None
+  # ...and the elbow still tells degrees labelled radians apart.
+  free[:, 3] = deg[:, 1]
+  with pytest.raises(CoordinateUnitsError, match="coordinate 'elbow_flex'"):
+    check_coordinate_units(free, floating, names, in_degrees=False)

@@ -171,3 +171,42 @@ def test_other_opencap_model_layout_is_reported_as_missing_columns():
   with pytest.raises(oc.OpenCapDataError, match="arm_flex_l") as e:
     oc.read_trial(opencap_path(WALK_MOT))
   assert e.value.reason == "missing"
+
+
+def test_bige_unit_limits_match_the_bige_model():
+  """The copied ranges equal what the general check derives from LaiUhlrich2022.osim."""
+  from motion_jax.data.formats.mot import unit_limits
+  from motion_jax.skeletons.opencap import load_opencap_model
+
+  limits = unit_limits(load_opencap_model())
+  assert oc.BIGE_UNIT_LIMITS.rotational == limits.rotational & set(BIGE_COORDINATES)
+  assert dict(oc.BIGE_UNIT_LIMITS.ranges) == {
+    n: r for n, r in limits.ranges.items() if n in BIGE_COORDINATES
+  }
+  assert (
+    len(oc.BIGE_UNIT_LIMITS.ranges) == 21 and "pelvis_rotation" not in oc.BIGE_UNIT_LIMITS.ranges
+  )
+
+
+def test_small_motion_in_degrees_labelled_radians_is_a_units_error(real, tmp_path):
+  """Degrees of a small motion (|angle| < 2 pi, which the old BIGE rule let through) written with
+  inDegrees=no: the general range check names the coordinate; the folder reader counts it."""
+  t, q, _ = _trial_arrays(real)
+  rot = np.array([n not in oc.TRANSLATIONS for n in BIGE_COORDINATES])
+  small = np.where(rot, 0.06 * q, q)  # hip flexion up to ~5 deg
+  assert np.abs(small[:, rot]).max() < 2 * np.pi
+  root = tmp_path / "opencap"
+  kin = root / "subj" / "OpenSimData" / "Kinematics"
+  kin.mkdir(parents=True)
+  write_mot(kin / "ok.mot", make_motion(BIGE_COORDINATES, t, small, in_degrees=True))
+  write_mot(kin / "bad.mot", make_motion(BIGE_COORDINATES, t, small, in_degrees=False))
+  np.testing.assert_allclose(oc.read_trial(kin / "ok.mot").coordinates, small)
+  with pytest.raises(oc.OpenCapDataError) as e:
+    oc.read_trial(kin / "bad.mot")
+  assert e.value.reason == "units"
+  msg = str(e.value)
+  assert msg.startswith(f"{kin / 'bad.mot'}: coordinate 'pro_sup_r' is far outside its range")
+  assert msg.endswith("set inDegrees=yes in its header.")  # read_trial has no on_mismatch
+  summary = oc.ReadSummary()
+  assert [tr.trial for tr in oc.read_opencap_root(root, summary=summary)] == ["ok"]
+  assert dict(summary.skipped) == {"units": 1}
