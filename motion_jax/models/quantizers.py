@@ -83,6 +83,9 @@ class EMAResetQuantizer(nn.Module):
       initted.value = jnp.ones((), jnp.bool_)
 
     idx = nearest_codes(codebook.value, flat)  # [N]
+    # The codes of this batch come from the codebook as it is before this step's EMA update and
+    # reset (T2M-GPT's order: dequantize, then update_codebook).
+    x_q = codebook.value[idx].reshape(x.shape)
     onehot = jax.nn.one_hot(idx, k, dtype=jnp.float32)  # [N, K]
     batch_counts = onehot.sum(0)  # [K]
 
@@ -95,7 +98,6 @@ class EMAResetQuantizer(nn.Module):
       codebook.value = jnp.where(used, new_sum / jnp.maximum(new_count, 1e-6)[:, None], reset_rows)
       code_sum.value, code_count.value = new_sum, new_count
 
-    x_q = codebook.value[idx].reshape(x.shape)
     aux = {
       "z_q": x_q,
       "perplexity": code_perplexity(batch_counts),
