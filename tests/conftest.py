@@ -1,4 +1,12 @@
-"""Shared test settings: quiet logs, repo paths, a subprocess helper."""
+"""Shared test settings: quiet logs, repo paths, a subprocess helper, a compilation cache.
+
+The suite runs the same experiments several times in fresh processes (a run, then its rerun,
+then launch.py checks); JAX's persistent compilation cache lets those reuse each other's XLA
+compilations instead of compiling again: `.cache/jax_compilation_tests` in the repository (git
+ignores it), shared by the pytest workers and their subprocesses. Its keys include the jax
+version, backend and flags, so a stale entry is never used. Set JAX_COMPILATION_CACHE_DIR to
+another folder (or to "" to switch the cache off) before running pytest to override it.
+"""
 
 import os
 import pathlib
@@ -9,6 +17,12 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Read by jax when it is first imported (after this file) and inherited by `run_python`.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".cache" / "jax_compilation_tests"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault(
+  "JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30)
+)  # bytes, least recently used out
 
 
 def run_python(args, *, env_extra=None, timeout=300, check=True, **kwargs):
