@@ -72,7 +72,7 @@ def run_jax_full(args):
   frozen, _ = random_frozen_models(frames=16, code_dim=8)  # tiny random nets + the real FK
   cfg = guidance.GuidanceConfig(steps=args.steps, num_candidates=args.candidates)
   z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
-  guide = guidance.make_guide(frozen, cfg)
+  guide = guidance.make_guide(frozen, cfg, guidance.unit_calibration(cfg))
   jax.block_until_ready(guide(z0))
   t0 = time.perf_counter()
   jax.block_until_ready(guide(z0))

@@ -3,19 +3,29 @@
 Stages (each cached in the workdir by `motion_jax.train.artifacts.cached_stage`; rerunning skips
 finished stages, a changed config reruns the stages it affects; `--config.stages` names the ones
 wanted, their prerequisites run too):
-  train_vqvae -> train_surrogate -> guide -> evaluate -> report
+  train_vqvae -> train_surrogate -> seed_<s>/guide -> seed_<s>/evaluate -> report
 Data (`motion_jax.data.squat`): the embedded squat dataset (data/squats: real OpenCap kinematics
 augmented into synthetic subjects, activations from OpenSim static optimisation) or a user's
-OpenCap folder (`--config.data.source=opencap --config.data.path=DIR`), split by subject. Rows of
-the report: Reference (held-out subjects), VQ-VAE (the guidance's initial latents decoded without
-guidance) and BIGE (guided).
+OpenCap folder (`--config.data.source=opencap --config.data.path=DIR`), split by subject.
+
+Rows of the report (`motion_jax.reports.bige`): Reference (held-out subjects), MoCap (the real
+OpenCap trial `mocap_trial`, activations from the surrogate), VQ-VAE (latents sampled from the
+encoder's latent distribution of the training windows, decoded: the paper's baseline), BIGE (all)
+(every guided candidate) and BIGE (the `guidance.keep` kept ones). `--config.seeds=N` repeats
+guidance and evaluation for seeds seed..seed+N-1 on the same trained models and reports 95 %
+intervals over seeds.
+
+Clinician constraints: `--config.guidance.activation_low/high` (vastus medialis range),
+`--config.guidance.tilt_target` (deg; default the training mean) and `tilt_tolerance`. The
+`guide` preset with `--config.init_from=WORKDIR` reuses that run's trained models (no
+retraining) and writes constraints.md: which constraints each exported .mot squat meets.
 
 Choices where the paper is silent (config fields): training windows of 64 frames
 (`vqvae.window`, `surrogate.window`; BIGE option_vq.py), evaluation and guidance windows of
 `sample_len` = 196 frames (the code's max_motion_length; crop longer repetitions at the centre,
 tile shorter ones), the FK model `fk_model` (the real subject's scaled model the squat dataset was
 built from; with the generic model the real trial floats ~20 cm above the floor), the surrogate's
-training stream seeded with `seed + 1`.
+training stream seeded with `seed + 1`, the guidance settings of `motion_jax.guidance.bige`.
 """
 
 from __future__ import annotations
@@ -31,9 +41,16 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
-from motion_jax.config import config_dict, to_dict
+from motion_jax.config import config_dict, from_dict, to_dict
 from motion_jax.data.squat import loader
-from motion_jax.data.squat.source import RATE, SquatDataConfig, SquatSplits, load_splits
+from motion_jax.data.squat.source import (
+  DEFAULT_TRIAL,
+  RATE,
+  SquatDataConfig,
+  SquatSplits,
+  load_splits,
+  trial_repetitions,
+)
 from motion_jax.data.squat.windows import Normaliser, stack_windows
 from motion_jax.guidance import bige as guidance
 from motion_jax.metrics import bige as metrics
@@ -64,8 +81,22 @@ class Config:
   vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
   surrogate: sur_stage.SurrogateStageConfig = sur_stage.SurrogateStageConfig()
   guidance: guidance.GuidanceConfig = guidance.GuidanceConfig()
+  seeds: int = 1  # guidance + evaluation repeated for seed, seed + 1, ...; mean +- 95 % interval
+  metric_form: str = "paper"  # Table 3 definitions: 'paper' | 'code' (metrics/bige.py)
+  mocap_trial: str = str(DEFAULT_TRIAL)  # the MoCap row's real trial ('' = no MoCap row)
+  init_from: str = ""  # a finished run's workdir: reuse its trained VQ-VAE and surrogate
 
   def __post_init__(self):
+    if self.seeds < 1:
+      raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+    if self.metric_form not in metrics.FORMS:
+      raise ValueError(f"metric_form must be one of {metrics.FORMS}, got {self.metric_form!r}")
+    if self.init_from and not (pathlib.Path(self.init_from) / "train_surrogate").is_dir():
+      raise ValueError(
+        f"init_from={self.init_from!r}: no trained models there (expected "
+        f"{pathlib.Path(self.init_from) / 'train_vqvae'} and .../train_surrogate from a finished "
+        "bige run)"
+      )
     wanted = stage_list(self.stages)
     if not wanted:
       raise ValueError(f"stages: name at least one of {', '.join(STAGES)}")
@@ -84,7 +115,25 @@ def stage_list(spec: str) -> list[str]:
   return wanted
 
 
+def resolve_trial(path: str) -> pathlib.Path:
+  p = pathlib.Path(path)
+  if not p.exists():
+    raise FileNotFoundError(f"mocap_trial: {p} does not exist (a .mot trial, or '' for no row)")
+  return p
+
+
+PRESETS = (*presets.PRESETS, "guide")
+
+
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  """Presets: quick, tiny, guide (= quick's guidance and evaluation on the trained models of
+  `--config.init_from=WORKDIR`: a new constraint set in minutes, no retraining) or none (the
+  papers' sizes; guidance sizes from the public code where the paper is silent: 3,000 steps,
+  196-frame windows, latent length 49, 32 candidates, 20 kept)."""
+  if preset == "guide":
+    cfg = get_config("quick")
+    cfg.stages = "guide,evaluate,report"
+    return cfg
   preset = presets.check(preset)
   c = Config()
   g = c.guidance
@@ -94,6 +143,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       g,
       steps=300,
       num_candidates=48,
+      keep=20,
       proximity_only_steps=50,
       ramp_steps=50,
       final_proximity_steps=50,
@@ -107,7 +157,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       surrogate=dataclasses.replace(c.surrogate, window=32),
     )
     g = dataclasses.replace(
-      g, steps=6, num_candidates=4, proximity_only_steps=2, ramp_steps=2, final_proximity_steps=1
+      g,
+      steps=6,
+      num_candidates=4,
+      keep=2,
+      proximity_only_steps=2,
+      ramp_steps=2,
+      final_proximity_steps=1,
     )
   c = dataclasses.replace(
     c,
@@ -211,85 +267,174 @@ def frozen_models(config, vq, vq_vars, sur, sur_params, norm, train_latents, osi
   )
 
 
-def run_guidance(config: Config, data, norm, vq, vq_vars, sur, sur_params, osim, workdir, after):
-  """Guided (and unguided) candidates: arrays z0, z, history, {vqvae,bige}_{q,a}."""
+def run_guidance(config: Config, data, norm, models, osim, workdir, after, seed: int):
+  """One seed's candidates: arrays z0, z, history, final_terms, kept, and
+  {vqvae,bige}_{q,a} (VQ-VAE = latents sampled from the encoder's latent distribution)."""
   gcfg = config.guidance
+  vq, vq_vars, sur, sur_params = models
 
   def fn():
-    train_x = stack_windows([norm(q) for q in coordinates(data.train)], config.sample_len)
-    train_latents = vq_stage.encode(vq, vq_vars, train_x)
+    train_q = stack_windows(coordinates(data.train), config.sample_len)
+    train_latents = vq_stage.encode(vq, vq_vars, norm(train_q))
     frozen = frozen_models(config, vq, vq_vars, sur, sur_params, norm, train_latents, osim)
-    z0 = guidance.initial_latents(jax.random.PRNGKey(config.seed), frozen, gcfg)
+    train_a = stack_windows(activations(data.train), config.sample_len)
+    k_init, k_vq, k_cal = jax.random.split(jax.random.PRNGKey(seed), 3)
+    cal = guidance.calibrate(frozen, gcfg, train_q, train_a, k_cal)
+    z0 = guidance.initial_latents(k_init, frozen, gcfg)
+    guide = guidance.make_guide(frozen, gcfg, cal)
     t0 = time.perf_counter()
-    z, history = guidance.make_guide(frozen, gcfg)(z0)
-    z = jax.block_until_ready(z)
+    z, history, final_terms = jax.block_until_ready(guide(z0))
     seconds = time.perf_counter() - t0
     decode = jax.jit(jax.vmap(lambda zi: guidance.decode_candidate(zi, frozen)))
-    results = {"z0": np.asarray(z0), "z": np.asarray(z), "history": np.asarray(history)}
-    for name, latents in (("vqvae", z0), ("bige", z)):
+    z_vq = guidance.encoder_distribution_samples(k_vq, frozen.train_latents, gcfg.num_candidates)
+    results = {
+      "z0": np.asarray(z0),
+      "z": np.asarray(z),
+      "history": np.asarray(history),
+      "final_terms": np.asarray(final_terms),
+    }
+    for name, latents in (("vqvae", z_vq), ("bige", z)):
       _, q, a = decode(latents)
       results[f"{name}_q"], results[f"{name}_a"] = np.asarray(q), np.asarray(a)
+    results["kept"] = guidance.select(final_terms, results["bige_a"], gcfg, cal)
     info = {
       "seconds": seconds,
       "candidates": gcfg.num_candidates,
       "steps": gcfg.steps,
       "candidate_steps_per_sec": gcfg.num_candidates * gcfg.steps / seconds,
+      "terms": list(gcfg.terms),
+      "scales": np.asarray(cal.scales).tolist(),
+      "weights": np.asarray(guidance.weight_vector(gcfg, cal)).tolist(),
+      "floor_m": cal.floor,
+      "tilt_target_deg": cal.tilt_target,
+      "seed": seed,
     }
     return results, info
 
   fingerprint = {"guidance": to_dict(gcfg), "fk_model": config.fk_model, "after": after,
-                 "seed": config.seed}  # fmt: skip
-  return artifacts.cached_stage(workdir, "guide", fn, fingerprint)
+                 "seed": seed, "sample_len": config.sample_len}  # fmt: skip
+  return artifacts.cached_stage(workdir, f"seed_{seed}/guide", fn, fingerprint)
 
 
-def reference_sets(data: SquatSplits, guided: dict, length: int) -> dict[str, tuple]:
+def mocap_set(config: Config, norm, sur, sur_params, length: int):
+  """The MoCap row: the real OpenCap trial's repetitions (markerless kinematics, no simulated
+  activations: the trained surrogate predicts them, as for the generated rows); None if off."""
+  if not config.mocap_trial:
+    return None
+  reps, _ = trial_repetitions(
+    resolve_trial(config.mocap_trial), test_fraction=1.0, min_frames=config.data.min_frames
+  )
+  q = stack_windows([r.coordinates for r in reps["train"] + reps["test"]], length)
+  a = sur_stage.predict(sur, sur_params, norm(q))
+  return q, np.asarray(a)
+
+
+def reference_sets(data: SquatSplits, guided: dict, length: int, mocap=None) -> dict:
   ref_q = stack_windows(coordinates(data.test), length)
   ref_a = stack_windows(activations(data.test), length)
-  return {
-    "Reference": (ref_q, ref_a),
-    "VQ-VAE": (guided["vqvae_q"], guided["vqvae_a"]),
-    "BIGE": (guided["bige_q"], guided["bige_a"]),
-  }
+  kept = np.asarray(guided["kept"])
+  sets = {"Reference": (ref_q, ref_a)}
+  if mocap is not None:
+    sets["MoCap"] = mocap
+  sets["VQ-VAE"] = (guided["vqvae_q"], guided["vqvae_a"])
+  sets["BIGE (all)"] = (guided["bige_q"], guided["bige_a"])
+  sets["BIGE"] = (guided["bige_q"][kept], guided["bige_a"][kept])
+  return sets
 
 
-def evaluate(config: Config, data: SquatSplits, guided, osim, workdir, after):
+def evaluate(config: Config, sets: dict, osim, workdir, after, seed: int):
+  g = config.guidance
+
   def fn():
-    sets = reference_sets(data, guided, guided["bige_q"].shape[1])
     ref_q = sets["Reference"][0]
     results = {}
     for name, (q, a) in sets.items():
       joints, com = metrics.kinematics(osim, q)
-      results[name] = metrics.evaluate_set(q, a, joints, com, RATE, reference_q=ref_q)
+      results[name] = metrics.evaluate_set(
+        q,
+        a,
+        joints,
+        RATE,
+        reference_q=ref_q,
+        com=com,
+        translation=g.translation,
+        form=config.metric_form,
+        activation_range=(g.activation_low, g.activation_high),
+      )
     results["closer_than_vqvae"] = metrics.closer_to_reference(
       results["Reference"], results["BIGE"], results["VQ-VAE"]
     )
     return {}, results
 
-  fingerprint = {"after": after, "data": to_dict(config.data), "fk_model": config.fk_model}
-  return artifacts.cached_stage(workdir, "evaluate", fn, fingerprint)
+  fingerprint = {"after": after, "data": to_dict(config.data), "fk_model": config.fk_model,
+                 "metric_form": config.metric_form, "mocap_trial": config.mocap_trial,
+                 "translation": g.translation, "range": [g.activation_low, g.activation_high],
+                 "seed": seed}  # fmt: skip
+  return artifacts.cached_stage(workdir, f"seed_{seed}/evaluate", fn, fingerprint)
+
+
+def trained_models(config: Config, data, workdir):
+  """(config, norm, (vq, vq_vars, sur, sur_params), [vq, sur] StageResults): trained here, or
+  loaded from `config.init_from` (then the data, model and window settings are that run's)."""
+  if config.init_from:
+    src = pathlib.Path(config.init_from)
+    vq_res, vq_fp = artifacts.load_stage(src, "train_vqvae")
+    sur_res, sur_fp = artifacts.load_stage(src, "train_surrogate")
+    config = dataclasses.replace(
+      config,
+      vqvae=from_dict(vq_stage.VQStageConfig, vq_fp["vqvae"]),
+      surrogate=from_dict(sur_stage.SurrogateStageConfig, sur_fp["surrogate"]),
+    )
+    if vq_fp.get("sample_len") != config.sample_len:
+      config = dataclasses.replace(config, sample_len=int(vq_fp["sample_len"]))
+    norm = Normaliser.from_tree(vq_res.arrays["normaliser"])
+    vq = vq_stage.make_model(config.vqvae, N_COORDS)
+    max_len = max(config.surrogate.window, config.sample_len)
+    sur = sur_stage.make_model(config.surrogate, N_MUSCLES, max_len)
+    models = (vq, vq_res.arrays["variables"], sur, sur_res.arrays["params"])
+    return config, norm, models, [vq_res, sur_res]
+  norm = Normaliser.fit(coordinates(data.train))
+  vq, vq_vars, vq_res = train_vqvae(config, data, norm, workdir)
+  if stage_list(config.stages) == ["train_vqvae"]:
+    return config, norm, (vq, vq_vars, None, None), [vq_res]
+  sur, sur_params, sur_res = train_surrogate(config, data, norm, workdir)
+  return config, norm, (vq, vq_vars, sur, sur_params), [vq_res, sur_res]
 
 
 def run(config: Config, workdir: str) -> dict[str, Any]:
   workdir = pathlib.Path(workdir)
   last = max(STAGES.index(s) for s in stage_list(config.stages))
   data = load_data(config.data)
-  norm = Normaliser.fit(coordinates(data.train))
   osim = load_opencap_model(config.fk_model)
-  vq, vq_vars, vq_result = train_vqvae(config, data, norm, workdir)
-  if last < STAGES.index("train_surrogate"):
-    return vq_result.info
-  sur, sur_params, sur_result = train_surrogate(config, data, norm, workdir)
+  config, norm, models, trained = trained_models(config, data, workdir)
   if last < STAGES.index("guide"):
-    return sur_result.info
-  after = [vq_result.fingerprint, sur_result.fingerprint]
-  guided_result = run_guidance(
-    config, data, norm, vq, vq_vars, sur, sur_params, osim, workdir, after
-  )
-  guided = guided_result.arrays
+    return trained[-1].info
+  after = [r.fingerprint for r in trained]
+  _, _, sur, sur_params = models
+  per_seed, guided_by_seed, sets_by_seed, guide_info = {}, {}, {}, {}
+  seeds = [config.seed + k for k in range(config.seeds)]
+  for seed in seeds:
+    guided_result = run_guidance(config, data, norm, models, osim, workdir, after, seed)
+    if last < STAGES.index("evaluate"):
+      continue
+    guided, guide_info[seed] = guided_result.arrays, guided_result.info
+    mocap = mocap_set(config, norm, sur, sur_params, guided["bige_q"].shape[1])
+    sets = reference_sets(data, guided, guided["bige_q"].shape[1], mocap)
+    per_seed[seed] = evaluate(config, sets, osim, workdir, [guided_result.fingerprint], seed).info
+    guided_by_seed[seed], sets_by_seed[seed] = guided, sets
   if last < STAGES.index("evaluate"):
-    return guided_result.info
-  results = evaluate(config, data, guided, osim, workdir, [guided_result.fingerprint]).info
+    return {"seeds": seeds}
+  summary = bige_report.summarise(per_seed)
   if last >= STAGES.index("report"):
-    sets = reference_sets(data, guided, guided["bige_q"].shape[1])
-    bige_report.write(to_dict(config), workdir, sets, guided, results, osim, RATE, config.seed)
-  return results
+    bige_report.write(
+      to_dict(config),
+      workdir,
+      sets_by_seed,
+      guided_by_seed,
+      per_seed,
+      summary,
+      osim,
+      RATE,
+      guide_info,
+    )
+  return summary

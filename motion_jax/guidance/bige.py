@@ -1,34 +1,42 @@
 """BIGE latent guidance: Adam over decoder latents through the frozen VQ decoder, muscle surrogate
-and differentiable OpenSim FK, toward clinician constraints (paper eqs. 2-4, Table 1).
+and differentiable OpenSim FK, toward clinician constraints (BIGE eqs. 2-4, Table 1).
 
 Per candidate z [L, D] (L = T / 4 latent frames):
   z_q = quantize(z) (straight-through) -> x = decoder(z_q) (normalised) -> q = x * std + mean
-  (degrees / metres) -> a = surrogate(x) -> FK(q in radians / metres) -> joint centres, COM.
-Terms (all per candidate, each a function of `motion_jax.losses.bige_guidance`):
-  proximity        min over training latents e_n of ||z - e_n||_F (code: get_proximity_loss)
-  pelvis_tilt      pelvis tilt^2 at the peak of vasmed activation (soft arg-max over time)
-  symmetry         mean (left - right)^2 of hip flexion, knee angle, ankle angle
-  angular_velocity mean (dq/dt)^2 over rotational coordinates
-  com_velocity     mean |dCOM/dt|^2 (whole-body COM from FK; `com='pelvis'` uses pelvis_t*)
-  com_acceleration mean smooth-L1(beta 0.01) of the Laplacian [1, -2, 1] of COM (code's form)
-  foot_sliding     mean over feet joints of contact weight * |horizontal velocity|^2
-  ground           (soft lowest point of the body)^2: keeps the feet on the floor (code: "foot")
-  constraint       sum over vasmed_l/r of max(a_peak - high, low - a_peak, 0),
-                   a_peak = max over time
-  temporal         mean (x[t+1] - x[t])^2 of the decoded (normalised) motion (code: "temporal")
-Every term is computed on every frame (the public code samples a few random frames for its foot
-terms through a non-differentiable C++ call).
+  (degrees / metres) -> a = surrogate(x) -> FK(q in radians / metres) -> joint centres.
+The objective is a weighted sum of terms (eq. 4) plus the proximity term (eq. 3); each term is a
+function of `motion_jax.losses.bige_guidance`, where its equation is cited.
 
-Schedules: 'all' (every term from step 0, paper) or 'code' (proximity only for
-`proximity_only_steps`, then a linear ramp of the other terms over `ramp_steps`, then everything,
-and proximity only again for the final `final_proximity_steps`; LIMO_Surrogate.py).
-Initialisation: 'normal' (z ~ N(0, I), paper) or 'train_mean' (mean of the training latents plus
-`init_noise` x their per-dimension std x N(0, I); the code's form with a fixed scale).
+Two objectives (`weight_set`):
+* ``ours`` (default): Table 1's terms in its units (degrees, metres, per-frame differences) with
+  the translation K^trans = pelvis translation, the pelvis-tilt term as the squared distance of the
+  signed tilt at peak activation to `tilt_target`, plus a floor term and a decoded-motion smoothness
+  term. The paper's weights are in its unavailable supplement; ours are relative weights `weights`
+  (alpha) divided by a per-term scale (`calibrate`): for the smoothness and floor terms their mean
+  over motions the unguided generator decodes from the encoder's latent distribution (a term as
+  large as the generator's costs alpha: they hold guidance back from making motions rougher than
+  the generator's while the constraints pull); pelvis tilt `tilt_tolerance`^2; constraint 0.05
+  (activation); proximity the mean distance of a training latent to its nearest other one.
+  Scaling by the reference's own values instead makes terms on which real squats are near zero
+  (foot sliding: 7e-7 m^2 per frame) dominate everything else by orders of magnitude.
+* ``code``: LIMO_Surrogate.py's objective, its terms, weights (`CODE_WEIGHTS`) and units (raw
+  decoder output in degrees / metres). To reproduce the code's run fully also set
+  ``schedule=code init=code steps=3000 learning_rate=0.5 selection=vasmed``.
+
+Choices where the paper is silent (config fields): the soft peak (`sharpness`), Adam's learning
+rate, the number of candidates and steps (the default preset uses the code's 3,000 steps), the
+schedule ('all': every term from step 0; 'code': proximity only for `proximity_only_steps`, a
+linear ramp over `ramp_steps`, everything, then proximity only for the last
+`final_proximity_steps`), the initialisation ('normal': N(0, I), the paper; 'train_mean': a
+Gaussian fit to the training latents, i.e. the encoder's latent distribution; 'code': training
+mean + N(0, I) x U(10, 200) per candidate), and which candidates are kept (`keep` lowest total
+objective, or the code's `selection='vasmed'`: the highest peak vastus medialis activation).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -37,14 +45,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from motion_jax.losses import bige_guidance as terms_lib
+from motion_jax.losses import bige_guidance as L
 from motion_jax.models.quantizers import quantize
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
-TERMS = (
+OURS_TERMS = (
   "proximity",
   "pelvis_tilt",
-  "symmetry",
+  "asymmetry",
   "angular_velocity",
   "com_velocity",
   "com_acceleration",
@@ -53,79 +61,117 @@ TERMS = (
   "constraint",
   "temporal",
 )
-WEIGHT_SETS = ("paper", "code")
-INITS = ("normal", "train_mean")
+CODE_TERMS = (
+  "proximity",
+  "pelvis_tilt",
+  "knee_flex",
+  "symmetry",
+  "foot",
+  "foot_sliding",
+  "temporal",
+  "temporal_trans",
+  "com_acceleration",
+  "constraint",
+)
+WEIGHT_SETS = ("ours", "code")
+INITS = ("normal", "train_mean", "code")
 SCHEDULES = ("all", "code")
-COMS = ("whole_body", "pelvis")
+TRANSLATIONS = ("pelvis", "whole_body")
+SELECTIONS = ("objective", "vasmed")
+#: Terms whose `ours` scale is their mean over decoded samples of the encoder's latent
+#: distribution (what the unguided generator produces).
+GENERATOR_SCALED = (
+  "asymmetry",
+  "angular_velocity",
+  "com_velocity",
+  "com_acceleration",
+  "foot_sliding",
+  "ground",
+  "temporal",
+)
+CONSTRAINT_SCALE = 0.05
+
+#: LIMO_Surrogate.py's hyper_param_dict (FACTS.md, BIGE public code), by CODE_TERMS name.
+CODE_WEIGHTS = {
+  "proximity": 0.01,
+  "pelvis_tilt": 0.0,
+  "knee_flex": 1e-4,
+  "symmetry": 1.0,
+  "foot": 0.1,
+  "foot_sliding": 0.1,
+  "temporal": 0.5,
+  "temporal_trans": 50.0,
+  "com_acceleration": 100.0,
+  "constraint": 0.0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class GuidanceWeights:
-  """alpha of eq. 4 and beta of eq. 3, one per term. The paper lists the terms, not their
-  weights (its supplement is not available); the defaults are ours, chosen so that each term
-  starts at a comparable magnitude on the squat data, with every Table-1 term on."""
+  """alpha of eq. 4 (and beta of eq. 3) of the `ours` objective, relative to each term's scale
+  (module docstring). Ours, not the paper's (its weights are in an unavailable supplement)."""
 
-  proximity: float = 0.01
+  proximity: float = 1.0
   pelvis_tilt: float = 1.0
-  symmetry: float = 1.0
-  angular_velocity: float = 0.01
+  asymmetry: float = 1.0
+  angular_velocity: float = 1.0
   com_velocity: float = 1.0
-  com_acceleration: float = 100.0
-  foot_sliding: float = 10.0
-  ground: float = 10.0
+  com_acceleration: float = 1.0
+  foot_sliding: float = 1.0
+  ground: float = 1.0
   constraint: float = 10.0
-  temporal: float = 0.5
+  temporal: float = 1.0
 
   def vector(self) -> np.ndarray:
-    return np.array([float(getattr(self, t)) for t in TERMS], np.float32)
-
-
-#: LIMO_Surrogate.py's hyper_param_dict (terms it has; 0 where the code disables one).
-CODE_WEIGHTS = GuidanceWeights(
-  proximity=0.01,
-  pelvis_tilt=0.0,
-  symmetry=1.0,
-  angular_velocity=0.0,
-  com_velocity=50.0,
-  com_acceleration=100.0,
-  foot_sliding=0.1,
-  ground=0.1,
-  constraint=0.0,
-  temporal=0.5,
-)
+    return np.array([float(getattr(self, t)) for t in OURS_TERMS], np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
 class GuidanceConfig:
-  steps: int = 2000
+  steps: int = 3000  # the public code's (the paper is silent)
   learning_rate: float = 0.05
-  num_candidates: int = 256
-  init: str = "normal"  # 'normal' (paper) | 'train_mean' (code)
-  init_noise: float = 1.0
-  schedule: str = "all"  # 'all' (paper) | 'code'
+  num_candidates: int = 32  # the code's batch
+  keep: int = 20  # candidates kept after guidance (the code's min_samples)
+  selection: str = "objective"  # 'objective' (lowest total) | 'vasmed' (code: highest peak)
+  init: str = "normal"  # 'normal' (paper) | 'train_mean' | 'code'
+  init_noise: float = 1.0  # 'train_mean': noise x the training latents' std
+  schedule: str = "all"  # 'all' | 'code'
   proximity_only_steps: int = 500
   ramp_steps: int = 500
   final_proximity_steps: int = 1000
-  activation_low: float = 0.35
+  activation_low: float = 0.35  # vastus medialis range [low, high] (the paper's and code's)
   activation_high: float = 0.45
-  com: str = "whole_body"  # 'whole_body' | 'pelvis' (the code's "COM")
-  contact_height: float = 0.03  # foot joints below this (m) count as in contact
-  weight_set: str = "paper"  # 'paper': `weights` (every Table-1 term); 'code': CODE_WEIGHTS
+  activation_per_frame: bool = False  # L_MAC on every frame instead of the peak
+  tilt_target: float = math.nan  # deg; nan: the training repetitions' mean tilt at peak vasmed
+  tilt_tolerance: float = 5.0  # deg: the tilt term's scale and the report's "meets the target"
+  translation: str = "pelvis"  # K^trans: 'pelvis' (paper and code) | 'whole_body' COM from FK
+  sharpness: float = 0.02  # soft arg-max temperature of the peak activation (activation units)
+  weight_set: str = "ours"  # 'ours' | 'code' (LIMO_Surrogate.py's objective)
   weights: GuidanceWeights = GuidanceWeights()
 
   def __post_init__(self):
     for name, value, valid in (
       ("init", self.init, INITS),
       ("schedule", self.schedule, SCHEDULES),
-      ("com", self.com, COMS),
+      ("translation", self.translation, TRANSLATIONS),
       ("weight_set", self.weight_set, WEIGHT_SETS),
+      ("selection", self.selection, SELECTIONS),
     ):
       if value not in valid:
         raise ValueError(f"guidance.{name} must be one of {valid}, got {value!r}")
+    if not 0.0 <= self.activation_low <= self.activation_high <= 1.0:
+      raise ValueError(
+        "guidance.activation_low/high must satisfy 0 <= low <= high <= 1, got "
+        f"[{self.activation_low}, {self.activation_high}]"
+      )
+    if not 1 <= self.keep:
+      raise ValueError(f"guidance.keep must be >= 1, got {self.keep}")
+    if self.tilt_tolerance <= 0:
+      raise ValueError(f"guidance.tilt_tolerance must be > 0, got {self.tilt_tolerance}")
 
   @property
-  def weight_vector(self) -> np.ndarray:
-    return (CODE_WEIGHTS if self.weight_set == "code" else self.weights).vector()
+  def terms(self) -> tuple[str, ...]:
+    return CODE_TERMS if self.weight_set == "code" else OURS_TERMS
 
 
 class FrozenModels(NamedTuple):
@@ -133,8 +179,8 @@ class FrozenModels(NamedTuple):
 
   decode: Callable[[jax.Array], jax.Array]  # z_q [L, D] -> x [T, 33] normalised
   surrogate: Callable[[jax.Array], jax.Array]  # x [T, 33] -> a [T, 80]
-  fk: Callable[[jax.Array], Any]  # q [T, 33] rad/m -> FKResult
-  center_of_mass: Callable[[Any], jax.Array]  # FKResult -> [T, 3]
+  fk: Callable[[jax.Array], Any]  # q [..., T, 33] rad/m -> FKResult
+  center_of_mass: Callable[[Any], jax.Array]  # FKResult -> [..., T, 3]
   codebook: jax.Array  # [K, D]
   mean: jax.Array  # [33]
   std: jax.Array  # [33]
@@ -143,11 +189,33 @@ class FrozenModels(NamedTuple):
   fps: float = 60.0  # frame rate of the decoded motion
 
 
+class Calibration(NamedTuple):
+  """What the objective measures on the real training windows (`calibrate`)."""
+
+  scales: jax.Array  # [len(cfg.terms)] divisors of the `ours` terms (ones for `code`)
+  floor: float  # median lowest joint height (m): where the ground term puts the lowest joint
+  tilt_target: float  # deg, resolved (cfg.tilt_target or the training mean)
+
+
 _C = {n: i for i, n in enumerate(BIGE_COORDINATES)}
 _ROT = np.array([n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in BIGE_COORDINATES])
 _LEFT = np.array([_C[n] for n in ("hip_flexion_l", "knee_angle_l", "ankle_angle_l")])
 _RIGHT = np.array([_C[n] for n in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")])
-_VASMED = np.array([BIGE_MUSCLES.index("vasmed_l"), BIGE_MUSCLES.index("vasmed_r")])
+#: The angles of the angular-velocity term: the six leg flexions and the pelvis tilt (the code's
+#: metric set; Table 1 says "joint angles" without listing them).
+FLEXIONS = (
+  "pelvis_tilt",
+  "hip_flexion_l",
+  "hip_flexion_r",
+  "knee_angle_l",
+  "knee_angle_r",
+  "ankle_angle_l",
+  "ankle_angle_r",
+)
+_FLEX = np.array([_C[n] for n in FLEXIONS])
+_KNEES = np.array([_C["knee_angle_l"], _C["knee_angle_r"]])
+_TRANS = np.array([_C["pelvis_tx"], _C["pelvis_ty"], _C["pelvis_tz"]])
+VASMED = np.array([BIGE_MUSCLES.index("vasmed_l"), BIGE_MUSCLES.index("vasmed_r")])
 
 
 def to_radians(q: jax.Array) -> jax.Array:
@@ -162,69 +230,178 @@ def decode_candidate(z: jax.Array, m: FrozenModels):
   return x, x * m.std + m.mean, m.surrogate(x)
 
 
-proximity = terms_lib.proximity
+proximity = L.proximity
 
 
-def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax.Array:
-  """[B, len(TERMS)] unweighted terms for candidates z [B, L, D] (radians, metres, seconds);
-  each term is a function of `motion_jax.losses.bige_guidance`.
+def motion_terms(x, q, a, m: FrozenModels, cfg: GuidanceConfig, floor, tilt_target) -> jax.Array:
+  """[B, len(cfg.terms) - 1] unweighted terms (all but proximity) of motions: x normalised and q
+  (deg / m) [B, T, 33], activations a [B, T, 80]. Works on decoded candidates and on real data."""
+  fk = m.fk(to_radians(q))  # batch-native FK on [B, T, 33]
+  joints = fk.joint_centers  # [B, T, J, 3]
+  heights = joints[..., 1]
+  trans = m.center_of_mass(fk) if cfg.translation == "whole_body" else q[..., _TRANS]
+  vasmed = a[..., VASMED]
+  tilt = q[..., _C["pelvis_tilt"]]
+  mac = L.activation_range(
+    vasmed, cfg.activation_low, cfg.activation_high, cfg.activation_per_frame
+  )
+  if cfg.weight_set == "code":
+    cols = [
+      L.code_tilt(tilt),
+      L.code_knee_flex(q[..., _KNEES]),
+      L.code_symmetry(q[..., _LEFT], q[..., _RIGHT]),
+      L.code_foot(heights),
+      L.code_foot_sliding(heights),
+      L.temporal(q),
+      L.code_temporal_trans(trans),
+      L.code_com_acceleration(trans),
+      mac,
+    ]
+  else:
+    cols = [
+      (L.tilt_at_peak(tilt, vasmed, cfg.sharpness) - tilt_target) ** 2,
+      L.asymmetry_sq(q[..., _LEFT], q[..., _RIGHT]),
+      L.angular_velocity_sq(q[..., _FLEX]),
+      L.com_velocity_sq(trans),
+      L.com_acceleration_sq(trans),
+      L.sliding_sq(L.lowest_point(joints)),
+      L.ground_sq(heights, floor),
+      mac,
+      L.temporal(x),
+    ]
+  return jnp.stack(cols, axis=-1)
+
+
+def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
+  """[B, len(cfg.terms)] unweighted terms of candidates z [B, L, D].
 
   Decoder, surrogate and proximity are per-candidate functions batched with `vmap`; FK runs
   batch-native on [B, T, 33] (its own leading batch axes). Putting the FK under vmap inside the
   guidance `scan` trips an XLA CPU HLO-verifier bug in jax 0.10.2 (a batched dot_general layout).
   """
-  x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)  # [B, T, 33/33/80]
-  q_rad = to_radians(q)
-  fk = m.fk(q_rad)
-  com = m.center_of_mass(fk) if cfg.com == "whole_body" else q[..., 3:6]  # [B, T, 3]
-  joints = fk.joint_centers  # [B, T, J, 3]
-  vasmed = a[..., _VASMED]  # [B, T, 2]
-  return jnp.stack(
-    [
-      jax.vmap(lambda zi: terms_lib.proximity(zi, m.train_latents))(z),
-      terms_lib.pelvis_tilt_at_peak(q_rad[..., _C["pelvis_tilt"]], vasmed),
-      terms_lib.asymmetry(q_rad[..., _LEFT], q_rad[..., _RIGHT]),
-      terms_lib.angular_velocity(q_rad[..., _ROT], m.fps),
-      terms_lib.com_velocity(com, m.fps),
-      terms_lib.com_acceleration(com),
-      terms_lib.foot_sliding(joints[:, :, m.foot_joints], m.fps, cfg.contact_height),
-      terms_lib.ground(joints[..., 1]),
-      terms_lib.activation_range(vasmed, cfg.activation_low, cfg.activation_high),
-      terms_lib.temporal(x),
-    ],
-    axis=-1,
-  )
+  x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)
+  prox = jax.vmap(lambda zi: L.proximity(zi, m.train_latents))(z)
+  rest = motion_terms(x, q, a, m, cfg, cal.floor, cal.tilt_target)
+  return jnp.concatenate([prox[:, None], rest], axis=-1)
+
+
+def weight_vector(cfg: GuidanceConfig, cal: Calibration) -> jax.Array:
+  """Effective per-term weights: alpha / scale (`ours`) or the code's weights."""
+  if cfg.weight_set == "code":
+    return jnp.asarray([CODE_WEIGHTS[t] for t in CODE_TERMS], jnp.float32)
+  return jnp.asarray(cfg.weights.vector()) / cal.scales
+
+
+def unit_calibration(cfg: GuidanceConfig, floor: float = 0.0, tilt_target: float = 0.0):
+  """A Calibration with every scale 1 (for the code's objective, tests and benchmarks)."""
+  return Calibration(jnp.ones(len(cfg.terms)), floor, tilt_target)
+
+
+def tilt_at_peak_np(q: np.ndarray, a: np.ndarray) -> np.ndarray:
+  """Signed pelvis tilt (deg) at the frame of peak vasmed activation (the side with the higher
+  peak), per sample: q [N, T, 33], a [N, T, 80] -> [N]."""
+  v = a[..., VASMED]  # [N, T, 2]
+  frame = v.max(-1).argmax(-1)
+  return q[np.arange(len(q)), frame, _C["pelvis_tilt"]]
+
+
+def calibrate(
+  m: FrozenModels,
+  cfg: GuidanceConfig,
+  q_ref: np.ndarray,
+  a_ref: np.ndarray,
+  key: jax.Array | None = None,
+  samples: int = 64,
+  batch: int = 64,
+) -> Calibration:
+  """Scales, floor and tilt target of the objective (module docstring): the floor and the tilt
+  target from real training windows q_ref [N, T, 33] (deg / m) and their activations a_ref
+  [N, T, 80]; the smoothness scales from `samples` decoded latents of the encoder's latent
+  distribution (the unguided generator)."""
+  if math.isnan(cfg.tilt_target):
+    tilt_target = float(np.mean(tilt_at_peak_np(q_ref, a_ref)))
+  else:
+    tilt_target = float(cfg.tilt_target)
+  rot = jnp.asarray(_ROT)
+
+  @jax.jit
+  def lowest(q):
+    fk = m.fk(jnp.where(rot, jnp.deg2rad(q), q))
+    return fk.joint_centers[..., 1].min(-1)
+
+  chunks = [np.asarray(lowest(q_ref[i : i + batch])) for i in range(0, len(q_ref), batch)]
+  floor = float(np.median(np.concatenate(chunks)))
+  if cfg.weight_set == "code":
+    return unit_calibration(cfg, floor, tilt_target)
+
+  key = jax.random.PRNGKey(0) if key is None else key
+  z = encoder_distribution_samples(key, m.train_latents, samples)
+
+  @jax.jit
+  def terms(z):
+    x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)
+    return motion_terms(x, q, a, m, cfg, floor, tilt_target)
+
+  measured = np.concatenate([np.asarray(terms(z[i : i + batch])) for i in range(0, samples, batch)])
+  measured = measured.mean(0)
+  e = np.asarray(m.train_latents).reshape(len(m.train_latents), -1).astype(np.float64)
+  d2 = np.sum(e**2, 1)[:, None] - 2 * e @ e.T + np.sum(e**2, 1)[None]
+  np.fill_diagonal(d2, np.inf)
+  nn = float(np.mean(np.sqrt(np.maximum(d2.min(1), 0.0)))) if len(e) > 1 else 1.0
+  scales = []
+  for k, name in enumerate(OURS_TERMS):
+    if name == "proximity":
+      s = nn
+    elif name == "pelvis_tilt":
+      s = cfg.tilt_tolerance**2
+    elif name == "constraint":
+      s = CONSTRAINT_SCALE
+    else:
+      s = float(measured[k - 1])
+    scales.append(max(s, 1e-8))
+  return Calibration(jnp.asarray(scales, jnp.float32), floor, tilt_target)
 
 
 def schedule_scales(step: jax.Array, cfg: GuidanceConfig) -> jax.Array:
-  """[len(TERMS)] multipliers at `step`: proximity always 1; the others follow the schedule."""
+  """[len(cfg.terms)] multipliers at `step`: proximity always 1; the others follow the schedule."""
   if cfg.schedule == "all":
     others = jnp.ones(())
   else:
     p, r = cfg.proximity_only_steps, max(cfg.ramp_steps, 1)
     ramp = jnp.clip((step - p) / r, 0.0, 1.0)
     others = jnp.where(step >= cfg.steps - cfg.final_proximity_steps, 0.0, ramp)
-  is_prox = jnp.asarray([t == "proximity" for t in TERMS])
+  is_prox = jnp.asarray([t == "proximity" for t in cfg.terms])
   return jnp.where(is_prox, 1.0, others)
+
+
+def encoder_distribution_samples(key: jax.Array, train_latents: jax.Array, n: int) -> jax.Array:
+  """n latents [n, L, D] from a Gaussian fit (per position and channel) of the training latents:
+  "sampled from the encoder's latent space" (BIGE Sec. 4.2, the VQ-VAE baseline)."""
+  mu, sd = train_latents.mean(0), train_latents.std(0)
+  return mu + sd * jax.random.normal(key, (n, *train_latents.shape[1:]))
 
 
 def initial_latents(key: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax.Array:
   shape = (cfg.num_candidates, *m.train_latents.shape[1:])
-  noise = jax.random.normal(key, shape)
   if cfg.init == "normal":
-    return noise
-  mu, sd = m.train_latents.mean(0), m.train_latents.std(0)
-  return mu + cfg.init_noise * sd * noise
+    return jax.random.normal(key, shape)
+  mu = m.train_latents.mean(0)
+  k1, k2 = jax.random.split(key)
+  if cfg.init == "code":
+    scale = jax.random.uniform(k2, (shape[0], 1, 1), minval=10.0, maxval=200.0)
+    return mu + scale * jax.random.normal(k1, shape)
+  return mu + cfg.init_noise * m.train_latents.std(0) * jax.random.normal(k1, shape)
 
 
-def make_guide(m: FrozenModels, cfg: GuidanceConfig):
-  """Returns jitted `guide(z0) -> (z, history)`; history [steps, len(TERMS) + 1] holds the
-  candidate-mean unweighted terms and the weighted total at each step."""
-  weights = jnp.asarray(cfg.weight_vector)
+def make_guide(m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
+  """Returns jitted `guide(z0) -> (z, history, final_terms)`; history [steps, n_terms + 1] holds
+  the candidate-mean unweighted terms and the weighted total at each step; final_terms
+  [B, n_terms] the unweighted terms of the result."""
+  weights = weight_vector(cfg, cal)
   tx = optax.adam(cfg.learning_rate)
 
   def objective(z, scales):
-    terms = guidance_terms(z, m, cfg)  # [B, n_terms]
+    terms = guidance_terms(z, m, cfg, cal)  # [B, n_terms]
     per_candidate = terms @ (weights * scales)  # [B]
     return jnp.sum(per_candidate), (terms.mean(0), per_candidate.mean())
 
@@ -237,6 +414,20 @@ def make_guide(m: FrozenModels, cfg: GuidanceConfig):
   @jax.jit
   def guide(z0):
     (z, _), history = jax.lax.scan(step, (z0, tx.init(z0)), jnp.arange(cfg.steps))
-    return z, history
+    return z, history, guidance_terms(z, m, cfg, cal)
 
   return guide
+
+
+def select(
+  final_terms: np.ndarray, activations: np.ndarray, cfg: GuidanceConfig, cal
+) -> np.ndarray:
+  """Indices of the kept candidates, best first: the `keep` lowest totals under the full
+  objective (`selection='objective'`) or the highest peak vastus medialis activation ('vasmed',
+  the code's rule)."""
+  keep = min(cfg.keep, len(final_terms))
+  if cfg.selection == "vasmed":
+    score = -activations[..., VASMED].max((1, 2))
+  else:
+    score = np.asarray(final_terms) @ np.asarray(weight_vector(cfg, cal))
+  return np.argsort(score, kind="stable")[:keep]

@@ -1,38 +1,44 @@
-"""BIGE evaluation metrics (paper Tables 2 and 3), defined in one place.
+"""BIGE evaluation metrics (paper Tables 2 and 3), every definition in one place.
 
 Inputs are plain numpy arrays: coordinates `q` [N, T, 33] in BIGE's layout (degrees / metres),
 activations `a` [N, T, 80] in BIGE's muscle order, joint centres `joints` [N, T, J, 3] (y up,
-metres) and whole-body centre of mass `com` [N, T, 3], all at `fps` frames per second.
+metres), at `fps` frames per second. K^trans, the paper's "COM", is the pelvis translation
+(pelvis_tx/ty/tz); `translation="whole_body"` uses the model's whole-body centre of mass instead.
+Where the paper's definition and the public code's (Rose-STL-Lab/UCSD-OpenCap-Fitness-Dataset)
+differ, the paper's is the default and the code's is `form="code"`.
 
-Table 2 (distribution-level; Reference = held-out real/simulated motions)
-  fidelity_w2          2-Wasserstein distance between Gaussian fits of the per-frame pose
-                       distributions (33-dim, standardised by the reference's per-coordinate std):
-                       W2^2 = |mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r^1/2 S_g S_r^1/2)^1/2).
-                       This is our reading of the paper's closed-form Gaussian W2.
-  fidelity_w2_pooled   the public code's variant (calculate_wasserstein.py): every value of every
-                       sample pooled into one scalar distribution, reported *squared*:
-                       (mu_r - mu_g)^2 + (sigma_r - sigma_g)^2 (raw units, degrees and metres
-                       mixed).
-  diversity            |H_real - H_gen|, H = mean over samples of the Shannon entropy (nats) of a
-                       10-bin density histogram of the sample's flattened values (paper); the code
-                       reports H_gen alone, also returned as `entropy_gen`.
-  penetration, floating, sliding
-                       per frame: h = lowest joint height - ground, ground = median over the set of
-                       the per-frame minimum joint height (the paper's choice; the code's default
-                       is 0). penetration = max(-h, 0), floating = max(h, 0), each zeroed below the
-                       0.01 m threshold; sliding = displacement of the lowest joint to the next
-                       frame on frames in contact (floating < threshold). We report per-frame means
-                       in mm (the code sums over frames and averages over samples: ours x T / 1000).
+Table 2 (realism and floor; Reference = held-out motions)
+  fidelity        BIGE eq. 5, reported squared as the paper's table: W2^2 = (mu_r - mu_g)^2 +
+                  (sigma_r - sigma_g)^2 of the one-dimensional distributions of every value of a
+                  motion (degrees and metres pooled, as the code does). Per generated sample
+                  against the pooled reference set, then mean +- std over samples (the paper
+                  prints +-). `fidelity_set` is the same form with the generated set pooled (the
+                  code's calculate_wasserstein.py); `fidelity_w2_gauss` is ours, not the paper's:
+                  the 2-Wasserstein distance between Gaussian fits of the 33-dim per-frame pose
+                  distributions, standardised by the reference's per-coordinate std.
+  diversity       the Shannon entropy H (nats) of a sample's 10-bin density histogram of its
+                  flattened values, mean +- std over samples: Table 2's column holds H (Reference
+                  1.736). `diversity_gap` = |H_real - H_gen|, the text's D.
+  penetration_cm, floating_cm
+                  per frame h = lowest joint height - ground, ground = the median over the set
+                  of the per-frame lowest joint height (the paper); max(-h, 0) and max(h, 0), each
+                  zeroed below 1 cm (the code), mean over frames, in cm (the paper's unit).
+  sliding         |displacement| of the lowest joint to the next frame x fps on frames in contact
+                  (floating below 1 cm), mean over the T-1 transitions, m/s (the paper's unit).
 Table 3 (per sample, then mean +- std over samples)
-  pelvis_tilt_at_peak  |pelvis_tilt| (deg) at the frame of peak vastus medialis activation
-                       (mean of left and right)
-  asymmetry            mean |left - right| (deg) of hip flexion, knee angle and ankle angle
-  angular_velocity     mean |dq/dt| (deg/s) over the rotational coordinates
-  com_velocity         mean |d COM/dt| (m/s)
-  com_acceleration     mean |Laplacian of COM| * fps^2 (m/s^2), Laplacian kernel [1, -2, 1]
-  constraint           mean over the two vasmed muscles of max(a_peak - high, low - a_peak, 0),
-                       a_peak = max over time, [low, high] = [0.35, 0.45]; `constraint_satisfied`
-                       is the fraction of samples with both muscles inside the range.
+  pelvis_tilt     the signed pelvis tilt (deg) at the frame of peak vastus medialis activation
+                  (the side with the higher peak; Table 1 and the code).
+  asymmetry       paper: mean over frames of the sum over the hip/knee/ankle flexion pairs of
+                  |left - right| (deg); code: RMS of left - right over frames and pairs.
+  angular_velocity  paper: mean over frames of the sum over `FLEXIONS` (pelvis tilt and the six
+                  leg flexions; Table 1 says "joint angles") of |d theta / dt| (deg/s); code: RMS
+                  of fps x the first difference over frames and those angles.
+  com_velocity    paper: mean |d K^trans / dt| (m/s); code: RMS of the same speeds.
+  com_acceleration  paper: mean |Laplacian K^trans| x fps^2 (kernel [1, -2, 1], m/s^2); code: RMS.
+  constraint      mean over the two vastus medialis muscles of max(a_peak - high, low - a_peak,
+                  0), a_peak = max over time ([low, high] = [0.35, 0.45] unless set);
+                  `constraint_satisfied` = fraction of samples with both muscles in range.
+                  Lower is better (`LOWER_IS_BETTER`), not "closer to the reference".
 """
 
 from __future__ import annotations
@@ -51,17 +57,31 @@ SYMMETRIC_PAIRS = (
   ("knee_angle_l", "knee_angle_r"),
   ("ankle_angle_l", "ankle_angle_r"),
 )
-TABLE2 = (
-  "fidelity_w2",
-  "fidelity_w2_pooled",
-  "diversity",
-  "entropy_gen",
-  "penetration_mm",
-  "floating_mm",
-  "sliding_mm",
+FLEXIONS = (
+  "pelvis_tilt",
+  "hip_flexion_l",
+  "hip_flexion_r",
+  "knee_angle_l",
+  "knee_angle_r",
+  "ankle_angle_l",
+  "ankle_angle_r",
 )
+FORMS = ("paper", "code")
+TABLE2 = (
+  "fidelity",
+  "fidelity_set",
+  "fidelity_w2_gauss",
+  "diversity",
+  "diversity_gap",
+  "penetration_cm",
+  "floating_cm",
+  "sliding",
+)
+#: Table-3 metrics where lower is better rather than closer to the reference: the reference's
+#: own violation of a range set for the generated squats is not a target.
+LOWER_IS_BETTER = ("constraint",)
 TABLE3 = (
-  "pelvis_tilt_at_peak",
+  "pelvis_tilt",
   "asymmetry",
   "angular_velocity",
   "com_velocity",
@@ -77,7 +97,7 @@ def _idx(names: Sequence[str], layout: Sequence[str] = BIGE_COORDINATES) -> list
 # ------------------------------------------------------------------------------------ Table 2
 
 
-def fidelity_w2(real_q: np.ndarray, gen_q: np.ndarray) -> float:
+def fidelity_w2_gauss(real_q: np.ndarray, gen_q: np.ndarray) -> float:
   """Gaussian closed-form 2-Wasserstein between per-frame pose distributions (see module doc)."""
   real = real_q.reshape(-1, real_q.shape[-1]).astype(np.float64)
   gen = gen_q.reshape(-1, gen_q.shape[-1]).astype(np.float64)
@@ -100,9 +120,17 @@ def fidelity_w2(real_q: np.ndarray, gen_q: np.ndarray) -> float:
   return float(np.sqrt(max(w2_sq, 0.0)))
 
 
-def fidelity_w2_pooled(real_q: np.ndarray, gen_q: np.ndarray) -> float:
-  """The public code's pooled, squared variant (see module doc)."""
-  return float((real_q.mean() - gen_q.mean()) ** 2 + (real_q.std() - gen_q.std()) ** 2)
+def fidelity_pooled(real_q: np.ndarray, gen_q: np.ndarray) -> float:
+  """BIGE eq. 5, squared, between every value of `real_q` and every value of `gen_q` pooled."""
+  real, gen = np.asarray(real_q, np.float64), np.asarray(gen_q, np.float64)
+  return float((real.mean() - gen.mean()) ** 2 + (real.std() - gen.std()) ** 2)
+
+
+def fidelity_per_sample(real_q: np.ndarray, gen_q: np.ndarray) -> np.ndarray:
+  """BIGE eq. 5, squared, of each generated sample [N, ...] against the pooled reference -> [N]."""
+  real = np.asarray(real_q, np.float64)
+  gen = np.asarray(gen_q, np.float64).reshape(len(gen_q), -1)
+  return (real.mean() - gen.mean(1)) ** 2 + (real.std() - gen.std(1)) ** 2
 
 
 def sample_entropies(x: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -144,6 +172,16 @@ def foot_metrics(
   }
 
 
+def floor_metrics(joints: np.ndarray, fps: float, ground: float | None = None) -> dict:
+  """Table 2's floor columns in the paper's units: penetration / floating (cm), sliding (m/s)."""
+  mm = foot_metrics(joints, ground)
+  return {
+    "penetration_cm": mm["penetration_mm"] / 10.0,
+    "floating_cm": mm["floating_mm"] / 10.0,
+    "sliding": mm["sliding_mm"] / 1000.0 * fps,
+  }
+
+
 # ------------------------------------------------------------------------------------ Table 3
 
 
@@ -152,30 +190,56 @@ def vasmed_activation(a: np.ndarray) -> np.ndarray:
   return a[..., _idx(("vasmed_l", "vasmed_r"), BIGE_MUSCLES)]
 
 
-def pelvis_tilt_at_peak(q: np.ndarray, a: np.ndarray) -> np.ndarray:
-  peak = vasmed_activation(a).mean(-1).argmax(-1)  # [N]
-  tilt = q[..., BIGE_COORDINATES.index("pelvis_tilt")]
-  return np.abs(tilt[np.arange(len(q)), peak])
+def pelvis_tilt(q: np.ndarray, a: np.ndarray) -> np.ndarray:
+  """Signed pelvis tilt (deg) at the frame of peak vasmed activation (the side with the higher
+  peak) -> [N]."""
+  frame = vasmed_activation(a).max(-1).argmax(-1)
+  return q[np.arange(len(q)), frame, BIGE_COORDINATES.index("pelvis_tilt")]
 
 
-def asymmetry(q: np.ndarray) -> np.ndarray:
-  left = q[..., _idx([lf for lf, _ in SYMMETRIC_PAIRS])]
-  right = q[..., _idx([r for _, r in SYMMETRIC_PAIRS])]
-  return np.abs(left - right).mean((1, 2))
+def _check_form(form: str) -> None:
+  if form not in FORMS:
+    raise ValueError(f"form must be one of {FORMS}, got {form!r}")
 
 
-def angular_velocity(q: np.ndarray, fps: float) -> np.ndarray:
-  rot = [i for i, n in enumerate(BIGE_COORDINATES) if n not in TRANSLATIONS]
-  return np.abs(np.diff(q[..., rot], axis=1) * fps).mean((1, 2))
+def _rms(x: np.ndarray, axes) -> np.ndarray:
+  return np.sqrt(np.mean(np.square(x), axes))
 
 
-def com_velocity(com: np.ndarray, fps: float) -> np.ndarray:
-  return np.linalg.norm(np.diff(com, axis=1) * fps, axis=-1).mean(1)
+def asymmetry(q: np.ndarray, form: str = "paper") -> np.ndarray:
+  """Left-right difference of the hip / knee / ankle flexions (deg) -> [N] (module docstring)."""
+  _check_form(form)
+  d = (
+    q[..., _idx([lf for lf, _ in SYMMETRIC_PAIRS])] - q[..., _idx([r for _, r in SYMMETRIC_PAIRS])]
+  )
+  return np.abs(d).sum(-1).mean(-1) if form == "paper" else _rms(d, (1, 2))
 
 
-def com_acceleration(com: np.ndarray, fps: float) -> np.ndarray:
-  lap = com[:, 2:] - 2 * com[:, 1:-1] + com[:, :-2]
-  return np.linalg.norm(lap * fps**2, axis=-1).mean(1)
+def angular_velocity(q: np.ndarray, fps: float, form: str = "paper") -> np.ndarray:
+  """Angular speed of the FLEXIONS (deg/s) -> [N] (module docstring)."""
+  _check_form(form)
+  w = np.diff(q[..., _idx(FLEXIONS)], axis=1) * fps
+  return np.abs(w).sum(-1).mean(-1) if form == "paper" else _rms(w, (1, 2))
+
+
+def com_velocity(trans: np.ndarray, fps: float, form: str = "paper") -> np.ndarray:
+  """Speed of K^trans [N, T, 3] (m/s) -> [N]."""
+  _check_form(form)
+  v = np.linalg.norm(np.diff(trans, axis=1) * fps, axis=-1)
+  return v.mean(1) if form == "paper" else _rms(v, 1)
+
+
+def com_acceleration(trans: np.ndarray, fps: float, form: str = "paper") -> np.ndarray:
+  """|Laplacian of K^trans| x fps^2 (m/s^2) -> [N]."""
+  _check_form(form)
+  lap = trans[:, 2:] - 2 * trans[:, 1:-1] + trans[:, :-2]
+  acc = np.linalg.norm(lap * fps**2, axis=-1)
+  return acc.mean(1) if form == "paper" else _rms(acc, 1)
+
+
+def pelvis_translation(q: np.ndarray) -> np.ndarray:
+  """K^trans: the pelvis translation [N, T, 3] (m)."""
+  return q[..., _idx(TRANSLATIONS)]
 
 
 def activation_constraint(
@@ -190,32 +254,63 @@ def activation_constraint(
 # ------------------------------------------------------------------------------------ tables
 
 
-def per_sample_table3(q, a, com, fps) -> dict[str, np.ndarray]:
-  violation, satisfied = activation_constraint(a)
+def per_sample_table3(
+  q, a, fps, trans=None, form: str = "paper", activation_range=ACTIVATION_RANGE
+) -> dict[str, np.ndarray]:
+  """Table 3 per sample; `trans` defaults to the pelvis translation of q."""
+  trans = pelvis_translation(q) if trans is None else trans
+  violation, satisfied = activation_constraint(a, *activation_range)
   return {
-    "pelvis_tilt_at_peak": pelvis_tilt_at_peak(q, a),
-    "asymmetry": asymmetry(q),
-    "angular_velocity": angular_velocity(q, fps),
-    "com_velocity": com_velocity(com, fps),
-    "com_acceleration": com_acceleration(com, fps),
+    "pelvis_tilt": pelvis_tilt(q, a),
+    "asymmetry": asymmetry(q, form),
+    "angular_velocity": angular_velocity(q, fps, form),
+    "com_velocity": com_velocity(trans, fps, form),
+    "com_acceleration": com_acceleration(trans, fps, form),
     "constraint": violation,
     "constraint_satisfied": satisfied.astype(np.float64),
   }
 
 
-def evaluate_set(q, a, joints, com, fps, reference_q=None) -> dict[str, dict[str, float]]:
-  """All metrics of one set of motions, as {metric: {'mean', 'std'}}."""
-  rows = per_sample_table3(q, a, com, fps)
-  rows.update(foot_metrics(joints))
-  out = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in rows.items()}
+def evaluate_set(
+  q,
+  a,
+  joints,
+  fps,
+  reference_q=None,
+  *,
+  com=None,
+  translation: str = "pelvis",
+  form: str = "paper",
+  activation_range=ACTIVATION_RANGE,
+  ground: float | None = None,
+) -> dict[str, dict[str, float]]:
+  """All metrics of one set of motions, as {metric: {'mean', 'std'}} (std over samples; 0 for
+  set-level values). `com` [N, T, 3] is needed with translation='whole_body'."""
+  if translation not in ("pelvis", "whole_body"):
+    raise ValueError(f"translation must be 'pelvis' or 'whole_body', got {translation!r}")
+  trans = com if translation == "whole_body" else None
+  rows = per_sample_table3(q, a, fps, trans, form, activation_range)
+  rows.update(floor_metrics(joints, fps, ground))
   h_gen = sample_entropies(q)
-  out["entropy_gen"] = {"mean": float(h_gen.mean()), "std": float(h_gen.std())}
+  rows["diversity"] = h_gen
+  out = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in rows.items()}
   if reference_q is not None:
     h_real = sample_entropies(reference_q)
-    out["diversity"] = {"mean": float(abs(h_real.mean() - h_gen.mean())), "std": 0.0}
-    out["fidelity_w2"] = {"mean": fidelity_w2(reference_q, q), "std": 0.0}
-    out["fidelity_w2_pooled"] = {"mean": fidelity_w2_pooled(reference_q, q), "std": 0.0}
+    out["diversity_gap"] = {"mean": float(abs(h_real.mean() - h_gen.mean())), "std": 0.0}
+    fid = fidelity_per_sample(reference_q, q)
+    out["fidelity"] = {"mean": float(fid.mean()), "std": float(fid.std())}
+    out["fidelity_set"] = {"mean": fidelity_pooled(reference_q, q), "std": 0.0}
+    out["fidelity_w2_gauss"] = {"mean": fidelity_w2_gauss(reference_q, q), "std": 0.0}
   return out
+
+
+def gain(reference: float, a: float, b: float, metric: str) -> float:
+  """How much better set a's value is than set b's on `metric` (> 0: a better): for the
+  constraint violation (lower is better, `LOWER_IS_BETTER`) b - a; for every other Table-3 metric
+  (closer to the reference is better) |b - ref| - |a - ref|."""
+  if metric in LOWER_IS_BETTER:
+    return b - a
+  return abs(b - reference) - abs(a - reference)
 
 
 def closer_to_reference(
@@ -224,11 +319,8 @@ def closer_to_reference(
   b: Mapping[str, Mapping[str, float]],
   metrics: Sequence[str] = TABLE3,
 ) -> dict[str, bool]:
-  """For each metric: is set `a`'s mean closer to the reference's mean than set `b`'s?"""
-  return {
-    m: abs(a[m]["mean"] - reference[m]["mean"]) < abs(b[m]["mean"] - reference[m]["mean"])
-    for m in metrics
-  }
+  """For each metric: is set `a`'s mean better than set `b`'s (`gain` > 0)?"""
+  return {m: gain(reference[m]["mean"], a[m]["mean"], b[m]["mean"], m) > 0 for m in metrics}
 
 
 def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:

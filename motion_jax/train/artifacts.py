@@ -163,7 +163,7 @@ def cached_stage(
     stored = json.loads(marker.read_text())
     if stored.get("fingerprint_digest") == digest and (directory / ARRAYS_DIR).is_dir():
       return StageResult(load_tree(directory / ARRAYS_DIR), stored.get("info", {}), digest, True)
-    changed = _changed_keys(stored.get("fingerprint"), fingerprint)
+    changed = _changed_keys(stored.get("fingerprint"), report.jsonable(fingerprint))
     log.warning(
       "stage %s in %s was made with another config (changed: %s); running it again",
       name,
@@ -192,10 +192,28 @@ def cached_stage(
   )
 
 
+def load_stage(workdir: str | pathlib.Path, name: str) -> tuple[StageResult, dict[str, Any]]:
+  """A finished stage of another run, without running anything: (its StageResult, its stored
+  fingerprint). Raises FileNotFoundError naming the folder when the stage is not finished there."""
+  directory = stage_dir(workdir, name)
+  marker = directory / STAGE_FILE
+  if not marker.exists() or not (directory / ARRAYS_DIR).is_dir():
+    raise FileNotFoundError(
+      f"{directory}: no finished stage {name!r} here (expected {marker} and "
+      f"{directory / ARRAYS_DIR})"
+    )
+  stored = json.loads(marker.read_text())
+  result = StageResult(
+    load_tree(directory / ARRAYS_DIR), stored.get("info", {}), stored["fingerprint_digest"], True
+  )
+  return result, stored.get("fingerprint", {})
+
+
 __all__ = [
   "StageResult",
   "cached_stage",
   "fingerprint_digest",
+  "load_stage",
   "load_tree",
   "save_tree",
   "stage_dir",

@@ -322,70 +322,68 @@ def test_proximity_is_the_min_frobenius_distance():
   assert float(J(bg.proximity)(r[3], r)) < 1e-2  # a training latent itself
 
 
-def test_pelvis_tilt_at_peak():
-  tilt = np.array([[0.1, -0.3, 0.5, 0.2], [0.4, 0.0, -0.2, 0.3]], np.float32)
+def test_tilt_at_peak_is_signed_and_soft():
+  tilt = np.array([[10.0, -30.0, -25.0, 20.0], [40.0, 0.0, -20.0, 30.0]], np.float32)
   vasmed = np.full((2, 4, 2), 0.1, np.float32)
   vasmed[0, 2] = 0.9  # peak at frame 2
-  vasmed[1, 0] = [0.7, 0.9]  # peak at frame 0 (mean 0.8)
-  _close(J(bg.pelvis_tilt_at_peak)(tilt, vasmed), [0.25, 0.16], rtol=1e-4)
-  # Soft arg-max with a mild temperature: softmax over time of the mean activation / sharpness.
-  w = np.exp(vasmed.mean(-1) / 0.5)
-  w /= w.sum(-1, keepdims=True)
-  _close(J(bg.pelvis_tilt_at_peak)(tilt, vasmed, sharpness=0.5), (w * tilt**2).sum(-1))
+  vasmed[1, 0] = [0.2, 0.9]  # the right muscle peaks at frame 0
+  vasmed[1, 3] = [0.6, 0.1]  # the left one lower, at frame 3
+  _close(J(bg.tilt_at_peak)(tilt, vasmed), [-25.0, 40.0], rtol=1e-4)
+  # Mild temperature: softmax over frames x muscles of a / sharpness, summed over muscles.
+  w = np.exp(vasmed / 0.5)
+  w = (w / w.sum((1, 2), keepdims=True)).sum(-1)
+  _close(J(bg.tilt_at_peak)(tilt, vasmed, 0.5), (w * tilt).sum(-1), rtol=1e-5)
 
 
-def test_asymmetry_and_angular_velocity():
-  left = np.array([[[0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]], np.float32)
-  right = np.array([[[0.1, 0.0, 0.6], [0.2, 0.0, 0.0]]], np.float32)
-  _close(J(bg.asymmetry)(left, right), (0.04 + 0.09 + 0.04) / 6)
-  fps, omega = 30.0, np.array([0.5, -2.0, 1.0], np.float32)  # rad/s per joint
-  t = np.arange(7, dtype=np.float32)[None, :, None] / fps
-  angles = np.concatenate([omega * t + 0.3, 2 * omega * t], axis=0)  # [2, 7, 3]
-  _close(J(bg.angular_velocity)(angles, fps), [(omega**2).mean(), 4 * (omega**2).mean()], rtol=1e-4)
+def test_table1_kinematic_terms():
+  left = np.array([[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]], np.float32)  # degrees
+  right = np.array([[[1.0, 0.0, 6.0], [2.0, 0.0, 0.0]]], np.float32)
+  _close(J(bg.asymmetry_sq)(left, right), [((4 + 9) + 4) / 2])  # mean_t sum_pairs
+  steps = np.array([0.5, -2.0, 1.0], np.float32)  # per-frame change per angle
+  angles = np.concatenate([steps * np.arange(7.0)[:, None], 2 * steps * np.arange(7.0)[:, None]])
+  angles = angles.reshape(2, 7, 3).astype(np.float32)
+  per = float((steps**2).sum())
+  _close(J(bg.angular_velocity_sq)(angles), [per, 4 * per], rtol=1e-5)
 
 
-def test_com_velocity_and_acceleration():
-  fps = 20.0
-  t = np.arange(9, dtype=np.float32)[:, None] / fps
-  v = np.array([1.0, 2.0, -2.0], np.float32)  # |v|^2 = 9
-  com = (np.array([0.1, 0.9, 0.0]) + v * t)[None].astype(np.float32)  # [1, 9, 3]
-  _close(J(bg.com_velocity)(com, fps), [9.0], rtol=1e-4)
-  _close(J(bg.com_acceleration)(com), [0.0], atol=1e-6)
-  # Constant second difference a on x only: smooth-L1 with beta 0.01 -> quadratic below, linear
-  # above; averaged over the 3 coordinates.
-  k = np.arange(9, dtype=np.float32)
-  for a, per in [(0.004, 0.5 * 0.004**2 / 0.01), (0.05, 0.05 - 0.005)]:
-    c = np.zeros((1, 9, 3), np.float32)
-    c[0, :, 0] = 0.5 * a * k**2
-    _close(J(bg.com_acceleration)(c), [per / 3], rtol=1e-3)
+def test_table1_translation_terms():
+  v = np.array([0.01, 0.02, -0.02], np.float32)  # per frame: |v|^2 = 9e-4
+  k = np.arange(9, dtype=np.float32)[:, None]
+  trans = (np.array([0.1, 0.9, 0.0]) + v * k)[None].astype(np.float32)
+  _close(J(bg.com_velocity_sq)(trans), [9e-4], rtol=1e-4)
+  _close(J(bg.com_acceleration_sq)(trans), [0.0], atol=1e-9)
+  c = np.zeros((1, 9, 3), np.float32)
+  c[0, :, 1] = 0.5 * 0.01 * k[:, 0] ** 2  # second difference 0.01 everywhere
+  _close(J(bg.com_acceleration_sq)(c), [1e-4], rtol=1e-3)
+  # The code's form: smooth-L1 (beta 0.01), replicate-padded: the two end frames have
+  # Laplacian +-(first / last difference) instead of 0.01.
+  lap = np.full(9, 0.01)
+  lap[0] = c[0, 1, 1] - c[0, 0, 1]
+  lap[-1] = -(c[0, -1, 1] - c[0, -2, 1])
+  d = np.abs(lap)
+  per = np.where(d < 0.01, 0.5 * d**2 / 0.01, d - 0.005)
+  _close(J(bg.code_com_acceleration)(c), [per.sum() / 27], rtol=1e-4)
+  _close(J(bg.code_temporal_trans)(trans), [float((v**2).mean())], rtol=1e-4)
 
 
-def test_foot_sliding():
-  fps, contact_height, softness = 10.0, 0.05, 0.005
-  frames = 5
-  feet = np.zeros((2, frames, 2, 3), np.float32)
-  k = np.arange(frames, dtype=np.float32)
-  feet[..., 0] = (0.3 / fps * k)[None, :, None]  # horizontal x speed 0.3 m/s
-  feet[..., 2] = (0.4 / fps * k)[None, :, None]  # horizontal z speed 0.4 m/s: |v_h|^2 = 0.25
-  feet[0, ..., 1] = 0.0  # on the ground, also moving vertically (not counted)
-  feet[0, :, :, 1] = (0.003 * k)[:, None]
-  feet[1, ..., 1] = 0.5  # in the air: no contact
-  contact = 1 / (1 + np.exp(-(contact_height - feet[0, :-1, :, 1]) / softness))
-  got = np.asarray(J(bg.foot_sliding)(feet, fps, contact_height, softness))
-  _close(got[0], (contact * 0.25).mean(), rtol=1e-4)
-  assert got[0] == pytest.approx(0.25, rel=1e-3)
-  assert got[1] < 1e-10
+def test_lowest_point_and_sliding():
+  joints = np.zeros((1, 3, 2, 3), np.float32)
+  joints[0, :, 1, 1] = 1.0  # second joint 1 m up
+  joints[0, :, 0, 0] = [0.0, 0.01, 0.03]  # lowest joint slides along x
+  p = np.asarray(J(bg.lowest_point)(joints))
+  _close(p[0, :, 0], [0.0, 0.01, 0.03], atol=1e-6)
+  _close(J(bg.sliding_sq)(p), [(0.01**2 + 0.02**2) / 2], rtol=1e-3)
 
 
-def test_ground_soft_lowest_point():
-  heights = np.array([[[0.3, 0.3, 0.3, 0.3]], [[0.02, 0.9, 1.2, 0.5]]], np.float32)  # [2,1,4]
+def test_ground_soft_lowest_point_to_the_floor():
+  heights = np.array([[[0.3, 0.3, 0.3, 0.3]], [[0.07, 0.9, 1.2, 0.5]]], np.float32)  # [2,1,4]
   s = 0.01
-  got = np.asarray(J(bg.ground)(heights, softness=s))
+  got = np.asarray(J(bg.ground_sq)(heights, 0.05, s))
   # Equal heights h: -s log(J e^{-h/s}) = h - s log J.
-  _close(got[0], (0.3 - s * np.log(4)) ** 2, rtol=1e-5)
+  _close(got[0], (0.3 - s * np.log(4) - 0.05) ** 2, rtol=1e-5)
   _close(got[1], 0.02**2, rtol=1e-3)  # one joint far below the others: its height
   two_frames = np.concatenate([heights[1:], heights[1:] + 0.1], axis=1)  # mean over time
-  _close(J(bg.ground)(two_frames, s), [(0.02**2 + 0.12**2) / 2], rtol=1e-3)
+  _close(J(bg.ground_sq)(two_frames, 0.05, s), [(0.02**2 + 0.12**2) / 2], rtol=1e-3)
 
 
 def test_activation_range_hinge():
@@ -396,6 +394,22 @@ def test_activation_range_hinge():
   acts[2, 0] = [0.1, 0.25]  # peaks 0.2 and 0.05 below low
   acts[3, :, 0] = [0.2, 0.9, 0.4]  # peak over time 0.9 -> 0.2; second muscle peak 0 -> 0.3
   _close(J(bg.activation_range)(acts, low, high), [0.0, 0.1, 0.25, 0.5], atol=1e-6)
+  # Per frame (Table 1 read literally): the mean over frames of each frame's hinge.
+  frame = np.maximum(np.maximum(acts - high, low - acts), 0).mean(1).sum(-1)
+  _close(J(bg.activation_range, "per_frame")(acts, low, high, per_frame=True), frame, atol=1e-6)
+
+
+def test_code_terms_by_hand():
+  tilt = np.array([[3.0, -4.0]], np.float32)
+  _close(J(bg.code_tilt)(tilt), [12.5])
+  knees = np.array([[[10.0, 20.0], [30.0, 40.0]]], np.float32)
+  _close(J(bg.code_knee_flex)(knees), [-(100 + 400 + 900 + 1600) / 4])
+  left = np.array([[[1.0, 2.0, 3.0]]], np.float32)
+  right = np.array([[[1.0, 0.0, 6.0]]], np.float32)
+  _close(J(bg.code_symmetry)(left, right), [(0 + 4 + 9) / 3])
+  heights = np.array([[[0.1, 0.5], [0.3, 0.2], [0.05, 0.9]]], np.float32)  # lowest .1 .2 .05
+  _close(J(bg.code_foot)(heights), [(0.01 + 0.04 + 0.0025) / 3], rtol=1e-5)
+  _close(J(bg.code_foot_sliding)(heights), [(0.01 + 0.0225) / 2], rtol=1e-5)
 
 
 def test_temporal_term():

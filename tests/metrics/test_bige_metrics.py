@@ -13,10 +13,10 @@ M = {n: i for i, n in enumerate(BIGE_MUSCLES)}
 def test_fidelity_is_zero_for_identical_sets_and_matches_gaussian_closed_form():
   rng = np.random.default_rng(0)
   real = rng.normal(size=(40, 50, 33))
-  assert bige.fidelity_w2(real, real) == pytest.approx(0.0, abs=1e-5)
+  assert bige.fidelity_w2_gauss(real, real) == pytest.approx(0.0, abs=1e-5)
   # Shift every (standardised) coordinate by d: W2 = d * sqrt(33) for equal covariances.
   gen = real + 0.5 * real.reshape(-1, 33).std(0)
-  assert bige.fidelity_w2(real, gen) == pytest.approx(0.5 * np.sqrt(33), rel=1e-4)
+  assert bige.fidelity_w2_gauss(real, gen) == pytest.approx(0.5 * np.sqrt(33), rel=1e-4)
 
 
 def test_fidelity_on_ill_conditioned_motions():
@@ -28,24 +28,33 @@ def test_fidelity_on_ill_conditioned_motions():
 
   q = read_trial(opencap_path(SQUATS_MOT)).coordinates  # the real squat trial
   windows = np.stack([q[i : i + 60] for i in range(0, len(q) - 60, 60)])
-  assert bige.fidelity_w2(windows, windows) < 1e-6  # scipy sqrtm: 4e-5
+  assert bige.fidelity_w2_gauss(windows, windows) < 1e-6  # scipy sqrtm: 4e-5
   rng = np.random.default_rng(1)
   basis = rng.normal(size=(3, 33))
   real = rng.normal(size=(10, 60, 3)) @ basis + 1e-7 * rng.normal(size=(10, 60, 33))
-  assert bige.fidelity_w2(real, real) < 1e-6
+  assert bige.fidelity_w2_gauss(real, real) < 1e-6
   # Gaussian W2 between N(mu, S) and N(mu, 4 S) is sqrt(tr S) (sqrt of tr(S + 4S - 2 * 2S)).
   gen = real.mean((0, 1)) + 2.0 * (real - real.mean((0, 1)))
   x = real.reshape(-1, 33) / real.reshape(-1, 33).std(0)
-  assert bige.fidelity_w2(real, gen) == pytest.approx(
+  assert bige.fidelity_w2_gauss(real, gen) == pytest.approx(
     np.sqrt(np.trace(np.cov(x, rowvar=False))), rel=1e-6
   )
 
 
-def test_pooled_code_variant():
+def test_fidelity_eq5_pooled_and_per_sample():
   real = np.zeros((2, 3, 33))
   real[0] = 1.0  # pooled mean 0.5, std 0.5
   gen = np.full((2, 3, 33), 2.0)  # mean 2, std 0
-  assert bige.fidelity_w2_pooled(real, gen) == pytest.approx(1.5**2 + 0.5**2)
+  assert bige.fidelity_pooled(real, gen) == pytest.approx(1.5**2 + 0.5**2)
+  gen[1] = np.r_[np.zeros(50), np.ones(49)].reshape(3, 33)
+  per = bige.fidelity_per_sample(real, gen)
+  assert per[0] == pytest.approx(1.5**2 + 0.5**2)
+  m, s = gen[1].mean(), gen[1].std()
+  assert per[1] == pytest.approx((0.5 - m) ** 2 + (0.5 - s) ** 2)
+  out = bige.evaluate_set(gen, np.zeros((2, 3, 80)), np.zeros((2, 3, 2, 3)), 60.0, real)
+  assert out["fidelity"]["mean"] == pytest.approx(per.mean())
+  assert out["fidelity"]["std"] == pytest.approx(per.std())
+  assert out["fidelity_set"]["mean"] == pytest.approx(bige.fidelity_pooled(real, gen))
 
 
 def test_entropy_of_uniform_histogram_is_log_bins():
@@ -75,28 +84,76 @@ def test_foot_metrics_floating_penetration_and_sliding():
   assert bige.foot_metrics(lifted)["floating_mm"][0] == 0
 
 
-def test_table3_on_constructed_motion():
-  n, t, fps = 2, 61, 60.0
+def test_floor_metrics_in_the_papers_units():
+  fps, t = 50.0, 11
+  joints = np.zeros((1, t, 2, 3))
+  joints[0, :, 1, 1] = 1.0
+  joints[0, :, 0, 0] = np.arange(t) * 0.002  # 2 mm per frame = 0.1 m/s at 50 Hz
+  joints[0, 5:, :, 1] += 0.03  # last 6 frames 3 cm up (ground = median of lowest = 0)
+  out = bige.floor_metrics(joints, fps, ground=0.0)
+  assert out["floating_cm"][0] == pytest.approx(3.0 * 6 / t)
+  assert out["penetration_cm"][0] == 0
+  # frames 0..4 are in contact: four 2 mm steps and the 3 cm lift off frame 4
+  step = 4 * 0.002 + np.hypot(0.03, 0.002)
+  assert out["sliding"][0] == pytest.approx(step * fps / (t - 1))
+
+
+def _constructed(n=2, t=61, fps=60.0):
   q = np.zeros((n, t, 33))
   a = np.zeros((n, t, 80))
-  com = np.zeros((n, t, 3))
-  q[..., C["pelvis_tilt"]] = np.linspace(0, 30, t)  # tilt rises 0..30 deg
-  a[:, 20, M["vasmed_l"]] = a[:, 20, M["vasmed_r"]] = 0.4  # peak at frame 20 -> tilt 10
+  q[..., C["pelvis_tilt"]] = np.linspace(0, -30, t)  # tilt falls 0..-30 deg
+  a[:, 20, M["vasmed_l"]] = 0.4  # peak (higher side) at frame 20 -> tilt -10
+  a[:, 40, M["vasmed_r"]] = 0.3
   q[..., C["knee_angle_l"]] = 10.0  # 10 deg asymmetry on one pair
-  com[..., 0] = np.arange(t) / fps * 0.5  # 0.5 m/s, no acceleration
-  out = bige.per_sample_table3(q, a, com, fps)
-  np.testing.assert_allclose(out["pelvis_tilt_at_peak"], 10.0)
-  np.testing.assert_allclose(out["asymmetry"], 10.0 / 3)
-  # one of the 30 rotational coordinates moves 30 deg in 1 s: mean 30 / 30 = 1 deg/s
-  np.testing.assert_allclose(out["angular_velocity"], 1.0, rtol=1e-9)
-  np.testing.assert_allclose(out["com_velocity"], 0.5)
+  q[..., C["hip_flexion_r"]] = 4.0  # and 4 on another
+  q[..., C["pelvis_tx"]] = np.arange(t) / fps * 0.5  # 0.5 m/s, no acceleration
+  return q, a, fps
+
+
+def test_table3_paper_definitions_on_constructed_motion():
+  q, a, fps = _constructed()
+  out = bige.per_sample_table3(q, a, fps)
+  np.testing.assert_allclose(out["pelvis_tilt"], -10.0)  # signed
+  np.testing.assert_allclose(out["asymmetry"], 14.0)  # sum over pairs, mean over frames
+  # tilt moves 30 deg in 1 s; the other flexions are constant: sum = 30 deg/s
+  np.testing.assert_allclose(out["angular_velocity"], 30.0, rtol=1e-9)
+  np.testing.assert_allclose(out["com_velocity"], 0.5)  # the pelvis translation
   np.testing.assert_allclose(out["com_acceleration"], 0.0, atol=1e-9)
-  np.testing.assert_allclose(out["constraint"], 0.0)
-  assert out["constraint_satisfied"].all()
+  np.testing.assert_allclose(out["constraint"], 0.05 / 2)  # vasmed_r peak 0.3: 0.05 below
+  assert not out["constraint_satisfied"].any()
   a[0, 20, M["vasmed_l"]] = 0.2  # below range by 0.15
   violation, ok = bige.activation_constraint(a)
-  np.testing.assert_allclose(violation, [0.075, 0.0])
-  assert list(ok) == [False, True]
+  np.testing.assert_allclose(violation, [0.1, 0.025])
+  assert list(ok) == [False, False]
+
+
+def test_table3_code_definitions_are_rms():
+  q, a, fps = _constructed()
+  q[..., C["pelvis_tx"]] += 0.02 * np.sin(np.arange(q.shape[1]))[None]
+  out = bige.per_sample_table3(q, a, fps, form="code")
+  np.testing.assert_allclose(out["asymmetry"], np.sqrt((100 + 16) / 3))
+  w = 30.0 * np.ones(60)  # only the tilt moves, 30 deg/s; 7 angles
+  np.testing.assert_allclose(out["angular_velocity"], np.sqrt(np.mean(w**2) / 7), rtol=1e-6)
+  trans = q[..., [C["pelvis_tx"], C["pelvis_ty"], C["pelvis_tz"]]]
+  v = np.linalg.norm(np.diff(trans, axis=1) * fps, axis=-1)
+  np.testing.assert_allclose(out["com_velocity"], np.sqrt((v**2).mean(1)))
+  paper = bige.per_sample_table3(q, a, fps)
+  np.testing.assert_allclose(paper["com_velocity"], v.mean(1))
+  assert np.all(out["com_velocity"] > paper["com_velocity"])  # RMS >= mean, strictly here
+  with pytest.raises(ValueError, match="form"):
+    bige.asymmetry(q, form="mine")
+
+
+def test_whole_body_translation_option():
+  q, a, fps = _constructed()
+  com = np.zeros((2, q.shape[1], 3))
+  com[..., 1] = np.arange(q.shape[1]) / fps * 2.0  # 2 m/s upward
+  out = bige.evaluate_set(q, a, np.zeros((2, q.shape[1], 2, 3)), fps, com=com,
+                          translation="whole_body")  # fmt: skip
+  assert out["com_velocity"]["mean"] == pytest.approx(2.0)
+  assert bige.evaluate_set(q, a, np.zeros((2, q.shape[1], 2, 3)), fps)["com_velocity"][
+    "mean"
+  ] == pytest.approx(0.5)
 
 
 def test_closer_to_reference():
@@ -105,3 +162,7 @@ def test_closer_to_reference():
   b = {m: {"mean": 2.0} for m in bige.TABLE3}
   assert all(bige.closer_to_reference(ref, a, b).values())
   assert not any(bige.closer_to_reference(ref, b, a).values())
+  # The constraint violation is lower-is-better: 0 beats the reference's own 1.0.
+  zero = {m: {"mean": 0.0} for m in bige.TABLE3}
+  got = bige.closer_to_reference(ref, zero, a)
+  assert got["constraint"] and not got["asymmetry"]
