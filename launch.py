@@ -6,6 +6,8 @@
   --workdir=DIR                where results go (default runs/<experiment>[_<arg>]); rerunning with
                                the same workdir resumes
   --list                       list experiments with one-line descriptions
+  --compilation_cache=DIR      JAX's persistent compilation cache ('' = off; default
+                               ~/.cache/motion_jax/jax_compilation): a rerun skips XLA compiles
 Multi-host: pass --coordinator_address/--num_processes/--process_id (jax.distributed).
 """
 
@@ -25,6 +27,12 @@ NOT_EXPERIMENTS = ("presets",)  # shared helpers in experiments/, not runnable
 flags.DEFINE_string("experiment", None, "experiment name, optionally NAME:ARG (e.g. bige:quick)")
 flags.DEFINE_string("workdir", None, "output directory (default runs/<experiment>[_<arg>])")
 flags.DEFINE_bool("list", False, "list the experiments and exit")
+flags.DEFINE_string(
+  "compilation_cache",
+  None,
+  "JAX persistent compilation cache folder ('' = off; default $MOTION_JAX_COMPILATION_CACHE or "
+  "~/.cache/motion_jax/jax_compilation)",
+)
 flags.DEFINE_string("coordinator_address", None, "multi-host: host:port of process 0")
 flags.DEFINE_integer("num_processes", None, "multi-host: number of processes")
 flags.DEFINE_integer("process_id", None, "multi-host: index of this process")
@@ -125,11 +133,29 @@ def main(argv, module, name, arg):
     _fail(f"experiment {name!r}: {e}")
   workdir = pathlib.Path(FLAGS.workdir or ROOT / "runs" / (f"{name}_{arg}" if arg else name))
   workdir.mkdir(parents=True, exist_ok=True)
+  from motion_jax.io.report import write_json
+  from motion_jax.train import compilation
   from motion_jax.train.writers import write_run_info
 
+  cache = compilation.enable_cache(FLAGS.compilation_cache)
   write_run_info(workdir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}")
-  print(f"[launch] experiment={name} arg={arg or '-'} workdir={workdir}", flush=True)
-  module.run(config, str(workdir))
+  print(
+    f"[launch] experiment={name} arg={arg or '-'} workdir={workdir} "
+    f"compilation_cache={cache or 'off'}",
+    flush=True,
+  )
+  with compilation.CompileTimer() as timer:
+    try:
+      module.run(config, str(workdir))
+    finally:
+      summary = {"compilation_cache": cache, **timer.summary()}
+      if jax.process_index() == 0:
+        write_json(workdir / "compile.json", summary)
+      print(
+        f"[launch] XLA compile time {summary['compile_seconds_total']:.1f} s over "
+        f"{summary['compilations']} compilations (details: {workdir / 'compile.json'})",
+        flush=True,
+      )
 
 
 if __name__ == "__main__":

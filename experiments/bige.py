@@ -283,7 +283,7 @@ def run_guidance(config: Config, data, norm, models, osim, workdir, after, seed:
     z0 = guidance.initial_latents(k_init, frozen, gcfg)
     guide = guidance.make_guide(frozen, gcfg, cal)
     t0 = time.perf_counter()
-    z, history, final_terms = jax.block_until_ready(guide(z0))
+    z, history, final_terms = jax.block_until_ready(guide(z0, desc=f"guide seed {seed}"))
     seconds = time.perf_counter() - t0
     decode = jax.jit(jax.vmap(lambda zi: guidance.decode_candidate(zi, frozen)))
     z_vq = guidance.encoder_distribution_samples(k_vq, frozen.train_latents, gcfg.num_candidates)

@@ -99,3 +99,27 @@ def test_override_is_applied_and_recorded(tmp_path):
     for line in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().splitlines()
   ]
   assert steps[-1] == 12
+
+
+def test_a_second_run_loads_its_compilations_from_the_persistent_cache(tmp_path):
+  """launch.py's compilation cache: the same tiny run in a fresh workdir spends a fraction of the
+  first run's XLA compile time (compile.json records it per function)."""
+  cache = tmp_path / "cache"
+
+  def run(workdir):
+    run_python(
+      [
+        "launch.py",
+        "--experiment=squat_vqvae:tiny",
+        f"--workdir={workdir}",
+        f"--compilation_cache={cache}",
+        "--config.vqvae.loop.num_steps=4",
+      ]
+    )
+    return json.loads((workdir / "compile.json").read_text())
+
+  first = run(tmp_path / "a")
+  second = run(tmp_path / "b")
+  assert first["compilation_cache"] == str(cache) and any(cache.iterdir())
+  assert first["compile_seconds_total"] > 1.0 and first["slowest"]
+  assert second["compile_seconds_total"] < 0.5 * first["compile_seconds_total"]

@@ -393,12 +393,20 @@ def initial_latents(key: jax.Array, m: FrozenModels, cfg: GuidanceConfig) -> jax
   return mu + cfg.init_noise * m.train_latents.std(0) * jax.random.normal(k1, shape)
 
 
+def chunk_size(steps: int, target: int = 25) -> int:
+  """The largest divisor of `steps` not above `target`: guidance runs in equal chunks (one
+  compiled scan) and reports progress between them."""
+  return max(d for d in range(1, min(steps, target) + 1) if steps % d == 0)
+
+
 def make_guide(m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
-  """Returns jitted `guide(z0) -> (z, history, final_terms)`; history [steps, n_terms + 1] holds
-  the candidate-mean unweighted terms and the weighted total at each step; final_terms
-  [B, n_terms] the unweighted terms of the result."""
+  """Returns `guide(z0, desc=None) -> (z, history, final_terms)`; history [steps, n_terms + 1]
+  holds the candidate-mean unweighted terms and the weighted total at each step; final_terms
+  [B, n_terms] the unweighted terms of the result. The Adam loop is a `lax.scan`, run in equal
+  chunks of one compiled scan; with `desc` a progress bar shows steps/s and the objective."""
   weights = weight_vector(cfg, cal)
   tx = optax.adam(cfg.learning_rate)
+  n = chunk_size(cfg.steps)
 
   def objective(z, scales):
     terms = guidance_terms(z, m, cfg, cal)  # [B, n_terms]
@@ -412,9 +420,28 @@ def make_guide(m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
     return (optax.apply_updates(z, updates), opt_state), jnp.concatenate([terms, total[None]])
 
   @jax.jit
-  def guide(z0):
-    (z, _), history = jax.lax.scan(step, (z0, tx.init(z0)), jnp.arange(cfg.steps))
-    return z, history, guidance_terms(z, m, cfg, cal)
+  def run_chunk(carry, start):
+    return jax.lax.scan(step, carry, start + jnp.arange(n))
+
+  final = jax.jit(lambda z: guidance_terms(z, m, cfg, cal))
+
+  def guide(z0, desc: str | None = None):
+    from tqdm.auto import tqdm
+
+    carry, history = (z0, tx.init(z0)), []
+    bar = tqdm(total=cfg.steps, desc=desc, unit="step", dynamic_ncols=True) if desc else None
+    try:
+      for start in range(0, cfg.steps, n):
+        carry, h = run_chunk(carry, jnp.asarray(start))
+        history.append(h)
+        if bar is not None:
+          bar.update(n)
+          bar.set_postfix(objective=f"{float(h[-1, -1]):.4g}", refresh=False)
+    finally:
+      if bar is not None:
+        bar.close()
+    z = carry[0]
+    return z, jnp.concatenate(history), final(z)
 
   return guide
 

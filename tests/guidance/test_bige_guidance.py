@@ -216,3 +216,8 @@ def test_encoder_distribution_samples_follow_the_training_latents():
   assert z.shape == (2000, L, D)
   np.testing.assert_allclose(z.mean(0), np.asarray(train.mean(0)), atol=0.06)
   np.testing.assert_allclose(z.std(0), np.asarray(train.std(0)), rtol=0.1)
+
+
+def test_guidance_runs_in_equal_chunks():
+  assert guidance.chunk_size(300) == 25 and guidance.chunk_size(26) == 13
+  assert guidance.chunk_size(7) == 7 and guidance.chunk_size(29) == 1
