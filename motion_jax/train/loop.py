@@ -6,6 +6,7 @@ owns everything else, so every experiment resumes, logs and fails on NaN the sam
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import math
@@ -158,28 +159,52 @@ def train(
   writer = MetricWriter(workdir, name=desc)
   bar = progress(range(start, loop.num_steps), total=loop.num_steps, initial=start, desc=desc)
   t0, last_step = time.perf_counter(), start
+  # The host never waits for a step: batches are prepared one step ahead on a worker thread, and
+  # the per-step metrics stay on device until the next log or checkpoint, where they are fetched
+  # together and checked; a non-finite loss still raises naming the step it happened at, before
+  # any later checkpoint is written.
+  prefetch = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+  pending: list[tuple[int, Any]] = []
+
+  def check(pending):
+    if not pending:
+      return None
+    fetched = jax.device_get([m for _, m in pending])
+    for (s_, _), m in zip(pending, fetched):
+      if not math.isfinite(float(m["loss"])):
+        raise NonFiniteLossError(s_, to_scalars(m), str(workdir))
+    return fetched[-1]
+
   try:
+    nxt = prefetch.submit(batch_fn, start)
     for step in bar:
-      batch = sharding_lib.shard_batch(batch_fn(step), mesh)
+      batch = sharding_lib.shard_batch(nxt.result(), mesh)
+      if step + 1 < loop.num_steps:
+        nxt = prefetch.submit(batch_fn, step + 1)
       state, metrics = step_fn(state, batch)
-      loss = float(metrics["loss"])
-      if not math.isfinite(loss):
-        raise NonFiniteLossError(step, to_scalars(metrics), str(workdir))
+      pending.append((step, metrics))
       done = step + 1
-      if done % loop.log_every == 0 or done == loop.num_steps:
-        scalars = to_scalars(metrics)
+      log_now = done % loop.log_every == 0 or done == loop.num_steps
+      save_now = loop.checkpoint_every and done % loop.checkpoint_every == 0
+      if log_now or save_now:
+        last = check(pending)
+        pending = []
+      if log_now:
+        scalars = to_scalars(last)
         now = time.perf_counter()
         scalars["steps_per_sec"] = (done - last_step) / max(now - t0, 1e-9)
         t0, last_step = now, done
         writer.write(done, scalars)
-        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        bar.set_postfix(loss=f"{scalars['loss']:.4g}", refresh=False)
         if on_log is not None:
           on_log(done, scalars)
-      if loop.checkpoint_every and done % loop.checkpoint_every == 0 and done < loop.num_steps:
+      if save_now and done < loop.num_steps:
         checkpointer.save(done, state)
+    check(pending)
     checkpointer.save(loop.num_steps, state)
     checkpointer.wait()
   finally:
+    prefetch.shutdown(wait=True, cancel_futures=True)
     bar.close()
     writer.close()
     checkpointer.close()

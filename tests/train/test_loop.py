@@ -47,6 +47,25 @@ def test_nan_loss_raises_with_step_and_keeps_last_checkpoint(tmp_path):
   assert int(state.step) == 30 and np.all(np.isfinite(toy.flat_params(state)))
 
 
+def test_nan_between_logs_still_names_its_step_and_is_never_checkpointed(tmp_path):
+  """Metrics stay on device between logs; the check before each checkpoint still catches a NaN
+  at the step it happened, and nothing after it is saved."""
+  with pytest.raises(loop.NonFiniteLossError, match="train step 12") as err:
+    toy.run(tmp_path, num_steps=30, checkpoint_every=5, nan_at_step=12, log_every=100)
+  assert err.value.step == 12
+  from motion_jax.train.checkpoint import Checkpointer
+
+  ckpt = Checkpointer(tmp_path / "checkpoints")
+  assert ckpt.steps()[-1] == 10
+  ckpt.close()
+  with pytest.raises(loop.NonFiniteLossError, match="train step 7"):
+    toy.run(tmp_path / "b", num_steps=9, checkpoint_every=0, nan_at_step=7, log_every=100)
+  assert (
+    not (tmp_path / "b" / "checkpoints").exists()
+    or not Checkpointer(tmp_path / "b" / "checkpoints").steps()
+  )
+
+
 def test_corrupt_newest_checkpoint_is_skipped_with_warning(tmp_path, caplog):
   toy.run(tmp_path, num_steps=20, checkpoint_every=10)  # checkpoints 10, 20
   newest = tmp_path / "checkpoints" / "20"

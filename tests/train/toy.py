@@ -79,6 +79,7 @@ def run(
   seed=0,
   ema_decay=0.9,
   hidden=32,
+  log_every=1,
 ):
   import jax
 
@@ -99,7 +100,7 @@ def run(
   cfg = loop.LoopConfig(
     num_steps=num_steps,
     ema_decay=ema_decay,
-    log_every=1,
+    log_every=log_every,
     checkpoint_every=checkpoint_every,
     keep_checkpoints=3,
   )
