@@ -399,14 +399,17 @@ def chunk_size(steps: int, target: int = 25) -> int:
   return max(d for d in range(1, min(steps, target) + 1) if steps % d == 0)
 
 
-def make_guide(m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
+def make_guide(m: FrozenModels, cfg: GuidanceConfig, cal: Calibration, chunk: int | None = None):
   """Returns `guide(z0, desc=None) -> (z, history, final_terms)`; history [steps, n_terms + 1]
   holds the candidate-mean unweighted terms and the weighted total at each step; final_terms
   [B, n_terms] the unweighted terms of the result. The Adam loop is a `lax.scan`, run in equal
-  chunks of one compiled scan; with `desc` a progress bar shows steps/s and the objective."""
+  chunks of one compiled scan (`chunk` steps, a divisor of the steps; default `chunk_size`); with
+  `desc` a progress bar shows steps/s and the objective."""
   weights = weight_vector(cfg, cal)
   tx = optax.adam(cfg.learning_rate)
-  n = chunk_size(cfg.steps)
+  n = chunk or chunk_size(cfg.steps)
+  if cfg.steps % n:
+    raise ValueError(f"chunk={n} must divide guidance.steps={cfg.steps}")
 
   def objective(z, scales):
     terms = guidance_terms(z, m, cfg, cal)  # [B, n_terms]

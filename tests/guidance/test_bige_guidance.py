@@ -218,6 +218,16 @@ def test_encoder_distribution_samples_follow_the_training_latents():
   np.testing.assert_allclose(z.std(0), np.asarray(train.std(0)), rtol=0.1)
 
 
-def test_guidance_runs_in_equal_chunks():
+def test_guidance_runs_in_equal_chunks_with_the_result_of_one_scan():
   assert guidance.chunk_size(300) == 25 and guidance.chunk_size(26) == 13
   assert guidance.chunk_size(7) == 7 and guidance.chunk_size(29) == 1
+  frozen, _ = frozen_setup()
+  cfg = guidance.GuidanceConfig(steps=12, num_candidates=2, keep=1)
+  cal = guidance.unit_calibration(cfg, tilt_target=-20.0)
+  z0 = guidance.initial_latents(jax.random.PRNGKey(1), frozen, cfg)
+  one = guidance.make_guide(frozen, cfg, cal, chunk=12)(z0)
+  four = guidance.make_guide(frozen, cfg, cal, chunk=3)(z0, desc="test")
+  for a, b in zip(one, four):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+  with pytest.raises(ValueError, match="must divide"):
+    guidance.make_guide(frozen, cfg, cal, chunk=5)
