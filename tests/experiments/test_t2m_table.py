@@ -29,7 +29,8 @@ def test_table_groups_runs_by_evaluator(tmp_path):
   (runs / "retrieval" / "results.json").write_text(json.dumps({"variants": {}}))  # not a generator
   out = t2m_table.run(t2m_table.Config(runs=str(runs)), str(tmp_path / "table"))
   assert len(out["tables"]) == 2
-  first = out["tables"][0]["rows"]
+  by_root = {t["dataset"]: t["rows"] for t in out["tables"]}
+  first = by_root["/d1"]
   assert [r[0] for r in first] == ["Real", "m: mdm", "u: unet"]
   assert first[1][4] == "2.500±0.010" and first[1][-1] == "-"
   md = (tmp_path / "table" / "results.md").read_text()
