@@ -15,9 +15,10 @@ top-3 can be read against chance and the FID against the scale-0 sampler. Result
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator`` and ``<denoiser>`` (training);
 a rerun with the same config only re-evaluates.
 
-Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps of
-64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator, a short
-training (CPU, ~20 min on 2 cores); ``tiny`` = a 180-clip dataset and a few steps (tests).
+Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
+of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
+1,200 clips cropped to 64 frames (3.2 s), 1,200 training steps of 32 (CPU, ~20 min on 2 cores);
+``tiny`` = a 180-clip dataset and a few steps (tests).
 """
 
 from __future__ import annotations
@@ -94,12 +95,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       unet=replace(m.unet, base_dim=32, dim_mults=(1, 2, 2), attention_heads=4, text=text),
       mdm=replace(m.mdm, latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, text=text),
       optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=1500, log_every=50, checkpoint_every=500, ema_decay=0.99),
+      loop=replace(m.loop, num_steps=1200, log_every=50, checkpoint_every=400, ema_decay=0.99),
       batch_size=32,
     )
     c = replace(
       c,
-      data=replace(c.data, clips=1200),
+      data=replace(c.data, clips=1200, max_length=64),
       eval=replace(c.eval, num_repeats=3, mm_texts=8, mm_repeats=10),
     )
   elif preset == "tiny":

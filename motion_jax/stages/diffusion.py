@@ -228,8 +228,8 @@ class Generator:
         def apply(x, t, c, keep):
           return model.apply({"params": params}, x, t, c[0], c[1], keep, c[2])
 
-        if scale == 1.0:  # no unconditional branch needed
-          return apply(x, t, cond, jnp.ones((x.shape[0],), bool))
+        if scale in (0.0, 1.0):  # one branch only: unconditional (0) or conditional (1)
+          return apply(x, t, cond, jnp.full((x.shape[0],), scale == 1.0))
         return diffusion.guided_model_fn(apply, (tokens, tmask, mask), scale)(x, t)
 
       self._fns[key] = diffusion.make_sample_fn(denoise, plan, prediction=self.cfg.prediction)
