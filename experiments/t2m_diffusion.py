@@ -17,7 +17,7 @@ a rerun with the same config only re-evaluates.
 
 Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
 of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
-1,200 clips cropped to 64 frames (3.2 s), 1,200 training steps of 32 (CPU, ~20 min on 2 cores);
+1,200 clips cropped to 64 frames (3.2 s), 1,000 training steps of 32 (CPU, ~20 min on 2 cores);
 ``tiny`` = a 180-clip dataset and a few steps (tests).
 """
 
@@ -95,7 +95,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       unet=replace(m.unet, base_dim=32, dim_mults=(1, 2, 2), attention_heads=4, text=text),
       mdm=replace(m.mdm, latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, text=text),
       optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=1200, log_every=50, checkpoint_every=400, ema_decay=0.99),
+      loop=replace(m.loop, num_steps=1000, log_every=50, checkpoint_every=500, ema_decay=0.99),
       batch_size=32,
     )
     c = replace(
