@@ -9,7 +9,7 @@ Accuracy: each sampler driven by the exact denoiser of Gaussian data N(0, 0.5^2)
 needed): the relative error of the sampled standard deviation over 16,384 draws (0 = exact
 distribution; the statistical floor is ~0.6%).
 
-    python benchmarks/diffusion_sampling.py [--base-dim 32] [--batch 8] [--frames 196]
+    python benchmarks/diffusion_sampling.py [--base-dim 32] [--batch 8] [--frames 64]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__)
   ap.add_argument("--base-dim", type=int, default=32)
   ap.add_argument("--batch", type=int, default=8)
-  ap.add_argument("--frames", type=int, default=196)
+  ap.add_argument("--frames", type=int, default=64)
   ap.add_argument("--repeats", type=int, default=2)
   ap.add_argument("--scale", type=float, default=2.5)
   args = ap.parse_args()
