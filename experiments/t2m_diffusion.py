@@ -17,7 +17,7 @@ a rerun with the same config only re-evaluates.
 
 Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
 of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
-1,200 clips cropped to 64 frames (3.2 s), 1,000 training steps of 32 (CPU, ~20 min on 2 cores);
+1,200 clips cropped to 64 frames (3.2 s), 1,000 training steps of 32 (CPU, 20-25 min on 2 cores);
 ``tiny`` = a 180-clip dataset and a few steps (tests).
 """
 
