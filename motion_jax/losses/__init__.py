@@ -6,11 +6,18 @@
 * `bige_guidance`: BIGE's guidance terms (eqs. 2-4, Table 1).
 * `tmr`: TMR's objective (eqs. 1-3) -> `tmr_loss`, and its InfoNCE alone -> `contrastive_loss`.
 * `kinmo`: KinMo's hierarchical alignment (eq. 7) -> `kinmo_loss`.
+* `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 Objectives return `(total, {term: value})`; stages apply a model and call one of them.
 """
 
 from motion_jax.losses import bige_guidance
 from motion_jax.losses.common import filtered_negatives_mask, gaussian_kl, info_nce, smooth_l1
+from motion_jax.losses.diffusion import (
+  DiffusionLossWeights,
+  diffusion_loss,
+  geometric_losses,
+  masked_mse,
+)
 from motion_jax.losses.kinmo import kinmo_loss
 from motion_jax.losses.surrogate import surrogate_loss
 from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
@@ -23,15 +30,19 @@ from motion_jax.losses.vqvae import (
 )
 
 __all__ = [
+  "DiffusionLossWeights",
   "TMRLossWeights",
   "VQLossConfig",
   "bige_guidance",
   "commitment_loss",
   "contrastive_loss",
+  "diffusion_loss",
   "filtered_negatives_mask",
   "gaussian_kl",
+  "geometric_losses",
   "info_nce",
   "kinmo_loss",
+  "masked_mse",
   "reconstruction_loss",
   "smooth_l1",
   "surrogate_loss",

@@ -418,3 +418,41 @@ def test_temporal_term():
   ramp = (np.arange(6, dtype=np.float32)[None, :, None] * np.array([0.5, -1.0]))[[0, 0]]
   ramp[1] *= 2
   _close(J(bg.temporal)(ramp), [(0.25 + 1) / 2, 4 * (0.25 + 1) / 2])
+
+
+# ------------------------------------------------------------------------------------------------
+# Diffusion: length-masked MSE and MDM's geometric terms
+# ------------------------------------------------------------------------------------------------
+def test_masked_mse_ignores_padded_frames():
+  from motion_jax.losses import masked_mse
+
+  pred = jnp.zeros((2, 4, 3))
+  target = jnp.ones((2, 4, 3)).at[:, 2:].set(100.0)  # huge errors only in padded frames
+  mask = jnp.asarray([[1, 1, 0, 0], [1, 1, 0, 0]], bool)
+  assert float(masked_mse(pred, target, mask)) == pytest.approx(1.0)
+  mask2 = mask.at[1, 2].set(True)  # one more valid frame with error 100^2 on 3 features
+  want = (2 * 2 * 3 * 1.0 + 3 * 1e4) / (5 * 3)
+  assert float(masked_mse(pred, target, mask2)) == pytest.approx(want, rel=1e-6)
+
+
+def test_geometric_losses_and_weights():
+  from motion_jax.losses import DiffusionLossWeights, diffusion_loss, geometric_losses
+
+  b, t, j = 1, 5, 3
+  x0 = jnp.zeros((b, t, 2))
+  x0_hat = jnp.arange(t, dtype=jnp.float32)[None, :, None] * jnp.ones((b, t, 2))  # velocity 1
+  joints = jnp.zeros((b, t, j, 3))
+  joints_hat = jnp.ones((b, t, j, 3)) * jnp.arange(t, dtype=jnp.float32)[None, :, None, None]
+  contact = jnp.asarray([[[1.0], [0.0], [1.0], [0.0], [0.0]]])  # foot in contact at frames 0, 2
+  mask = jnp.ones((b, t), bool)
+  g = geometric_losses(
+    x0, x0_hat, mask, joints=joints, joints_hat=joints_hat, foot_contact=contact, foot_joints=(2,)
+  )
+  assert float(g["velocity"]) == pytest.approx(1.0)
+  assert float(g["positions"]) == pytest.approx(float(jnp.mean(joints_hat**2)))
+  # foot velocity 1 per axis, counted where in contact (2 of 4 frame pairs), 3 axes
+  assert float(g["foot_contact"]) == pytest.approx(2 * 3 / (4 * 3))
+  total, terms = diffusion_loss(x0_hat, x0, mask, DiffusionLossWeights(velocity=2.0), g)
+  assert float(total) == pytest.approx(float(terms["simple"]) + 2.0)
+  total0, _ = diffusion_loss(x0_hat, x0, mask, DiffusionLossWeights(), g)
+  assert float(total0) == pytest.approx(float(terms["simple"]))
