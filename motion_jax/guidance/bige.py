@@ -47,7 +47,12 @@ import optax
 
 from motion_jax.losses import bige_guidance as L
 from motion_jax.models.quantizers import quantize
-from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
+from motion_jax.skeletons.opencap import (
+  BIGE_COORDINATES,
+  BIGE_FLEXIONS,
+  BIGE_LEG_PAIRS,
+  BIGE_MUSCLES,
+)
 
 OURS_TERMS = (
   "proximity",
@@ -80,14 +85,8 @@ TRANSLATIONS = ("pelvis", "whole_body")
 SELECTIONS = ("objective", "vasmed")
 #: Terms whose `ours` scale is their mean over decoded samples of the encoder's latent
 #: distribution (what the unguided generator produces).
-GENERATOR_SCALED = (
-  "asymmetry",
-  "angular_velocity",
-  "com_velocity",
-  "com_acceleration",
-  "foot_sliding",
-  "ground",
-  "temporal",
+GENERATOR_SCALED = tuple(
+  t for t in OURS_TERMS if t not in ("proximity", "pelvis_tilt", "constraint")
 )
 CONSTRAINT_SCALE = 0.05
 
@@ -199,19 +198,11 @@ class Calibration(NamedTuple):
 
 _C = {n: i for i, n in enumerate(BIGE_COORDINATES)}
 _ROT = np.array([n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in BIGE_COORDINATES])
-_LEFT = np.array([_C[n] for n in ("hip_flexion_l", "knee_angle_l", "ankle_angle_l")])
-_RIGHT = np.array([_C[n] for n in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")])
+_LEFT = np.array([_C[left] for left, _ in BIGE_LEG_PAIRS])
+_RIGHT = np.array([_C[right] for _, right in BIGE_LEG_PAIRS])
 #: The angles of the angular-velocity term: the six leg flexions and the pelvis tilt (the code's
 #: metric set; Table 1 says "joint angles" without listing them).
-FLEXIONS = (
-  "pelvis_tilt",
-  "hip_flexion_l",
-  "hip_flexion_r",
-  "knee_angle_l",
-  "knee_angle_r",
-  "ankle_angle_l",
-  "ankle_angle_r",
-)
+FLEXIONS = BIGE_FLEXIONS
 _FLEX = np.array([_C[n] for n in FLEXIONS])
 _KNEES = np.array([_C["knee_angle_l"], _C["knee_angle_r"]])
 _TRANS = np.array([_C["pelvis_tx"], _C["pelvis_ty"], _C["pelvis_tz"]])

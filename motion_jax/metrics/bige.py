@@ -47,25 +47,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
+from motion_jax.skeletons.opencap import (
+  BIGE_COORDINATES,
+  BIGE_FLEXIONS,
+  BIGE_LEG_PAIRS,
+  BIGE_MUSCLES,
+)
 
 FOOT_THRESHOLD = 0.01
 ACTIVATION_RANGE = (0.35, 0.45)
 TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
-SYMMETRIC_PAIRS = (
-  ("hip_flexion_l", "hip_flexion_r"),
-  ("knee_angle_l", "knee_angle_r"),
-  ("ankle_angle_l", "ankle_angle_r"),
-)
-FLEXIONS = (
-  "pelvis_tilt",
-  "hip_flexion_l",
-  "hip_flexion_r",
-  "knee_angle_l",
-  "knee_angle_r",
-  "ankle_angle_l",
-  "ankle_angle_r",
-)
+SYMMETRIC_PAIRS = BIGE_LEG_PAIRS
+FLEXIONS = BIGE_FLEXIONS
 FORMS = ("paper", "code")
 TABLE2 = (
   "fidelity",

@@ -101,6 +101,23 @@ LAI_UHLRICH_2022 = "LaiUhlrich2022.osim"
 LAI_ARNOLD_2017 = "LaiArnoldModified2017_poly_withArms_weldHand.osim"
 LAI_ARNOLD_2017_CONTACTS = "LaiArnoldModified2017_contacts.osim"
 SESSION_SCALED = "session_03284efb/LaiArnoldModified2017_poly_withArms_weldHand_scaled.osim"
+#: The left/right pairs BIGE compares for symmetry (hip, knee, ankle flexion), and the angles of
+#: its angular-velocity measure: those six and the pelvis tilt (the public code's set).
+BIGE_LEG_PAIRS: tuple[tuple[str, str], ...] = (
+  ("hip_flexion_l", "hip_flexion_r"),
+  ("knee_angle_l", "knee_angle_r"),
+  ("ankle_angle_l", "ankle_angle_r"),
+)
+BIGE_FLEXIONS: tuple[str, ...] = (
+  "pelvis_tilt",
+  "hip_flexion_l",
+  "hip_flexion_r",
+  "knee_angle_l",
+  "knee_angle_r",
+  "ankle_angle_l",
+  "ankle_angle_r",
+)
+
 SQUATS_MOT = "squats1_videoAndMocap.mot"
 WALK_MOT = "session_03284efb/walk.mot"
 
