@@ -89,26 +89,36 @@ _W_V2 = {
   "DET": "this all any",
   "PRON": "that who we",
   "ADP": "before without through",
-  "SCONJ": "how",
+  "SCONJ": "how where",
   "NUM": "eleven twelve ninety",
   "ADJ": (
     "easy exaggerated hunched normal old partial possible regular rounded simple slight "
-    "slouched stooped young little energetic calm lively careful casual smooth sudden"
+    "slouched stooped young little energetic calm lively careful casual smooth sudden elderly "
+    "middle aged stick upright straight tall even"
   ),
   "ADV": (
     "afterwards ahead calmly casually energetically finally hurriedly immediately lastly later "
     "leisurely lightly rapidly roughly subsequently unhurriedly very widely here soon forwards "
-    "overhand underhand overarm underarm carefully smoothly lot"
+    "overhand underhand overarm underarm carefully smoothly lot politely shortly eventually "
+    "afterward thereafter confidently purposefully normally comfortably swiftly speedily "
+    "respectfully courteously happily cheerfully enthusiastically excitedly"
   ),
   "VERB": (
     "amble applaud break clap climb dash duck exercise give grab greet groove hurry leap make "
     "march meet pick put race settle shuffle slide spring stride stroll toss trot use veer "
-    "wander wind bow signal see show begin sway fold rush"
+    "wander wind bow signal see show begin sway fold rush glance saunter pace trek speed lope bolt "
+    "zoom bounce jab strike hit hurl fling lob collect retrieve pose bop stomp swivel glide "
+    "sink dip cheer"
   ),
   "NOUN": (
     "actor athlete audience bag ball bench bow boy character clap clip dancer end girl guy "
     "human individual item lady moment object posture stone stool subject tempo barrier beat "
-    "applause spot star total second round greeting someone somebody dance shoulder exercise"
+    "applause spot star total second round greeting someone somebody dance shoulder exercise "
+    "gentleman kid child teenager student performer player avatar model adult trainee rock "
+    "pebble toy package book cup parcel bottle flamingo stork party animation video sequence "
+    "air sportsman sportswoman soldier worker fellow gymnast volunteer participant senior "
+    "youth mannequin scene dart snowball baseball frisbee hat shoe pillow basket bucket towel "
+    "phone key coin sofa couch log hurdle puddle rope branch fence friend room crowd music song"
   ),
 }
 LEXICON: dict[str, tuple[str, ...]] = {}

@@ -57,6 +57,32 @@ SUBJECTS = (
   ("a human", "their"),
   ("an actor", "their"),
   ("a dancer", "their"),
+  ("a gentleman", "his"),
+  ("a kid", "their"),
+  ("a child", "their"),
+  ("a teenager", "their"),
+  ("a student", "their"),
+  ("a performer", "their"),
+  ("a player", "their"),
+  ("a stick figure", "its"),
+  ("an avatar", "its"),
+  ("a model", "their"),
+  ("an adult", "their"),
+  ("an elderly man", "his"),
+  ("an elderly woman", "her"),
+  ("a middle aged man", "his"),
+  ("a trainee", "their"),
+  ("a sportsman", "his"),
+  ("a sportswoman", "her"),
+  ("a soldier", "their"),
+  ("a worker", "their"),
+  ("a fellow", "his"),
+  ("a gymnast", "their"),
+  ("a volunteer", "their"),
+  ("a participant", "their"),
+  ("a senior", "their"),
+  ("a youth", "their"),
+  ("a mannequin", "its"),
   ("an athlete", "their"),
 )
 CONNECTIVES = (
@@ -72,6 +98,12 @@ CONNECTIVES = (
   ", and right after that ",
   ", and then ",
   ", subsequently ",
+  " and shortly after ",
+  ", a moment later ",
+  ", and eventually ",
+  ", and straight after that ",
+  " and afterward ",
+  ", thereafter ",
 )
 FINAL_CONNECTIVES = (
   " and finally ",
@@ -91,12 +123,26 @@ FRAMES = (
   "in this motion {subj} {vps}",
   "here {subj} {vps}",
   "in this clip {subj} {vps}",
+  "in this animation {subj} {vps}",
+  "in the video {subj} {vps}",
+  "this sequence shows how {subj} {vps}",
+  "the clip shows {subj} who {vps}",
+  "a scene where {subj} {vps}",
+  "this is {subj} who {vps}",
   "we see {subj} who {vps}",
   "the motion shows how {subj} {vps}",
 )
 SEQUENCE_FRAMES = ("first, {subj} {vps}", "{subj} first {vps}", "to begin, {subj} {vps}")
 POSTURE = {
-  "normal": ("",),
+  "normal": (
+    "",
+    "",
+    "",
+    " with an upright posture",
+    " keeping the back straight",
+    " with a straight back",
+    " standing tall",
+  ),
   "hunched": (
     " with a hunched back",
     " while hunched over",
@@ -175,13 +221,24 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
     s["dir"] = d[p["direction"]]
     s["spd"] = {
       "slowly": ["slowly", "leisurely", "at a slow pace", "unhurriedly", "slowly and calmly"],
-      "normal": ["", "at a normal pace", "at a steady pace", "casually", "calmly"],
+      "normal": [
+        "",
+        "at a normal pace",
+        "at a steady pace",
+        "casually",
+        "calmly",
+        "confidently",
+        "purposefully",
+        "normally",
+        "at an even pace",
+        "comfortably",
+      ],
       "quickly": ["quickly", "briskly", "fast", "at a brisk pace", "hurriedly", "rapidly"],
     }[p["speed"]]
     s["walks"] = {
-      "slowly": ["walks", "strolls", "ambles", "wanders", "walks"],
-      "normal": ["walks", "walks", "steps", "moves"],
-      "quickly": ["walks", "hurries", "strides", "rushes", "walks"],
+      "slowly": ["walks", "strolls", "ambles", "wanders", "saunters", "walks"],
+      "normal": ["walks", "walks", "steps", "moves", "paces", "treks"],
+      "quickly": ["walks", "hurries", "strides", "rushes", "speeds", "walks"],
     }[p["speed"]]
     s["walking"] = {
       "slowly": ["walking", "strolling", "ambling"],
@@ -194,9 +251,9 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
   elif action == "run":
     sp = p["speed"]
     s["runs"] = {
-      "jog": ["jogs", "jogs", "runs slowly", "trots", "runs at an easy pace"],
-      "run": ["runs", "runs", "dashes", "runs fast"],
-      "sprint": ["sprints", "runs very fast", "races", "dashes at full speed"],
+      "jog": ["jogs", "jogs", "runs slowly", "trots", "runs at an easy pace", "lopes"],
+      "run": ["runs", "runs", "dashes", "runs fast", "bolts"],
+      "sprint": ["sprints", "runs very fast", "races", "dashes at full speed", "zooms"],
     }[sp]
     s["running"] = {
       "jog": ["jogging", "trotting", "running slowly"],
@@ -204,7 +261,11 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
       "sprint": ["sprinting", "racing", "running at full speed"],
     }[sp]
     s["a_run"] = {"jog": ["a jog", "a light jog"], "run": ["a run"], "sprint": ["a sprint"]}[sp]
-    s["dir"] = ["forward", "ahead", "forwards"]
+    s["dir"] = (
+      ["forward", "ahead", "forwards"]
+      if sp == "jog"
+      else ["forward", "ahead", "swiftly forward", "speedily ahead", "forward at a fast pace"]
+    )
     s["turn"] = _turn_slot(p["turn"], p["turn_deg"])
     s["n"] = count(p["steps"])
     s["arms"] = list(ARM_SWING[p.get("arm_swing", "normal")])
@@ -224,7 +285,18 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
     s["turns"] = ["turns", "rotates", "pivots", "spins"] if deg >= 180 else ["turns", "rotates"]
   elif action == "step_over":
     s["lead"] = [p["lead_foot"]]
-    s["obstacle"] = ["an obstacle", "something", "an object on the floor", "a low barrier"]
+    s["obstacle"] = [
+      "an obstacle",
+      "something",
+      "an object on the floor",
+      "a low barrier",
+      "a log",
+      "a hurdle",
+      "a puddle",
+      "a rope",
+      "a branch",
+      "a low fence",
+    ]
     if p["obstacle_height"] >= 0.3:
       s["obstacle"] += ["a tall obstacle", "a high object"]
   elif action == "jump":
@@ -281,7 +353,9 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
       if p["stand_up"]
       else ["", " and stays down", " and remains low"]
     )
-    s["look"] = ["", " and looks around", " looking left and right"] if p["look_around"] else [""]
+    s["look"] = (
+      ["", " and looks around", " looking around", " glancing around"] if p["look_around"] else [""]
+    )
   elif action == "sit":
     prep_ = "from" if p["variant"] == "stand_up" else "on"
     s["chair"] = [
@@ -290,6 +364,9 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
       f" {prep_} a seat",
       f" {prep_} a bench",
       f" {prep_} a stool",
+      f" {prep_} a sofa",
+      f" {prep_} a couch",
+      f" {prep_} a box",
     ]
   elif action == "lunge":
     reps = int(p["reps"])
@@ -377,7 +454,19 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
       if p["style"] == "overhand"
       else ["underhand", "underarm", "from below"]
     )
-    s["thing"] = ["a ball", "something", "an object", "a stone"]
+    s["thing"] = [
+      "a ball",
+      "something",
+      "an object",
+      "a stone",
+      "a rock",
+      "a pebble",
+      "a toy",
+      "a dart",
+      "a snowball",
+      "a baseball",
+      "a frisbee",
+    ]
     s["things"] = ["ball", "object", "stone"] if p["reps"] == 1 else ["balls", "objects", "stones"]
   elif action == "pick_up":
     h = p["hands"]
@@ -386,7 +475,28 @@ def slots(action: str, p: dict) -> dict[str, list[str]]:
       if h == "both"
       else [f"the {h} hand", f"{{pos}} {h} hand", f"one hand, the {h}"]
     )
-    s["thing"] = ["something", "an object", "a box", "a bag", "an item", "a ball"]
+    s["thing"] = [
+      "something",
+      "an object",
+      "a box",
+      "a bag",
+      "an item",
+      "a ball",
+      "a package",
+      "a book",
+      "a cup",
+      "a parcel",
+      "a bottle",
+      "a hat",
+      "a shoe",
+      "a pillow",
+      "a basket",
+      "a bucket",
+      "a towel",
+      "a phone",
+      "a key",
+      "a coin",
+    ]
     s["how"] = (
       ["bends down", "bends over", "leans down"]
       if p["method"] == "bend"
@@ -497,6 +607,7 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "shuffles to the {d}",
     "moves sideways toward the {d} while facing forward",
     "slides to the {d} with small steps",
+    "glides sideways to the {d}",
     "shifts to the {d} with {n} {steps}",
   ),
   "turn": (
@@ -508,6 +619,7 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "turns {pos} body {amount} to the {d}",
     "faces to the {d} by turning {amount}",
     "rotates in place to the {d}",
+    "swivels to the {d}",
   ),
   "step_over": (
     "steps over {obstacle}",
@@ -529,6 +641,7 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "hops {where} {both}{reps}",
     "performs {a_jump} {where}",
     "springs {high} {where}{reps}",
+    "bounces {where}{reps}",
   ),
   "hop": (
     "{hops} on the {side} foot {where}",
@@ -559,6 +672,8 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "squats {times}{arms}",
     "goes down into a {depth} squat {times}",
     "does {depth} {squats}, {n} in total",
+    "sinks into a {depth} squat {times}",
+    "dips down into a {depth} squat {times}",
   ),
   "crouch": (
     "crouches down{up}{look}",
@@ -609,6 +724,7 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "lunges {times} with {which}",
     "does forward {lunges}, {n} in total",
     "lowers into a lunge {times}",
+    "drops into a lunge {times}",
   ),
   "kick": (
     "kicks {high} with the {side} leg",
@@ -649,6 +765,9 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "punches the air {times}",
     "throws {punches} forward with {with}",
     "does {n} {punches} with {with}",
+    "jabs {times} with {with}",
+    "strikes forward {times} with {with}",
+    "hits the air with {with} {times}",
   ),
   "wave": (
     "waves {how} with {with}",
@@ -658,6 +777,10 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "waves a greeting with {with}",
     "signals to someone by waving {with}",
     "waves {how} at someone with {with}",
+    "signals with {with}",
+    "waves {with} in the air",
+    "waves to a friend with {with}",
+    "waves at somebody across the room with {with}",
     "greets someone by waving {with}",
   ),
   "reach": (
@@ -719,6 +842,9 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "throws {thing} {times} using the {side} arm",
     "pulls the {side} arm back and throws",
     "tosses {thing} {style} with the {side} hand",
+    "hurls {thing} with the {side} arm",
+    "flings {thing} {style} using the {side} hand",
+    "lobs {thing} {times} with the {side} hand",
   ),
   "pick_up": (
     "{how} and picks up {thing} with {with}",
@@ -729,6 +855,8 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "grabs {thing} from the floor with {with}",
     "{how}, grabs {thing} and stands up",
     "lifts {thing} from the ground using {with}",
+    "collects {thing} from the floor with {with}",
+    "retrieves {thing} lying on the ground",
   ),
   "bow": (
     "bows {deep}{reps}{hand}",
@@ -739,6 +867,9 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "bows to the audience{reps}",
     "performs {a_bow}{hand}",
     "bows the head and upper body {deep}{reps}",
+    "bends politely in {a_bow}",
+    "bows respectfully to the crowd{reps}",
+    "bows courteously like a performer{hand}",
   ),
   "clap": (
     "claps the hands {times} {where}",
@@ -749,6 +880,9 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "brings the hands together {times}",
     "claps {pos} hands {n} times {where}",
     "gives a round of applause {where}",
+    "cheers by clapping {tempo}",
+    "claps enthusiastically {times}",
+    "claps excitedly to the beat {where}",
   ),
   "balance": (
     "balances on the {side} leg{arms}",
@@ -759,6 +893,8 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "stands on one foot{arms}",
     "lifts the {other} leg and balances{arms}",
     "balances on one leg and {free}",
+    "poses on the {side} leg like a flamingo",
+    "holds a stork pose on the {side} leg",
   ),
   "dance": (
     "dances side to side {tempo}{arms}",
@@ -769,6 +905,10 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "sways and steps side to side{arms}",
     "dances {tempo}, stepping left and right",
     "grooves from side to side {tempo}{arms}",
+    "bops from side to side{arms}",
+    "does a little party dance {tempo}",
+    "dances happily to the music{arms}",
+    "dances cheerfully to a song, stepping side to side",
   ),
   "march": (
     "{march} in place",
@@ -779,6 +919,7 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
     "stays in place while {marching}",
     "{march} without moving forward",
     "lifts the knees in turn, {marching} on the spot",
+    "stomps in place",
   ),
 }
 
