@@ -24,7 +24,7 @@ def dataset_root(cfg: TextMotionDataConfig, workdir: str | pathlib.Path) -> path
 
   if cfg.root == "workdir":
     return pathlib.Path(workdir) / "dataset"
-  return pathlib.Path(cfg.root) if cfg.root else default_root(cfg.version)
+  return pathlib.Path(cfg.root) if cfg.root else default_root(cfg.version, cfg.clips)
 
 
 def load(cfg: TextMotionDataConfig, workdir: str | pathlib.Path) -> TextMotionData:

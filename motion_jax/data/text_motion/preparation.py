@@ -38,7 +38,7 @@ class TextMotionDataConfig:
   ``root=''``: the embedded procedural dataset in the shared cache (built on first use);
   ``'workdir'``: a private build under the run's workdir (tests); else a folder in the HumanML3D
   layout. ``clips`` / ``seed`` / ``version`` select the procedural build (generator 2.0.0: 1-4
-  action sequences, 10,000 clips in ``data/cache/text_motion_v2``; 1.0.0: single actions in
+  action sequences, 10,000 clips in ``data/cache/text_motion_v2_10000``; 1.0.0: single actions in
   ``data/cache/text_motion``).
   """
 

@@ -3,7 +3,14 @@
 Command (tqdm progress; joints are generated on all cores, features are batched and jitted, clips
 stream through in chunks of 256 so memory does not grow with the dataset)::
 
-    python -m motion_jax.datagen.procedural.build --out data/cache/text_motion --clips 3000 --seed 0
+    python -m motion_jax.datagen.procedural.build                   # 2.0.0, 10,000 clips
+    python -m motion_jax.datagen.procedural.build --version 1.0.0   # 1.0.0, 3000 clips
+
+Generator versions: 1.0.0 (one action per clip, :mod:`.actions` + :mod:`.captions`) and 2.0.0
+(sequences of 1-4 actions, :mod:`.sequence` + :mod:`.language`). The manifest records the version
+and a cache only matches a build of the same version, clip count and seed. The functions default to
+1.0.0 (so existing callers reproduce their files); the command and the stages'
+``TextMotionDataConfig`` default to 2.0.0.
 
 Layout under ``<root>`` (readable by the same loaders as a real HumanML3D folder)::
 
@@ -74,11 +81,16 @@ N_CAPTIONS = 3
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 DEFAULT_ROOT = DATA_DIR / "cache" / "text_motion"  # version 1.x (its historical place)
-DEFAULT_ROOTS = {V1: DEFAULT_ROOT, V2: DATA_DIR / "cache" / "text_motion_v2"}
 
 
-def default_root(version: str = GENERATOR_VERSION) -> Path:
-  return DEFAULT_ROOTS[check_version(version)]
+def default_root(version: str = GENERATOR_VERSION, clips: int | None = None) -> Path:
+  """Cache folder of a build: ``data/cache/text_motion`` for 1.x (any size, as before),
+  ``data/cache/text_motion_v2_<clips>`` for 2.x (so a quick subset never replaces the full
+  build)."""
+  if check_version(version) == V1:
+    return DEFAULT_ROOT
+  clips = DEFAULT_CLIPS[version] if clips is None else clips
+  return DATA_DIR / "cache" / f"text_motion_v2_{clips}"
 
 
 def check_version(version: str) -> str:
@@ -285,8 +297,8 @@ def build(
 
   t0 = time.time()
   version = check_version(version)
-  out = Path(out) if out is not None else default_root(version)
   clips = DEFAULT_CLIPS[version] if clips is None else clips
+  out = Path(out) if out is not None else default_root(version, clips)
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}"
   workers = workers or min(os.cpu_count() or 1, 8)
@@ -404,7 +416,7 @@ def ensure_dataset(
   **build_kwargs,
 ) -> Path:
   """Path of a built dataset for (clips, seed, version), building it when missing or stale."""
-  root = Path(root) if root is not None else default_root(version)
+  root = Path(root) if root is not None else default_root(version, clips)
   if not manifest_matches(root, clips, seed, verify=verify, version=version):
     build(root, clips=clips, seed=seed, version=version, **build_kwargs)
   return root
@@ -487,15 +499,17 @@ def load_clip(root: str | Path, clip_id: str, min_frames: int = MIN_FRAMES) -> d
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--version", default=GENERATOR_VERSION, choices=GENERATOR_VERSIONS)
-  ap.add_argument("--out", default=None, help="default: data/cache/text_motion[_v2]")
+  ap.add_argument(
+    "--out", default=None, help="default: data/cache/text_motion (1.x), text_motion_v2_<clips>"
+  )
   ap.add_argument("--clips", type=int, default=None, help="default: 3000 (1.x), 10000 (2.x)")
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--workers", type=int, default=None)
   ap.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
   args = ap.parse_args(argv)
   t0 = time.time()
-  args.out = args.out or str(default_root(args.version))
   args.clips = args.clips or DEFAULT_CLIPS[args.version]
+  args.out = args.out or str(default_root(args.version, args.clips))
   if not args.force and manifest_matches(args.out, args.clips, args.seed, version=args.version):
     print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed}, {args.version})")
     return 0
