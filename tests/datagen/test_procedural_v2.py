@@ -344,3 +344,13 @@ def test_captions_are_mostly_unique(built):
   st = ST.dataset_statistics(root)
   assert st["unique_caption_clips"]["test"] >= 0.9
   assert st["vocabulary_words"] > 150 and st["segments_per_clip"]
+
+
+def test_vague_phrases_state_no_parameters_and_tokenize():
+  for action in sorted(M.ACTIONS_V2):
+    assert len(L.GENERIC[action]) >= 3, action
+    for vp in L.GENERIC[action]:
+      words = set(re.findall(r"[a-z]+", vp))
+      assert not words & {"left", "right", "backward", "slowly", "quickly", "fast", "ahead"}
+      assert not [n for n in _numbers(vp)], vp
+      C.tokenize(vp)

@@ -166,7 +166,11 @@ def _make_sequence_clip(spec: ClipSpec) -> dict:
   joints = canonicalize(joints).astype(np.float32)
   check_joints_array(joints, spec.clip_id)
   text = L.describe_sequence(
-    meta["segments"], meta["style"], np.random.default_rng([*spec.entropy, 8]), N_CAPTIONS
+    meta["segments"],
+    meta["style"],
+    np.random.default_rng([*spec.entropy, 8]),
+    N_CAPTIONS,
+    vague_rng=np.random.default_rng([*spec.entropy, 7]),
   )
   segs = [
     {k: v for k, v in seg.items() if k not in ("action", "params", "start_s", "end_s")}

@@ -108,7 +108,7 @@ _W_V2 = {
     "march meet pick put race settle shuffle slide spring stride stroll toss trot use veer "
     "wander wind bow signal see show begin sway fold rush glance saunter pace trek speed lope bolt "
     "zoom bounce jab strike hit hurl fling lob collect retrieve pose bop stomp swivel glide "
-    "sink dip cheer"
+    "sink dip cheer travel gesture loosen tip work change"
   ),
   "NOUN": (
     "actor athlete audience bag ball bench bow boy character clap clip dancer end girl guy "
@@ -118,7 +118,8 @@ _W_V2 = {
     "pebble toy package book cup parcel bottle flamingo stork party animation video sequence "
     "air sportsman sportswoman soldier worker fellow gymnast volunteer participant senior "
     "youth mannequin scene dart snowball baseball frisbee hat shoe pillow basket bucket towel "
-    "phone key coin sofa couch log hurdle puddle rope branch fence friend room crowd music song"
+    "phone key coin sofa couch log hurdle puddle rope branch fence friend room crowd music song "
+    "distance"
   ),
 }
 LEXICON: dict[str, tuple[str, ...]] = {}

@@ -924,6 +924,52 @@ VERB_PHRASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Vague phrases: true of every parameter setting of the action (no side, count, speed or
+# direction), shared by similar actions, as annotators often write ("a person moves their arms").
+# A segment is told this way with probability P_VAGUE (its own random stream, so the other
+# captions do not change when P_VAGUE does).
+P_VAGUE = 0.4
+_MOVE = ("moves around", "moves across the floor", "travels a short distance", "goes on foot")
+_JUMPS = ("jumps", "jumps around", "does some jumping", "bounces up and down")
+_LEGS = ("does a leg exercise", "bends the knees", "exercises the legs", "works out")
+_KICKS = ("kicks", "does a kick", "kicks out with one leg", "does some kicking")
+_ARMS = (
+  "moves the arms",
+  "gestures with the hands",
+  "does something with the arms",
+  "moves the hands",
+)
+GENERIC: dict[str, tuple[str, ...]] = {
+  "walk": _MOVE,
+  "run": _MOVE,
+  "sidestep": _MOVE,
+  "step_over": _MOVE,
+  "turn": ("changes direction", "turns", "turns on the spot", "rotates"),
+  "jump": _JUMPS,
+  "hop": _JUMPS,
+  "jumping_jacks": _JUMPS,
+  "squat": _LEGS,
+  "lunge": _LEGS,
+  "march": _LEGS,
+  "crouch": ("gets low", "goes down low", "bends the knees"),
+  "kick": _KICKS,
+  "side_kick": _KICKS,
+  "back_kick": _KICKS,
+  "wave": _ARMS,
+  "clap": _ARMS,
+  "raise_arms": _ARMS,
+  "reach": _ARMS,
+  "punch": _ARMS,
+  "throw": _ARMS,
+  "bow": ("bends forward", "leans forward", "tips the upper body forward"),
+  "pick_up": ("bends down", "reaches down", "reaches toward the floor"),
+  "sit": ("changes position", "shifts position", "moves between sitting and standing"),
+  "balance": ("balances", "holds a pose", "keeps the balance", "stays balanced"),
+  "dance": ("dances", "moves to a rhythm", "does a dance", "dances a little"),
+  "stretch": ("stretches", "does a stretch", "loosens up", "stretches the body"),
+}
+
+
 def phrase_key(action: str, p: dict) -> str:
   if action == "sit":
     return f"sit:{p['variant']}"
@@ -977,12 +1023,21 @@ def verb_phrase(
   return _clean(vp), k
 
 
-def caption(segments: list[dict], style: dict, rng: np.random.Generator) -> dict:
-  """One caption of a sequence; returns the text and the templates used."""
+def caption(
+  segments: list[dict],
+  style: dict,
+  rng: np.random.Generator,
+  vague_rng: np.random.Generator | None = None,
+) -> dict:
+  """One caption of a sequence; returns the text and the templates used (-1: a vague phrase of
+  :data:`GENERIC`, drawn from ``vague_rng`` with probability :data:`P_VAGUE`)."""
   subj, pos = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
   vps, used = [], []
   for seg in segments:
     vp, k = verb_phrase(seg["action"], seg["params"], pos, rng)
+    if vague_rng is not None and vague_rng.random() < P_VAGUE:
+      alts = GENERIC[seg["action"]]
+      vp, k = alts[int(vague_rng.integers(len(alts)))], -1
     vps.append(vp)
     used.append(k)
   text = vps[0]
@@ -1137,13 +1192,17 @@ def _join(parts: list[str]) -> str:
 
 
 def describe_sequence(
-  segments: list[dict], style: dict, rng: np.random.Generator, n_captions: int = 3
+  segments: list[dict],
+  style: dict,
+  rng: np.random.Generator,
+  n_captions: int = 3,
+  vague_rng: np.random.Generator | None = None,
 ) -> dict:
   """Captions (distinct), KinMo group/interaction sentences over the segments, and per-segment
   annotations with start/end times (seconds)."""
   caps, seen = [], set()
   for _ in range(20 * n_captions):
-    c = caption(segments, style, rng)
+    c = caption(segments, style, rng, vague_rng)
     if c["caption"] not in seen:
       seen.add(c["caption"])
       caps.append(c)
