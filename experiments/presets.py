@@ -64,7 +64,8 @@ def surrogate(cfg: SurrogateStageConfig, preset: str | None) -> SurrogateStageCo
 
 def evaluator(preset: str | None) -> EvaluatorConfig:
   """The generation evaluator (`motion_jax.stages.evaluator`): default TMR's sizes and objective;
-  quick = a contrastive-only latent-64 model, 600 steps; tiny = a 180-clip dataset, 6 steps."""
+  quick = a contrastive-only latent-64 model, 600 steps; tiny = a 180-clip generator-1.0.0 dataset
+  (single actions: learnable in a few steps), 6 steps."""
   cfg = EvaluatorConfig()
   if preset == "quick":
     return replace(
@@ -80,7 +81,7 @@ def evaluator(preset: str | None) -> EvaluatorConfig:
   if preset == "tiny":
     return replace(
       cfg,
-      data=replace(cfg.data, root="workdir", clips=180),
+      data=replace(cfg.data, root="workdir", clips=180, version="1.0.0"),
       latent_dim=16,
       ff_dim=32,
       num_layers=1,

@@ -40,6 +40,7 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder):
     folder only when it succeeded, so a failed rebuild leaves the old dataset readable (unlike
     TFDS's ``FORCE_REDOWNLOAD``).
     """
+    _keep_shuffle_in_memory()
     data_dir = Path(data_dir)
     builder = cls(data_dir=str(data_dir), config=config)
     dl_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
@@ -58,3 +59,16 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder):
     finally:
       shutil.rmtree(staging, ignore_errors=True)
     return cls(data_dir=str(data_dir), config=config)
+
+
+# TFDS sorts the examples of a split by key hash in memory up to 1 GB, then spills to 1000 bucket
+# files written through `tf.io.gfile`, i.e. it needs TensorFlow, which this project does not
+# install (a 10,000-clip procedural build has ~1.5 GB of features). The limit is raised instead:
+# the order (hash-sorted) is the same, only the buffer stays in memory.
+SHUFFLE_MEMORY_BYTES = 32 << 30
+
+
+def _keep_shuffle_in_memory() -> None:
+  from tensorflow_datasets.core import shuffle
+
+  shuffle.MAX_MEM_BUFFER_SIZE = max(shuffle.MAX_MEM_BUFFER_SIZE, SHUFFLE_MEMORY_BYTES)

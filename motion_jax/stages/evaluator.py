@@ -356,6 +356,30 @@ def eval_pairs(
   return gen_lib.TextMotionPairs.from_examples(data.sources[split])
 
 
+def nearest_training_clip(
+  evaluator_workdir: str | pathlib.Path, config: EvaluatorConfig, evaluator: Evaluator
+) -> gen_lib.GenerateFn:
+  """A retrieval "generator" for reference rows: for each text, the raw motion of the training
+  clip with the most similar caption (cosine of the frozen MiniLM sentence embeddings, over every
+  caption of every training clip). It never sees test motions, so its scores show how far copying
+  the closest training example gets on the test texts."""
+  data = text_data.load(config.data, evaluator_workdir)
+  source = data.sources["train"]
+  pairs = gen_lib.TextMotionPairs.from_examples(source)
+  owner = np.asarray([i for i, caps in enumerate(pairs.captions) for _ in caps])
+  captions = [c for caps in pairs.captions for c in caps]
+  evaluator.embed_texts(captions[:1])  # loads the feature cache (and any missing caption)
+  bank = evaluator.features.sentence_embeddings(captions).astype(np.float32)  # [C, F]
+
+  def generate(texts: Sequence[str]) -> list[np.ndarray]:
+    evaluator.embed_texts(list(texts))  # makes sure every query has cached features
+    q = evaluator.features.sentence_embeddings(list(texts)).astype(np.float32)  # [N, F]
+    best = np.argmax(q @ bank.T, axis=1)
+    return [pairs.motions[int(owner[b])] for b in best]
+
+  return generate
+
+
 def sanity_check(
   evaluator: Evaluator,
   pairs: gen_lib.TextMotionPairs,
@@ -400,5 +424,6 @@ __all__ = [
   "ensure_evaluator",
   "eval_pairs",
   "load_evaluator",
+  "nearest_training_clip",
   "sanity_check",
 ]

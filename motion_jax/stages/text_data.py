@@ -20,11 +20,11 @@ from motion_jax.data.text_motion.preparation import (
 
 
 def dataset_root(cfg: TextMotionDataConfig, workdir: str | pathlib.Path) -> pathlib.Path:
-  from motion_jax.datagen.procedural import DEFAULT_ROOT
+  from motion_jax.datagen.procedural.build import default_root
 
   if cfg.root == "workdir":
     return pathlib.Path(workdir) / "dataset"
-  return pathlib.Path(cfg.root) if cfg.root else DEFAULT_ROOT
+  return pathlib.Path(cfg.root) if cfg.root else default_root(cfg.version, cfg.clips)
 
 
 def load(cfg: TextMotionDataConfig, workdir: str | pathlib.Path) -> TextMotionData:
@@ -33,7 +33,7 @@ def load(cfg: TextMotionDataConfig, workdir: str | pathlib.Path) -> TextMotionDa
   if not cfg.root or cfg.root == "workdir" or (root / "manifest.json").exists():
     from motion_jax.datagen.procedural import ensure_dataset
 
-    root = ensure_dataset(root, clips=cfg.clips, seed=cfg.seed)
+    root = ensure_dataset(root, clips=cfg.clips, seed=cfg.seed, version=cfg.version)
   return prepare(root, workdir)
 
 

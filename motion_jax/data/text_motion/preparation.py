@@ -35,14 +35,17 @@ SPLITS = ("train", "val", "test")
 class TextMotionDataConfig:
   """Which text-motion dataset, and the HumanML3D loader settings.
 
-  ``root=''``: the embedded procedural dataset in the shared cache ``data/cache/text_motion``
-  (built on first use); ``'workdir'``: a private build under the run's workdir (tests); else a
-  folder in the HumanML3D layout. ``clips`` / ``seed`` select the procedural build.
+  ``root=''``: the embedded procedural dataset in the shared cache (built on first use);
+  ``'workdir'``: a private build under the run's workdir (tests); else a folder in the HumanML3D
+  layout. ``clips`` / ``seed`` / ``version`` select the procedural build (generator 2.0.0: 1-4
+  action sequences, 10,000 clips in ``data/cache/text_motion_v2_10000``; 1.0.0: single actions in
+  ``data/cache/text_motion``).
   """
 
   root: str = ""
-  clips: int = 3000
+  clips: int = 10000
   seed: int = 0
+  version: str = "2.0.0"
   max_length: int = 196  # HumanML3D max_motion_length
   unit_length: int = 4
 

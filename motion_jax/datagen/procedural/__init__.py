@@ -2,7 +2,12 @@
 
 * :mod:`.body`: rest pose, rotations, two-bone leg IK, :class:`~.body.BodyPlan` -> joints.
 * :mod:`.actions`: 18 parametric motion primitives (walk, run, jump, ... stretch).
-* :mod:`.captions`: captions, KinMo group/interaction descriptions, ``lemma/POS`` tokens.
+* :mod:`.captions`: captions (generator 1.x), KinMo group/interaction descriptions, ``lemma/POS``
+  tokens (the lexicon covers both versions).
+* :mod:`.moves`: 9 more primitives of generator 2.x (throw, pick up, bow, clap, ...).
+* :mod:`.sequence`: generator 2.x clips, 1-4 actions with stepped transitions and style.
+* :mod:`.language`: generator 2.x captions (templates per action, connectives) and per-segment
+  KinMo text.
 * :mod:`.build`: the dataset in the HumanML3D layout
   (``python -m motion_jax.datagen.procedural.build``), :func:`~.build.ensure_dataset`, readers with
   clear errors.

@@ -3,7 +3,14 @@
 Command (tqdm progress; joints are generated on all cores, features are batched and jitted, clips
 stream through in chunks of 256 so memory does not grow with the dataset)::
 
-    python -m motion_jax.datagen.procedural.build --out data/cache/text_motion --clips 3000 --seed 0
+    python -m motion_jax.datagen.procedural.build                   # 2.0.0, 10,000 clips
+    python -m motion_jax.datagen.procedural.build --version 1.0.0   # 1.0.0, 3000 clips
+
+Generator versions: 1.0.0 (one action per clip, :mod:`.actions` + :mod:`.captions`) and 2.0.0
+(sequences of 1-4 actions, :mod:`.sequence` + :mod:`.language`). The manifest records the version
+and a cache only matches a build of the same version, clip count and seed. The functions default to
+1.0.0 (so existing callers reproduce their files); the command and the stages'
+``TextMotionDataConfig`` default to 2.0.0.
 
 Layout under ``<root>`` (readable by the same loaders as a real HumanML3D folder)::
 
@@ -57,17 +64,39 @@ from motion_jax.datagen.layout import (
 )
 from motion_jax.datagen.procedural import actions as A
 from motion_jax.datagen.procedural import captions as C
+from motion_jax.datagen.procedural import language as L
+from motion_jax.datagen.procedural import moves as M
+from motion_jax.datagen.procedural import sequence as S
 from motion_jax.datagen.retarget import canonicalize
 from motion_jax.paths import DATA_DIR
 
-GENERATOR_VERSION = "1.0.0"
+V1, V2 = "1.0.0", "2.0.0"
+GENERATOR_VERSIONS = (V1, V2)
+GENERATOR_VERSION = V2  # the default; 1.0.0 stays buildable (same seed -> the same files)
+DEFAULT_CLIPS = {V1: 3000, V2: 10000}
 FPS = 20.0
 MIN_FRAMES = A.MIN_FRAMES
 MAX_FRAMES = A.MAX_FRAMES
 N_CAPTIONS = 3
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
-DEFAULT_ROOT = DATA_DIR / "cache" / "text_motion"
+DEFAULT_ROOT = DATA_DIR / "cache" / "text_motion"  # version 1.x (its historical place)
+
+
+def default_root(version: str = GENERATOR_VERSION, clips: int | None = None) -> Path:
+  """Cache folder of a build: ``data/cache/text_motion`` for 1.x (any size, as before),
+  ``data/cache/text_motion_v2_<clips>`` for 2.x (so a quick subset never replaces the full
+  build)."""
+  if check_version(version) == V1:
+    return DEFAULT_ROOT
+  clips = DEFAULT_CLIPS[version] if clips is None else clips
+  return DATA_DIR / "cache" / f"text_motion_v2_{clips}"
+
+
+def check_version(version: str) -> str:
+  if version not in GENERATOR_VERSIONS:
+    raise ValueError(f"unknown generator version {version!r}; valid: {GENERATOR_VERSIONS}")
+  return version
 
 
 class DatasetError(ValueError):
@@ -77,16 +106,31 @@ class DatasetError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class ClipSpec:
   clip_id: str
-  action: str
-  n_frames: int
+  action: str  # version 2: the segments' actions joined by "+"
+  n_frames: int  # version 2: the planned total
   entropy: tuple[int, ...]  # SeedSequence spawn key material of this clip
+  sequence: S.SequenceSpec | None = None  # version 2
+
+  @property
+  def stratum(self) -> str:
+    """What the splits balance: the action (1.x) or the number of segments (2.x)."""
+    return self.action if self.sequence is None else str(len(self.sequence.actions))
 
 
-def plan_clips(n_clips: int, seed: int) -> list[ClipSpec]:
-  """Actions balanced (round-robin over a seeded shuffle), T uniform in [41, 200] joint frames
-  (40 to 199 stored frames, 2 to 9.95 s: HumanML3D's loader keeps 40 <= N < 200)."""
+def plan_clips(n_clips: int, seed: int, version: str = V1) -> list[ClipSpec]:
+  """1.x: actions balanced (round-robin over a seeded shuffle), T uniform in [41, 200] joint
+  frames (40 to 199 stored frames, 2 to 9.95 s: HumanML3D's loader keeps 40 <= N < 200).
+  2.x: per clip, :func:`motion_jax.datagen.procedural.sequence.plan_sequence` on its own
+  generator ``[seed, 3, index]``."""
   if n_clips < 1:
     raise ValueError(f"n_clips must be >= 1, got {n_clips}")
+  if check_version(version) == V2:
+    out = []
+    for i in range(n_clips):
+      seq = S.plan_sequence(np.random.default_rng([seed, 3, i]))
+      total = sum(seq.lengths) + sum(seq.gaps)
+      out.append(ClipSpec(f"proc_{i:06d}", "+".join(seq.actions), total, (seed, 3, i), seq))
+    return out
   rng = np.random.default_rng([seed, 0])
   names = sorted(A.ACTIONS)
   actions = [names[i % len(names)] for i in range(n_clips)]
@@ -100,6 +144,8 @@ def plan_clips(n_clips: int, seed: int) -> list[ClipSpec]:
 
 def make_clip(spec: ClipSpec) -> dict:
   """Joints (float32), parameters and text of one clip (pure function of ``spec``)."""
+  if spec.sequence is not None:
+    return _make_sequence_clip(spec)
   rng = np.random.default_rng(list(spec.entropy))
   joints, params, airborne = A.generate(spec.action, rng, spec.n_frames, FPS)
   joints = canonicalize(joints).astype(np.float32)
@@ -111,6 +157,31 @@ def make_clip(spec: ClipSpec) -> dict:
     "joints": joints,
     "params": params,
     "text": text,
+    "airborne_frames": int(airborne.sum()),
+  }
+
+
+def _make_sequence_clip(spec: ClipSpec) -> dict:
+  joints, meta, airborne = S.generate_sequence(spec.sequence, spec.entropy, FPS)
+  joints = canonicalize(joints).astype(np.float32)
+  check_joints_array(joints, spec.clip_id)
+  text = L.describe_sequence(
+    meta["segments"],
+    meta["style"],
+    np.random.default_rng([*spec.entropy, 8]),
+    N_CAPTIONS,
+    vague_rng=np.random.default_rng([*spec.entropy, 7]),
+  )
+  segs = [
+    {k: v for k, v in seg.items() if k not in ("action", "params", "start_s", "end_s")}
+    | text["segments"][j]
+    for j, seg in enumerate(meta["segments"])
+  ]
+  return {
+    "spec": spec,
+    "joints": joints,
+    "params": {"style": meta["style"], "actions": list(spec.sequence.actions)},
+    "text": text | {"segments": segs},
     "airborne_frames": int(airborne.sum()),
   }
 
@@ -172,12 +243,12 @@ def mean_std(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 # Writing
 # ------------------------------------------------------------------------------------------------
 def split_ids(specs: list[ClipSpec], seed: int) -> dict[str, list[str]]:
-  """80/10/10 per action (seeded shuffle; at least one val and one test clip per action with
-  three or more clips), ids sorted within each split."""
+  """80/10/10 per action (1.x) or per number of segments (2.x) (seeded shuffle; at least one val
+  and one test clip per stratum with three or more clips), ids sorted within each split."""
   rng = np.random.default_rng([seed, 2])
   out = {s: [] for s in SPLITS}
-  for action in sorted(A.ACTIONS):
-    ids = [s.clip_id for s in specs if s.action == action]
+  for stratum in sorted({s.stratum for s in specs}):
+    ids = [s.clip_id for s in specs if s.stratum == stratum]
     ids = [ids[i] for i in rng.permutation(len(ids))]
     at_least = 1 if len(ids) >= 3 else 0
     n_val = max(at_least, int(round(SPLIT_FRACTIONS[1] * len(ids))))
@@ -205,19 +276,23 @@ CHUNK = 256  # clips generated, featurised and written per step (bounded memory)
 
 
 def build(
-  out: str | Path = DEFAULT_ROOT,
-  clips: int = 3000,
+  out: str | Path | None = None,
+  clips: int | None = None,
   seed: int = 0,
   workers: int | None = None,
   progress: bool = True,
   _fail_after: int | None = None,
+  version: str = V1,
 ) -> Path:
   """Builds the dataset into ``out`` (atomically; see module docstring). Returns ``out``.
 
   Args:
-    out: destination folder (replaced only when the new build is complete).
-    clips: number of clips.
+    out: destination folder (replaced only when the new build is complete); default
+      :func:`default_root` of the version.
+    clips: number of clips (default :data:`DEFAULT_CLIPS` of the version).
     seed: dataset seed.
+    version: generator version, "1.0.0" (single actions, the default of this function for
+      reproducing old builds) or "2.0.0" (sequences, the default of the command and the stages).
     workers: processes for joint generation (default: all cores, at most 8).
     progress: tqdm bars.
     _fail_after: testing hook, raise after generating this many clips.
@@ -225,11 +300,13 @@ def build(
   from tqdm import tqdm
 
   t0 = time.time()
-  out = Path(out)
+  version = check_version(version)
+  clips = DEFAULT_CLIPS[version] if clips is None else clips
+  out = Path(out) if out is not None else default_root(version, clips)
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}"
   workers = workers or min(os.cpu_count() or 1, 8)
-  specs = plan_clips(clips, seed)
+  specs = plan_clips(clips, seed, version)
   splits = split_ids(specs, seed)
   splits["all"] = sorted(s.clip_id for s in specs)
   train = set(splits["train"])
@@ -260,6 +337,9 @@ def build(
           "groups": m["text"]["groups"],
           "interactions": m["text"]["interactions"],
         }
+        if spec.sequence is not None:
+          kinmo["actions"] = m["params"]["actions"]
+          kinmo["segments"] = m["text"]["segments"]
         lines = [C.caption_line(c) for c in m["text"]["captions"]]
         write_clip(tmp, spec.clip_id, m["joints"][:-1], f, lines, kinmo)
         if spec.clip_id in train:
@@ -273,18 +353,29 @@ def build(
     mean, std = stats.result()
     np.save(tmp / "Mean.npy", mean)
     np.save(tmp / "Std.npy", std)
-    per_action = {a: sum(s.action == a for s in specs) for a in sorted(A.ACTIONS)}
+    if version == V1:
+      per_action = {a: sum(s.action == a for s in specs) for a in sorted(A.ACTIONS)}
+      extra_counts = {}
+    else:
+      seq_actions = [a for s in specs for a in s.sequence.actions]
+      per_action = {a: seq_actions.count(a) for a in sorted(M.ACTIONS_V2)}
+      extra_counts = {
+        "segments_per_clip": {
+          str(k): sum(len(s.sequence.actions) == k for s in specs) for k in S.SEGMENT_COUNTS
+        }
+      }
     write_manifest(
       tmp,
       {
         "generator": "motion_jax.datagen.procedural",
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": version,
         "seed": int(seed),
         "clips": int(clips),
         "fps": FPS,
         "counts": {
           **{k: len(v) for k, v in splits.items()},
           "per_action": per_action,
+          **extra_counts,
           "frames": int(frames),
         },
         "build_seconds": round(time.time() - t0, 1),
@@ -299,15 +390,17 @@ def build(
   return out
 
 
-def manifest_matches(root: str | Path, clips: int, seed: int, verify: bool = False) -> bool:
-  """True when ``root`` holds a complete build for (clips, seed, this generator version).
+def manifest_matches(
+  root: str | Path, clips: int, seed: int, verify: bool = False, version: str = V1
+) -> bool:
+  """True when ``root`` holds a complete build for (clips, seed, generator version).
 
   ``verify`` re-hashes every file against the manifest (slower)."""
   root = Path(root)
   m = read_manifest(root)
   if (
     not m
-    or m.get("generator_version") != GENERATOR_VERSION
+    or m.get("generator_version") != version
     or m.get("clips") != clips
     or m.get("seed") != seed
   ):
@@ -323,12 +416,13 @@ def ensure_dataset(
   clips: int = 3000,
   seed: int = 0,
   verify: bool = False,
+  version: str = V1,
   **build_kwargs,
 ) -> Path:
-  """Path of a built dataset for (clips, seed), building it when missing or stale."""
-  root = Path(root) if root is not None else DEFAULT_ROOT
-  if not manifest_matches(root, clips, seed, verify=verify):
-    build(root, clips=clips, seed=seed, **build_kwargs)
+  """Path of a built dataset for (clips, seed, version), building it when missing or stale."""
+  root = Path(root) if root is not None else default_root(version, clips)
+  if not manifest_matches(root, clips, seed, verify=verify, version=version):
+    build(root, clips=clips, seed=seed, version=version, **build_kwargs)
   return root
 
 
@@ -408,17 +502,24 @@ def load_clip(root: str | Path, clip_id: str, min_frames: int = MIN_FRAMES) -> d
 
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--out", default=str(DEFAULT_ROOT))
-  ap.add_argument("--clips", type=int, default=3000)
+  ap.add_argument("--version", default=GENERATOR_VERSION, choices=GENERATOR_VERSIONS)
+  ap.add_argument(
+    "--out", default=None, help="default: data/cache/text_motion (1.x), text_motion_v2_<clips>"
+  )
+  ap.add_argument("--clips", type=int, default=None, help="default: 3000 (1.x), 10000 (2.x)")
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--workers", type=int, default=None)
   ap.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
   args = ap.parse_args(argv)
   t0 = time.time()
-  if not args.force and manifest_matches(args.out, args.clips, args.seed):
-    print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed})")
+  args.clips = args.clips or DEFAULT_CLIPS[args.version]
+  args.out = args.out or str(default_root(args.version, args.clips))
+  if not args.force and manifest_matches(args.out, args.clips, args.seed, version=args.version):
+    print(f"{args.out}: up to date ({args.clips} clips, seed {args.seed}, {args.version})")
     return 0
-  out = build(args.out, clips=args.clips, seed=args.seed, workers=args.workers)
+  out = build(
+    args.out, clips=args.clips, seed=args.seed, workers=args.workers, version=args.version
+  )
   size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
   print(f"built {args.clips} clips into {out} in {time.time() - t0:.1f} s ({size / 2**20:.1f} MiB)")
   return 0

@@ -83,10 +83,54 @@ _W = {
     "cartwheel roll"
   ),
 }
+# Words added by generator version 2 (motion_jax.datagen.procedural.language). Only words that
+# version 1 does not know are added, so every version-1 caption keeps its tokens.
+_W_V2 = {
+  "DET": "this all any",
+  "PRON": "that who we",
+  "ADP": "before without through",
+  "SCONJ": "how where",
+  "NUM": "eleven twelve ninety",
+  "ADJ": (
+    "easy exaggerated hunched normal old partial possible regular rounded simple slight "
+    "slouched stooped young little energetic calm lively careful casual smooth sudden elderly "
+    "middle aged stick upright straight tall even"
+  ),
+  "ADV": (
+    "afterwards ahead calmly casually energetically finally hurriedly immediately lastly later "
+    "leisurely lightly rapidly roughly subsequently unhurriedly very widely here soon forwards "
+    "overhand underhand overarm underarm carefully smoothly lot politely shortly eventually "
+    "afterward thereafter confidently purposefully normally comfortably swiftly speedily "
+    "respectfully courteously happily cheerfully enthusiastically excitedly"
+  ),
+  "VERB": (
+    "amble applaud break clap climb dash duck exercise give grab greet groove hurry leap make "
+    "march meet pick put race settle shuffle slide spring stride stroll toss trot use veer "
+    "wander wind bow signal see show begin sway fold rush glance saunter pace trek speed lope bolt "
+    "zoom bounce jab strike hit hurl fling lob collect retrieve pose bop stomp swivel glide "
+    "sink dip cheer travel gesture loosen tip work change"
+  ),
+  "NOUN": (
+    "actor athlete audience bag ball bench bow boy character clap clip dancer end girl guy "
+    "human individual item lady moment object posture stone stool subject tempo barrier beat "
+    "applause spot star total second round greeting someone somebody dance shoulder exercise "
+    "gentleman kid child teenager student performer player avatar model adult trainee rock "
+    "pebble toy package book cup parcel bottle flamingo stork party animation video sequence "
+    "air sportsman sportswoman soldier worker fellow gymnast volunteer participant senior "
+    "youth mannequin scene dart snowball baseball frisbee hat shoe pillow basket bucket towel "
+    "phone key coin sofa couch log hurdle puddle rope branch fence friend room crowd music song "
+    "distance"
+  ),
+}
 LEXICON: dict[str, tuple[str, ...]] = {}
 for _pos, _words in _W.items():
   for _w in _words.split():
     LEXICON[_w] = LEXICON.get(_w, ()) + (_pos,)
+_V1_WORDS = frozenset(LEXICON)
+for _pos, _words in _W_V2.items():
+  for _w in _words.split():
+    if _w not in _V1_WORDS:
+      LEXICON[_w] = LEXICON.get(_w, ()) + (_pos,)
 IRREGULAR = {
   "feet": "foot",
   "is": "be",
@@ -129,6 +173,8 @@ def lemma(word: str) -> str:
     cands.append(word[:-2])
   if word.endswith("s"):
     cands.append(word[:-1])
+  if word.endswith("ies"):
+    cands.append(word[:-3] + "y")
   for c in cands:
     if c in LEXICON:
       return c
@@ -137,15 +183,15 @@ def lemma(word: str) -> str:
 
 def tokenize(sentence: str) -> list[str]:
   """HumanML3D tokens ``lemma/POS`` of a caption (punctuation dropped)."""
-  words = re.findall(r"[a-z]+(?:-[a-z]+)?", sentence.lower())
+  words = re.findall(r"[a-z]+(?:-[a-z]+)?|[0-9]+", sentence.lower())
   lemmas = [lemma(w) for w in words]
   for w, lem in zip(words, lemmas):
-    if lem not in LEXICON:
+    if lem not in LEXICON and not lem.isdigit():
       raise UnknownWordError(f"word {w!r} (lemma {lem!r}) of {sentence!r} is not in LEXICON")
   out, prev = [], None
   for k, (w, lem) in enumerate(zip(words, lemmas)):
-    tags = LEXICON[lem]
-    nxt = LEXICON[lemmas[k + 1]] if k + 1 < len(lemmas) else ()
+    tags = ("NUM",) if lem.isdigit() else LEXICON[lem]
+    nxt = LEXICON.get(lemmas[k + 1], ()) if k + 1 < len(lemmas) else ()
     if len(tags) == 1:
       pos = tags[0]
     elif "NOUN" in tags and "VERB" in tags:
