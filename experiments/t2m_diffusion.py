@@ -17,8 +17,10 @@ a rerun with the same config only re-evaluates.
 
 Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
 of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
-1,200 clips cropped to 64 frames (3.2 s), 1,000 training steps of 32 (CPU, 20-25 min on 2 cores);
-``tiny`` = a 180-clip dataset and a few steps (tests).
+1,200 clips of the single-action procedural build (generator 1.0.0) cropped to 64 frames (3.2 s),
+1,000 training steps of 32 (CPU, about 20 min on 2 cores); the 2.0.0 build's multi-action clips
+are not cropped short, since a crop would drop actions its caption names; ``tiny`` = a 180-clip
+1.0.0 dataset and a few steps (tests). Default: the 10,000-clip 2.0.0 build at 196 frames.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import jax
 import ml_collections
+import numpy as np
 
 from experiments import presets
 from motion_jax.config import config_dict, to_dict
+from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import SAMPLERS
 from motion_jax.io import report
@@ -63,6 +68,45 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+  """Generation from a trained workdir, and the clips exported after an evaluation.
+
+  ``texts`` (captions separated by ``|``) switches the run to generation only: the trained denoiser
+  of the workdir (same preset and overrides as its training run) samples each caption at
+  ``lengths`` (frames, comma separated, one per caption or one for all; empty = the median
+  training length), ``samples`` times, and the clips go to ``<workdir>/<out>/`` (`export_clips`:
+  features, joints, BVH, GIF). Nothing is trained or evaluated. After an evaluation run, the first
+  ``export_clips`` test captions are exported to ``<workdir>/samples/``.
+  """
+
+  texts: str = ""
+  lengths: str = ""
+  samples: int = 1
+  out: str = "generated"
+  export_clips: int = 4
+
+  def parse(self, default_length: int) -> tuple[list[str], list[int]]:
+    texts = [t.strip() for t in self.texts.split("|") if t.strip()]
+    if not texts:
+      raise ValueError("generate.texts: no caption (separate captions with '|')")
+    if self.samples < 1:
+      raise ValueError(f"generate.samples must be >= 1, got {self.samples}")
+    try:
+      lengths = [int(x) for x in self.lengths.split(",") if x.strip()] or [default_length]
+    except ValueError as e:
+      raise ValueError(
+        f"generate.lengths: comma-separated frame counts, got {self.lengths!r}"
+      ) from e
+    if len(lengths) == 1:
+      lengths = lengths * len(texts)
+    if len(lengths) != len(texts):
+      raise ValueError(f"generate.lengths: {len(lengths)} lengths for {len(texts)} captions")
+    texts = [t for t in texts for _ in range(self.samples)]
+    lengths = [n for n in lengths for _ in range(self.samples)]
+    return texts, lengths
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
   denoiser: str = "unet"  # 'unet' (StableMoFusion) | 'mdm'
@@ -74,6 +118,7 @@ class Config:
   model: stage.DiffusionStageConfig = stage.DiffusionStageConfig()
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: EvalConfig = EvalConfig()
+  generate: GenerateConfig = GenerateConfig()
 
   def __post_init__(self):
     if self.denoiser not in stage.DENOISERS:
@@ -100,7 +145,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(
       c,
-      data=replace(c.data, clips=1200, max_length=64),
+      data=replace(c.data, clips=1200, max_length=64, version="1.0.0"),
       eval=replace(c.eval, num_repeats=3, mm_texts=8, mm_repeats=10),
     )
   elif preset == "tiny":
@@ -115,7 +160,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(
       c,
-      data=replace(c.data, root="workdir", clips=180),
+      data=replace(c.data, root="workdir", clips=180, version="1.0.0"),
       eval=replace(
         c.eval,
         split="train",
@@ -137,11 +182,94 @@ def _rows(results: dict) -> list[list[str]]:
   return [gen_lib.format_row(label, r) for label, r in results.items()]
 
 
+def _fingerprint(config: Config, feats) -> dict:
+  """What the trained denoiser depends on (the stage's cache key)."""
+  return {"data": to_dict(config.data), "model": to_dict(config.model), "seed": config.seed,
+          "denoiser": config.denoiser, "features": str(feats.encoder)}  # fmt: skip
+
+
+def _generator(config: Config, workdir, model, params, data, feats, cap_tokens) -> stage.Generator:
+  return stage.Generator(
+    model,
+    params,
+    config.model,
+    feats,
+    data.mean,
+    data.std,
+    max_frames=config.data.max_length,
+    caption_tokens=cap_tokens,
+    chunk=config.eval.chunk,
+    features_path=workdir / FEATURES_FILE,
+  )
+
+
+def _sample(generator: stage.Generator, config: Config, texts, lengths, scale=None, call=0):
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), call)
+  return generator.generate(
+    texts,
+    lengths,
+    key,
+    sampler=config.sampler,
+    steps=config.steps,
+    guidance_scale=config.guidance_scale if scale is None else scale,
+    eta=config.eta,
+  )
+
+
+def load_trained(
+  config: Config, workdir: str | pathlib.Path, texts: Sequence[str] = ()
+) -> tuple[stage.Generator, prep.TextMotionData]:
+  """The workdir's trained denoiser as a `Generator` (nothing is trained): FileNotFoundError when
+  the run has not trained it, ValueError naming the changed keys when ``config`` differs from the
+  one it was trained with. ``texts`` not in the feature cache are encoded first."""
+  workdir = pathlib.Path(workdir)
+  data = text_data.load(config.data, workdir)
+  feats, captions, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
+  try:
+    result = artifacts.load_matching_stage(workdir, config.denoiser, _fingerprint(config, feats))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(
+      f"{e}. Train first: python launch.py --experiment=t2m_diffusion[:PRESET] --workdir={workdir}"
+    ) from None
+  except ValueError as e:
+    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+  missing = [t for t in set(texts) if tf_lib.sentence_key(t) not in feats.index]
+  if missing:
+    from motion_jax.models.text_encoder import minilm_encoder
+
+    feats = tf_lib.ensure_text_features(workdir / FEATURES_FILE, missing, encoder=minilm_encoder())
+  tokens = prep.token_budget(feats, list(captions) + list(texts))
+  model = stage.make_model(config.model, config.denoiser, data.dim)
+  return _generator(config, workdir, model, result.arrays["params"], data, feats, tokens), data
+
+
+def generate_only(config: Config, workdir: pathlib.Path) -> dict:
+  """Clips for ``config.generate.texts`` from the workdir's trained denoiser (`GenerateConfig`)."""
+  from motion_jax.reports.text_motion import export_clips
+
+  t0 = time.perf_counter()
+  texts, _ = config.generate.parse(1)
+  generator, data = load_trained(config, workdir, texts)
+  default_length = int(np.median(data.lengths.get("train") or [config.data.max_length]))
+  default_length = min(default_length, config.data.max_length) // config.data.unit_length
+  texts, lengths = config.generate.parse(default_length * config.data.unit_length)
+  motions = _sample(generator, config, texts, lengths)
+  index = export_clips(workdir / config.generate.out, texts, motions)
+  seconds = time.perf_counter() - t0
+  out = {"texts": texts, "lengths": lengths, "index": str(index), "seconds": seconds,
+         "config": to_dict(config), "seed": config.seed}  # fmt: skip
+  report.write_json(workdir / config.generate.out / "generation.json", out)
+  print(f"{len(texts)} clip(s) in {seconds:.1f} s: {index}")
+  return out
+
+
 def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
   ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
   timings = {}
+  if config.generate.texts:
+    return generate_only(config, workdir)
   t0 = time.perf_counter()
   evaluator = ev_lib.ensure_evaluator(workdir, ev_cfg)
   timings["evaluator_s"] = time.perf_counter() - t0
@@ -166,23 +294,11 @@ def run(config: Config, workdir: str) -> dict:
     )
     return {"params": params}, {"denoiser": config.denoiser}
 
-  fingerprint = {"data": to_dict(config.data), "model": to_dict(m), "seed": config.seed,
-                 "denoiser": config.denoiser, "features": str(feats.encoder)}  # fmt: skip
   t0 = time.perf_counter()
-  params = artifacts.cached_stage(workdir, config.denoiser, train, fingerprint).arrays["params"]
+  stage_fp = _fingerprint(config, feats)
+  params = artifacts.cached_stage(workdir, config.denoiser, train, stage_fp).arrays["params"]
   timings["train_s"] = time.perf_counter() - t0
-  generator = stage.Generator(
-    model,
-    params,
-    m,
-    feats,
-    data.mean,
-    data.std,
-    max_frames=config.data.max_length,
-    caption_tokens=cap_tokens,
-    chunk=config.eval.chunk,
-    features_path=workdir / FEATURES_FILE,
-  )
+  generator = _generator(config, workdir, model, params, data, feats, cap_tokens)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
   used = (len(pairs) // gen_lib.R_PRECISION_BATCH) * gen_lib.R_PRECISION_BATCH
@@ -199,17 +315,8 @@ def run(config: Config, workdir: str) -> dict:
     calls = [0]
 
     def generate(texts, lengths):
-      key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
       calls[0] += 1
-      return generator.generate(
-        texts,
-        lengths,
-        key,
-        sampler=config.sampler,
-        steps=config.steps,
-        guidance_scale=scale,
-        eta=config.eta,
-      )
+      return _sample(generator, config, texts, lengths, scale, calls[0] - 1)
 
     return generate
 
@@ -233,6 +340,16 @@ def run(config: Config, workdir: str) -> dict:
       evaluator, generate_with(0.0), pairs, pass_lengths=True, **kw
     )
     timings["generate_eval_unguided_s"] = time.perf_counter() - t0
+  n_export = min(config.generate.export_clips, len(pairs))
+  if n_export > 0:
+    from motion_jax.reports.text_motion import export_clips
+
+    texts = [pairs.captions[i][0] for i in range(n_export)]
+    u = config.data.unit_length
+    lengths = [min(len(pairs.motions[i]), config.data.max_length) // u * u for i in range(n_export)]
+    export_clips(workdir / "samples", texts, _sample(generator, config, texts, lengths, call=10**6))
+    export_clips(workdir / "samples" / "real", texts,
+                 [pairs.motions[i][:n] for i, n in enumerate(lengths)])  # fmt: skip
   timings["total_s"] = time.perf_counter() - t_start
   main = results[label]
   chance3 = sanity["chance_r_precision"][2]
@@ -273,6 +390,11 @@ def run(config: Config, workdir: str) -> dict:
       f"{headline['fid_scale0']:.3f} at scale 0 (unguided)."
     )
   md.append(f"- FID between two halves of the real motions: {sanity['fid_real_halves']:.3f}.")
+  if n_export > 0:
+    md.append(
+      f"- {n_export} generated test clips (GIF, BVH, npy) in samples/index.md, the real ones in "
+      "samples/real/."
+    )
   md.append(f"\nConfig (seed {config.seed}) is in results.json.")
   text = "\n".join(md) + "\n"
   (workdir / "results.md").write_text(text)

@@ -209,10 +209,26 @@ def load_stage(workdir: str | pathlib.Path, name: str) -> tuple[StageResult, dic
   return result, stored.get("fingerprint", {})
 
 
+def load_matching_stage(workdir: str | pathlib.Path, name: str, fingerprint: Any) -> StageResult:
+  """A finished stage that was made with ``fingerprint`` (the key `cached_stage` would use), for
+  entry points that must not train: FileNotFoundError naming the folder when it is not finished,
+  ValueError naming the changed config keys when it was made with another config."""
+  result, stored = load_stage(workdir, name)
+  fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+  if fingerprint_digest(fingerprint) != result.fingerprint:
+    changed = _changed_keys(stored, report.jsonable(fingerprint))
+    raise ValueError(
+      f"{stage_dir(workdir, name)}: stage {name!r} was made with another config (changed: "
+      f"{', '.join(changed[:12]) or '?'})"
+    )
+  return result
+
+
 __all__ = [
   "StageResult",
   "cached_stage",
   "fingerprint_digest",
+  "load_matching_stage",
   "load_stage",
   "load_tree",
   "save_tree",
