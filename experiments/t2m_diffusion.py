@@ -43,6 +43,7 @@ from motion_jax.diffusion import SAMPLERS
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.models.denoiser_common import TextConditionerConfig
+from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.stages import diffusion as stage
 from motion_jax.stages import evaluator as ev_lib
 from motion_jax.stages import text_data
@@ -245,8 +246,6 @@ def load_trained(
 
 def generate_only(config: Config, workdir: pathlib.Path) -> dict:
   """Clips for ``config.generate.texts`` from the workdir's trained denoiser (`GenerateConfig`)."""
-  from motion_jax.reports.text_motion import export_clips
-
   t0 = time.perf_counter()
   texts, _ = config.generate.parse(1)
   generator, data = load_trained(config, workdir, texts)
@@ -254,7 +253,7 @@ def generate_only(config: Config, workdir: pathlib.Path) -> dict:
   default_length = min(default_length, config.data.max_length) // config.data.unit_length
   texts, lengths = config.generate.parse(default_length * config.data.unit_length)
   motions = _sample(generator, config, texts, lengths)
-  index = export_clips(workdir / config.generate.out, texts, motions)
+  index = text_motion_report.export_clips(workdir / config.generate.out, texts, motions)
   seconds = time.perf_counter() - t0
   out = {"texts": texts, "lengths": lengths, "index": str(index), "seconds": seconds,
          "config": to_dict(config), "seed": config.seed}  # fmt: skip
@@ -311,12 +310,16 @@ def run(config: Config, workdir: str) -> dict:
     seed=config.seed,
   )
 
+  first_sets: dict[float, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
+
   def generate_with(scale: float):
     calls = [0]
 
     def generate(texts, lengths):
       calls[0] += 1
-      return _sample(generator, config, texts, lengths, scale, calls[0] - 1)
+      out = _sample(generator, config, texts, lengths, scale, calls[0] - 1)
+      first_sets.setdefault(scale, out)
+      return out
 
     return generate
 
@@ -340,15 +343,22 @@ def run(config: Config, workdir: str) -> dict:
       evaluator, generate_with(0.0), pairs, pass_lengths=True, **kw
     )
     timings["generate_eval_unguided_s"] = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  real = [m[: config.data.max_length] for m in pairs.motions]
+  generated = {label: first_sets[config.guidance_scale]}
+  if e.compare_unguided and config.guidance_scale != 0.0:
+    generated[unguided] = first_sets[0.0]
+  physics = text_motion_report.plausibility_table(real, generated)
+  timings["plausibility_s"] = time.perf_counter() - t0
   n_export = min(config.generate.export_clips, len(pairs))
   if n_export > 0:
-    from motion_jax.reports.text_motion import export_clips
-
     texts = [pairs.captions[i][0] for i in range(n_export)]
     u = config.data.unit_length
     lengths = [min(len(pairs.motions[i]), config.data.max_length) // u * u for i in range(n_export)]
-    export_clips(workdir / "samples", texts, _sample(generator, config, texts, lengths, call=10**6))
-    export_clips(workdir / "samples" / "real", texts,
+    text_motion_report.export_clips(
+      workdir / "samples", texts, _sample(generator, config, texts, lengths, call=10**6)
+    )
+    text_motion_report.export_clips(workdir / "samples" / "real", texts,
                  [pairs.motions[i][:n] for i, n in enumerate(lengths)])  # fmt: skip
   timings["total_s"] = time.perf_counter() - t_start
   main = results[label]
@@ -365,6 +375,7 @@ def run(config: Config, workdir: str) -> dict:
     "kind": "generator",
     "method": label,
     "results": results,
+    "plausibility": physics,
     "headline": headline,
     "fid_real_halves": sanity["fid_real_halves"],
     "timings": timings,
@@ -390,6 +401,11 @@ def run(config: Config, workdir: str) -> dict:
       f"{headline['fid_scale0']:.3f} at scale 0 (unguided)."
     )
   md.append(f"- FID between two halves of the real motions: {sanity['fid_real_halves']:.3f}.")
+  md.append(
+    f"\n## Physical plausibility (BioVAE Table II columns; the {len(real)} real {e.split} clips, "
+    "the first repeat's generated clips)\n"
+  )
+  md.append(text_motion_report.plausibility_markdown(physics))
   if n_export > 0:
     md.append(
       f"- {n_export} generated test clips (GIF, BVH, npy) in samples/index.md, the real ones in "

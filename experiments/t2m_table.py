@@ -3,7 +3,8 @@
 Each generator run (e.g. ``t2m_diffusion``) writes its rows (the generator, its scale-0 variant,
 shuffled texts) and the "Real" row of its own evaluator. Rows are only comparable under one
 evaluator and dataset, so the table groups the runs by (evaluator config, dataset) and prints one
-Real row per group. Writes ``results.md`` / ``results.json`` in the workdir.
+Real row per group, then the group's physical-plausibility table (BioVAE Table II columns) for the
+runs that report it. Writes ``results.md`` / ``results.json`` in the workdir.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from experiments import presets
 from motion_jax.config import config_dict, to_dict
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
+from motion_jax.reports import text_motion as text_motion_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,6 +56,21 @@ def _group_key(res: dict) -> str:
   )
 
 
+def _physics_table(members: list[tuple[pathlib.Path, dict]]) -> dict | None:
+  """One plausibility table for a group: the Real row of its first run that has one, then every
+  run's generator rows (runs written before the physics columns existed are left out)."""
+  with_physics = [(d, r["plausibility"]) for d, r in members if "plausibility" in r]
+  if not with_physics:
+    return None
+  first = with_physics[0][1]
+  rows = {"Real": first["rows"]["Real"]}
+  for d, phys in with_physics:
+    if phys["config"] != first["config"]:
+      continue  # other thresholds or band edges: not comparable
+    rows.update({f"{d.name}: {k}": v for k, v in phys["rows"].items() if k != "Real"})
+  return {"config": first["config"], "rows": rows}
+
+
 def run(config: Config, workdir: str) -> dict:
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +93,13 @@ def run(config: Config, workdir: str) -> dict:
     root = real_res.get("dataset", {}).get("root", "?")
     md.append(f"## Evaluator group {i + 1}: dataset {root}\n")
     md.append(report.markdown_table(gen_lib.TABLE_HEADER, rows, "{}") + "\n")
-    tables.append({"dataset": root, "runs": [str(d) for d, _ in members], "rows": rows})
+    physics = _physics_table(members)
+    if physics is not None:
+      md.append("Physical plausibility:\n")
+      md.append(text_motion_report.plausibility_markdown(physics))
+    tables.append(
+      {"dataset": root, "runs": [str(d) for d, _ in members], "rows": rows, "physics": physics}
+    )
   out = {"kind": "table", "tables": tables, "config": to_dict(config)}
   report.write_json(workdir / "results.json", out)
   text = "\n".join(md) + "\n"

@@ -381,7 +381,9 @@ def facing_rotation(
   if smooth:
     forward = gaussian_smooth(forward, FACING_SMOOTH_SIGMA)
   forward = _normalize(forward)
-  r_rot = rot.quat_between(forward, jnp.asarray(_Z, joints.dtype))
+  # A body facing exactly -Z is a half turn about the up axis (the generic antiparallel fallback
+  # could pick a horizontal axis and turn the frame upside down).
+  r_rot = rot.quat_between(forward, jnp.asarray(_Z, joints.dtype), fallback_axis=_Y)
   if first_frame_identity:
     # The official IK pins frame 0 to the identity (the clip was already turned to face +Z).
     r_rot = r_rot.at[0].set(rot.quat_identity((), joints.dtype))

@@ -64,12 +64,14 @@ def quat_rotate(q: jnp.ndarray, v: jnp.ndarray) -> jnp.ndarray:
   return v + 2.0 * (w * uv + uuv)
 
 
-def quat_between(v0: jnp.ndarray, v1: jnp.ndarray) -> jnp.ndarray:
+def quat_between(v0: jnp.ndarray, v1: jnp.ndarray, fallback_axis=None) -> jnp.ndarray:
   """Shortest-arc unit quaternion rotating direction ``v0`` onto direction ``v1``.
 
   ``q = normalize([|v0||v1| + v0.v1, v0 x v1])``: the rotation about ``v0 x v1`` by the angle
-  between them. For exactly opposite vectors the shortest arc is not unique; we return the half
-  turn about an axis orthogonal to ``v0`` (the naive formula would give 0/0).
+  between them. For exactly opposite vectors the shortest arc is not unique (the naive formula
+  gives 0/0); we return the half turn about ``fallback_axis`` when given (it must be orthogonal
+  to ``v0``; e.g. the up axis for horizontal facing directions), else about an axis orthogonal to
+  ``v0``.
   """
   v0, v1 = jnp.broadcast_arrays(v0, v1)
   w = jnp.sqrt(jnp.sum(v0 * v0, -1) * jnp.sum(v1 * v1, -1)) + jnp.sum(v0 * v1, -1)
@@ -78,8 +80,11 @@ def quat_between(v0: jnp.ndarray, v1: jnp.ndarray) -> jnp.ndarray:
   norm2 = jnp.sum(q * q, axis=-1, keepdims=True)
   scale2 = jnp.sum(v0 * v0, -1, keepdims=True) * jnp.sum(v1 * v1, -1, keepdims=True)
   # Antiparallel fallback: axis = v0 x e, e the basis vector least aligned with v0.
-  e = jnp.eye(3, dtype=v0.dtype)[jnp.argmin(jnp.abs(v0), axis=-1)]
-  axis = jnp.cross(v0, e)
+  if fallback_axis is None:
+    e = jnp.eye(3, dtype=v0.dtype)[jnp.argmin(jnp.abs(v0), axis=-1)]
+    axis = jnp.cross(v0, e)
+  else:
+    axis = jnp.broadcast_to(jnp.asarray(fallback_axis, v0.dtype), v0.shape)
   fallback = jnp.concatenate([jnp.zeros_like(w)[..., None], axis], axis=-1)
   degenerate = norm2 <= 1e-12 * jnp.maximum(scale2, _EPS)
   return quat_normalize(jnp.where(degenerate, fallback, q))

@@ -34,6 +34,11 @@ def test_tiny_run_writes_results_and_resumes(tmp_path, denoiser):
   assert results["headline"]["r_precision_top3_chance"] == pytest.approx(3 / 32)
   md = (tmp_path / "results.md").read_text()
   assert f"| {label} |" in md and "| Real |" in md and "chance 0.094" in md
+  physics = results["plausibility"]
+  assert set(physics["rows"]) == {"Real", label, f"{denoiser} dpmpp_2m_sde-3 s=0"}
+  assert physics["rows"]["Real"]["penetration"]["mean"] == 0.0  # real clips stand on the floor
+  assert 0 < physics["config"]["band_low_hz"] < physics["config"]["band_high_hz"]
+  assert "Physical plausibility" in md and "Skating" in md
   assert (tmp_path / denoiser / "stage.json").exists()
   # A rerun loads the trained denoiser: no training step is redone.
   log = tmp_path / denoiser / f"diffusion_{denoiser}.jsonl"

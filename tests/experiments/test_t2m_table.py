@@ -35,3 +35,22 @@ def test_table_groups_runs_by_evaluator(tmp_path):
   assert first[1][4] == "2.500±0.010" and first[1][-1] == "-"
   md = (tmp_path / "table" / "results.md").read_text()
   assert md.count("| Real |") == 2 and "k: other" in md
+
+
+def test_physics_rows_join_the_table(tmp_path):
+  from motion_jax.metrics import plausibility as P
+
+  cfg = {"band_low_hz": 1.0, "band_high_hz": 4.0}
+  cell = {k: {"mean": 0.25, "std": 0.0} for k in P.COLUMNS}
+  runs = tmp_path / "runs"
+  for name, has_physics in (("a", True), ("b", False), ("c", True)):
+    res = _result("/d1", name.upper(), 1.0)
+    if has_physics:
+      res["plausibility"] = {"config": cfg, "rows": {"Real": cell, name.upper(): cell}}
+    (runs / name).mkdir(parents=True)
+    (runs / name / "results.json").write_text(json.dumps(res))
+  out = t2m_table.run(t2m_table.Config(runs=str(runs)), str(tmp_path / "table"))
+  physics = out["tables"][0]["physics"]
+  assert list(physics["rows"]) == ["Real", "a: A", "c: C"]  # b predates the physics columns
+  md = (tmp_path / "table" / "results.md").read_text()
+  assert "Physical plausibility" in md and "| c: C | 0.250±0.000" in md

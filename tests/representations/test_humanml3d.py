@@ -272,3 +272,21 @@ def test_recover_from_ric_does_not_recompile(shipped):
   h.recover_from_ric(x + 1.0)
   h.recover_from_ric(jnp.asarray(feats[64:128]))
   assert h._recover_from_ric_jit._cache_size() == before
+
+
+def test_facing_exactly_backwards_is_a_half_turn_about_up():
+  """A body facing -Z up to rounding (a turn passing 180 deg, as the procedural full-circle turn
+  does) is turned about +Y; the generic antiparallel fallback once turned it upside down."""
+  pose = np.zeros((4, 22, 3))
+  pose[..., 1] = np.linspace(0.1, 1.7, 22)
+  r_hip, l_hip, sdr_r, sdr_l = sk.T2M.face_joint_indx
+  # Facing -Z: across = (l_hip - r_hip) + (sdr_r - sdr_l) along +X, with a 1e-17 z rounding error.
+  pose[:, r_hip, [0, 2]] = (-0.1, 0.0)
+  pose[:, l_hip, [0, 2]] = (0.1, 0.0)
+  pose[:, sdr_r, [0, 2]] = (0.2, 1e-17)
+  pose[:, sdr_l, [0, 2]] = (-0.2, 0.0)
+  r_rot = h.facing_rotation(jnp.asarray(pose), smooth=False, first_frame_identity=False)
+  turned = np.asarray(rot.quat_rotate(r_rot[:, None], jnp.asarray(pose)))
+  assert np.abs(np.asarray(r_rot)[:, [1, 3]]).max() < 1e-6  # no x / z component: about Y only
+  np.testing.assert_allclose(turned[..., 1], pose[..., 1], atol=1e-6)  # up stays up
+  np.testing.assert_allclose(turned[:, sdr_r, 0], -0.2, atol=1e-6)  # now facing +Z

@@ -79,3 +79,11 @@ def test_yaw_quat_is_half_angle():
     q = rot.yaw_quat(jnp.asarray(0.3))
     ref = Rotation.from_euler("y", 0.6).as_matrix()
     np.testing.assert_allclose(rot.quat_to_matrix(q), ref, atol=1e-12)
+
+
+def test_quat_between_antiparallel_fallback_axis():
+  v0 = jnp.asarray([[1e-17, 0.0, -1.0]])  # the case that picked a horizontal axis
+  q = rot.quat_between(v0, jnp.asarray([0.0, 0.0, 1.0]), fallback_axis=(0.0, 1.0, 0.0))
+  np.testing.assert_allclose(np.abs(np.asarray(q)), [[0.0, 0.0, 1.0, 0.0]], atol=1e-7)
+  out = rot.quat_rotate(q, v0)
+  np.testing.assert_allclose(np.asarray(out), [[0.0, 0.0, 1.0]], atol=1e-6)
