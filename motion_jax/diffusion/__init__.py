@@ -4,9 +4,11 @@
 * `samplers`: DDPM, DDIM (eta), DDIM inversion, SDE-DPM-Solver++(2M) on Karras sigmas, as a
   host-computed plan and one `lax.scan`; inpainting by re-imposing known frames.
 * `classifier_free`: condition dropout and the guided prediction in one batched call.
+* `masked`: masked token modelling (MoMask): training corruption, iterative decoding with
+  guidance over token logits, inpainting by known tokens.
 """
 
-from motion_jax.diffusion import classifier_free, samplers, schedule
+from motion_jax.diffusion import classifier_free, masked, samplers, schedule
 from motion_jax.diffusion.classifier_free import drop_condition, guide, guided_model_fn
 from motion_jax.diffusion.samplers import (
   SAMPLERS,
@@ -36,6 +38,7 @@ __all__ = [
   "Plan",
   "Schedule",
   "classifier_free",
+  "masked",
   "ddim_inversion_plan",
   "ddim_invert",
   "drop_condition",
