@@ -14,8 +14,11 @@ recovered by `recover_from_ric`, on the first ``data.max_length`` frames of the 
 with 1, 2, .., Q layers. Results go to ``results.md`` / ``results.json`` (kind "generator", so
 ``t2m_table`` lists the rows).
 
+A length estimator (MoMask's) is trained on the same tokens and scored on the evaluation split;
+``--config.length_source=predicted`` generates at its sampled lengths instead of the true ones.
+
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``rvq``, ``momask_base``,
-``momask_residual``; a rerun with the same config only re-evaluates.
+``momask_residual``, ``momask_length``; a rerun with the same config only re-evaluates.
 
 Presets: default = MoMask's sizes (6 x 512 x 512 RVQ, transformers 384 / 8 layers / 6 heads);
 ``quick`` = small models on the single-action procedural dataset (generator 1.0.0, whose captions
@@ -66,9 +69,15 @@ class EvalConfig:
   compare_unguided: bool = True  # also evaluate guidance scale 0
 
 
+LENGTH_SOURCES = ("ground_truth", "predicted")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
+  # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
+  # from the length estimator ('predicted').
+  length_source: str = "ground_truth"
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
   rvq: rvq_stage.RVQStageConfig = rvq_stage.RVQStageConfig()
   model: stage.MoMaskStageConfig = stage.MoMaskStageConfig()
@@ -76,6 +85,8 @@ class Config:
   eval: EvalConfig = EvalConfig()
 
   def __post_init__(self):
+    if self.length_source not in LENGTH_SOURCES:
+      raise ValueError(f"length_source must be one of {LENGTH_SOURCES}, got {self.length_source!r}")
     if self.data.max_length % self.rvq.model.downsample:
       raise ValueError(
         f"data.max_length {self.data.max_length} must be a multiple of "
@@ -175,6 +186,29 @@ def reconstruction_mpjpe(
   return out
 
 
+def length_accuracy(model, params, data, feats, config: Config) -> dict:
+  """The length estimator's mode vs the true token counts (first caption, lengths cropped to
+  ``data.max_length``) on the evaluation split."""
+  source = data.sources[config.eval.split]
+  down = config.rvq.model.downsample
+  captions, true = [], []
+  for i in range(len(source)):
+    ex = source[i]
+    c = ex["captions"][0]
+    captions.append(c.decode("utf-8") if isinstance(c, bytes) else str(c))
+    frames = min(int(np.asarray(ex["motion"]).shape[0]), config.data.max_length)
+    true.append(frames // down)
+  pred = stage.sample_lengths(
+    model, params, feats.sentence_embeddings(captions), jax.random.PRNGKey(0), greedy=True
+  )
+  err = np.abs(pred - np.asarray(true))
+  return {
+    "exact": float(np.mean(err == 0)),
+    "within_one": float(np.mean(err <= 1)),
+    "mae_frames": float(down * err.mean()),
+  }
+
+
 def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
@@ -213,8 +247,11 @@ def run(config: Config, workdir: str) -> dict:
                                     seed=config.seed)  # fmt: skip
   tokens = stage.token_batch_fn(text_batcher, rvq_model, rvq_vars)
   k, q = r.model.vq.num_codes, r.model.num_quantizers
-  tf_fp = {**rvq_fp, "model": to_dict(replace(m, decode=stage.DecodeSettings())),
-           "features": str(feats.encoder)}  # fmt: skip
+  transformer_keys = {
+    key: val for key, val in to_dict(replace(m, decode=stage.DecodeSettings())).items()
+    if not key.startswith("length_")
+  }  # fmt: skip
+  tf_fp = {**rvq_fp, "model": transformer_keys, "features": str(feats.encoder)}
 
   def train_base():
     params = stage.train_base(m, tokens, k, workdir / "momask_base", seed=config.seed)
@@ -234,6 +271,20 @@ def run(config: Config, workdir: str) -> dict:
       "params"
     ]
   timings["residual_train_s"] = time.perf_counter() - t0
+
+  max_tokens = config.data.max_length // r.model.downsample
+  length_model = stage.make_length_model(m, max_tokens)
+
+  def train_length():
+    params = stage.train_length(m, tokens, max_tokens, workdir / "momask_length", seed=config.seed)
+    return {"params": params}, {}
+
+  length_fp = {**tf_fp, "length": [m.length_width, m.length_dropout]}
+  t0 = time.perf_counter()
+  length_params = artifacts.cached_stage(workdir, "momask_length", train_length, length_fp)
+  length_params = length_params.arrays["params"]
+  timings["length_train_s"] = time.perf_counter() - t0
+  length_eval = length_accuracy(length_model, length_params, data, feats, config)
 
   generator = stage.Generator(
     rvq_model, rvq_vars, base_params, res_params, m, feats, data.mean, data.std,
@@ -258,6 +309,10 @@ def run(config: Config, workdir: str) -> dict:
       key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
       calls[0] += 1
       lengths = np.minimum(np.asarray(lengths, int), config.data.max_length)
+      if config.length_source == "predicted":
+        text = feats.sentence_embeddings(list(texts))
+        ntok = stage.sample_lengths(length_model, length_params, text, jax.random.fold_in(key, 7))
+        lengths = np.minimum(ntok * r.model.downsample, config.data.max_length)
       return generator.generate(texts, lengths, key, settings=settings)
 
     return generate
@@ -306,6 +361,7 @@ def run(config: Config, workdir: str) -> dict:
     "results": results,
     "headline": headline,
     "rvq_mpjpe_mm": mpjpe,
+    "length_estimator": length_eval,
     "fid_real_halves": sanity["fid_real_halves"],
     "timings": timings,
     "dataset": {"root": str(data.root), "split": e.split, "pairs": len(pairs)},
@@ -335,6 +391,12 @@ def run(config: Config, workdir: str) -> dict:
     f"- RVQ-VAE reconstruction of the {e.split} split (MPJPE, mm) with 1..{q} layers: "
     + ", ".join(f"{v:.1f}" for v in mpjpe)
     + "."
+  )
+  md.append(
+    f"- Length estimator on the {e.split} split (mode of the predicted token count): exact "
+    f"{length_eval['exact']:.2f}, within one token {length_eval['within_one']:.2f}, mean absolute "
+    f"error {length_eval['mae_frames']:.1f} frames; generation used {config.length_source} "
+    "lengths."
   )
   md.append(f"\nConfig (seed {config.seed}) is in results.json.")
   text = "\n".join(md) + "\n"

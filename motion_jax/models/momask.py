@@ -5,6 +5,7 @@
   predicts a distribution over the codebook at every motion position (MoMask Sec. 3.2).
 * `ResidualTransformer`: predicts the tokens of residual layer j in 1..Q-1 from the sum of the
   embeddings of layers < j, the text token and an embedding of j (MoMask Sec. 3.3).
+* `LengthEstimator`: the motion's token count from the text (MoMask's length estimator).
 
 Sizes from MoMask's public code (FACTS.md): latent 384, 8 layers, 6 heads, feed-forward 1024,
 dropout 0.2, GELU, post-LN (torch's default encoder layer), sinusoidal positions.
@@ -108,3 +109,23 @@ class ResidualTransformer(nn.Module):
     return _Body(self.cfg, self.num_codes, name="body")(
       cond + lay, x + lay[:, None], valid, deterministic
     )
+
+
+class LengthEstimator(nn.Module):
+  """Text embedding [B, F] -> logits [B, num_lengths] over the token count (MoMask's length
+  estimator, Sec. 4 / public code: an MLP classifier on the frozen text embedding; the width and
+  depth here are choices: ``width`` -> width/4 with LayerNorm, LeakyReLU 0.2 and dropout)."""
+
+  num_lengths: int
+  width: int = 512
+  dropout: float = 0.2
+
+  @nn.compact
+  def __call__(self, text, *, deterministic: bool = True):
+    h = text
+    for w in (self.width, self.width // 4):
+      h = nn.Dense(w)(h)
+      h = nn.LayerNorm()(h)
+      h = nn.leaky_relu(h, 0.2)
+      h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
+    return nn.Dense(self.num_lengths)(h)

@@ -34,7 +34,12 @@ import numpy as np
 from motion_jax import diffusion, losses
 from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.diffusion import masked
-from motion_jax.models.momask import MaskTransformer, ResidualTransformer, TokenTransformerConfig
+from motion_jax.models.momask import (
+  LengthEstimator,
+  MaskTransformer,
+  ResidualTransformer,
+  TokenTransformerConfig,
+)
 from motion_jax.models.rvq import RVQVAE
 from motion_jax.stages import rvq as rvq_stage
 from motion_jax.train import loop as loop_lib
@@ -84,6 +89,8 @@ class MoMaskStageConfig:
   )
   batch_size: int = 64
   decode: DecodeSettings = DecodeSettings()
+  length_width: int = 512  # length estimator (choice)
+  length_dropout: float = 0.2
 
   def __post_init__(self):
     for name in ("cond_drop_prob", "random_prob", "mask_prob"):
@@ -244,6 +251,49 @@ def train_residual(
   return _train(cfg, model, make_residual_loss_fn(model, cfg), args, batch_fn, workdir, seed, desc)
 
 
+def make_length_model(cfg: MoMaskStageConfig, max_tokens: int) -> LengthEstimator:
+  """Classifier over token counts 0..max_tokens."""
+  return LengthEstimator(max_tokens + 1, cfg.length_width, cfg.length_dropout)
+
+
+def train_length(
+  cfg: MoMaskStageConfig,
+  batch_fn: Callable[[int], dict],
+  max_tokens: int,
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "momask_length",
+):
+  """Trains the length estimator on `token_batch_fn` batches (token count = valid.sum()) with the
+  cross-entropy of `losses.token_loss`; numpy params."""
+  model = make_length_model(cfg, max_tokens)
+
+  def loss_fn(params, mutables, batch, rngs):
+    logits = model.apply(
+      {"params": params}, batch["text"], deterministic=False, rngs={"dropout": rngs["dropout"]}
+    )
+    target = batch["valid"].sum(-1).astype(jnp.int32)
+    total, terms = losses.token_loss(
+      logits[:, None], target[:, None], jnp.ones_like(target[:, None])
+    )
+    return total, (terms, mutables)
+
+  ex = batch_fn(0)
+  return _train(cfg, model, loss_fn, (jnp.asarray(ex["text"][:1]),), batch_fn, workdir, seed, desc)
+
+
+def sample_lengths(
+  model: LengthEstimator, params, text: np.ndarray, key: jax.Array, greedy: bool = False
+) -> np.ndarray:
+  """Token counts [B] (>= 1) drawn from (or the mode of) the estimator's distribution."""
+  logits = model.apply({"params": params}, jnp.asarray(text))
+  logits = logits.at[:, 0].set(-jnp.inf)
+  if greedy:
+    return np.asarray(jnp.argmax(logits, -1))
+  return np.asarray(jax.random.categorical(key, logits))
+
+
 def frames_to_token_mask(frame_mask: np.ndarray, downsample: int = 4) -> np.ndarray:
   """Tokens whose ``downsample`` frames are all given: [B, T] -> [B, ceil(T / 4)] bool."""
   b, t = frame_mask.shape
@@ -382,10 +432,13 @@ __all__ = [
   "frames_to_token_mask",
   "make_base_loss_fn",
   "make_base_model",
+  "make_length_model",
   "make_residual_loss_fn",
   "make_residual_model",
   "residual_layers",
+  "sample_lengths",
   "token_batch_fn",
   "train_base",
+  "train_length",
   "train_residual",
 ]

@@ -28,8 +28,17 @@ def test_tiny_run_writes_results(tmp_path):
   assert len(mpjpe) == 3 and all(math.isfinite(v) and v > 0 for v in mpjpe)
   md = (tmp_path / "results.md").read_text()
   assert f"| {label} |" in md and "| Real |" in md and "MPJPE" in md
-  for name in ("rvq", "momask_base", "momask_residual"):
+  le = results["length_estimator"]
+  assert 0 <= le["exact"] <= le["within_one"] <= 1 and le["mae_frames"] >= 0
+  for name in ("rvq", "momask_base", "momask_residual", "momask_length"):
     assert (tmp_path / name / "stage.json").exists()
   assert (tmp_path / "rvq" / "rvq.jsonl").exists()
   logged = [json.loads(line) for line in (tmp_path / "rvq" / "rvq.jsonl").read_text().splitlines()]
   assert any("perplexity_2" in r and "codes_used_0" in r for r in logged)
+
+
+def test_bad_length_source_is_rejected(tmp_path):
+  args = ["launch.py", "--experiment=momask:tiny", f"--workdir={tmp_path}",
+          "--config.length_source=oracle"]  # fmt: skip
+  proc = run_python(args, check=False, timeout=300)
+  assert proc.returncode != 0 and "length_source must be one of" in proc.stderr
