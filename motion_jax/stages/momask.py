@@ -424,6 +424,37 @@ class Generator:
         codes_out.append(codes[j])
     return (out, np.stack(codes_out)) if return_codes else out
 
+  def inpaint(
+    self,
+    texts: Sequence[str],
+    motions: Sequence[np.ndarray],
+    keep_frames: Sequence[np.ndarray],
+    key: jax.Array,
+    *,
+    settings: DecodeSettings | None = None,
+  ):
+    """Inpainting / temporal editing (MoMask Sec. 4.4): the tokens whose 4 frames are all kept
+    (``keep_frames[i]`` bool [len_i]) stay those of ``motions[i]`` (raw [len_i, F]), the others
+    are regenerated from ``texts[i]``. A kept prefix / suffix / middle is inpainting; a dropped
+    span is temporal editing. Returns (motions [len_i, F], codes [N, max_frames / 4, Q],
+    token mask [N, max_frames / 4] of the kept tokens)."""
+    n = len(texts)
+    x = np.zeros((n, self.max_frames, len(self.mean)), np.float32) + self.mean
+    keep = np.zeros((n, self.max_frames), bool)
+    lengths = []
+    for i, (m, k) in enumerate(zip(motions, keep_frames)):
+      if len(m) != len(k) or len(m) > self.max_frames:
+        raise ValueError(f"motion {i}: {len(m)} frames, mask {len(k)}, max {self.max_frames}")
+      x[i, : len(m)], keep[i, : len(m)] = m, k
+      lengths.append(len(m))
+    known = self.encode(x)
+    token_mask = frames_to_token_mask(keep, self.down)
+    out, codes = self.generate(
+      texts, lengths, key, settings=settings, known=known, known_mask=token_mask,
+      return_codes=True,
+    )  # fmt: skip
+    return out, codes, token_mask
+
 
 __all__ = [
   "DecodeSettings",

@@ -65,3 +65,51 @@ def test_frames_to_token_mask():
   frames[0, :5] = True
   frames[0, 8:] = True
   np.testing.assert_array_equal(stage.frames_to_token_mask(frames), [[True, False, False]])
+
+
+def test_generator_inpainting_keeps_the_given_tokens_bit_for_bit():
+  from motion_jax.data.text_motion import features as tf_lib
+  from motion_jax.models.rvq import RVQConfig
+  from motion_jax.models.vqvae import VQVAEConfig
+  from motion_jax.stages import rvq as rvq_stage
+
+  c = 23  # 12 J - 1 with J = 2
+  rvq_cfg = rvq_stage.RVQStageConfig(
+    model=RVQConfig(vq=VQVAEConfig(width=8, code_dim=4, num_codes=K, depth=1), num_quantizers=Q)
+  )
+  rvq_model = rvq_stage.make_model(rvq_cfg, c)
+  rvq_vars = rvq_stage.init_variables(rvq_model, 32)
+  books = jax.random.normal(jax.random.PRNGKey(3), (Q, K, 4))
+  for i in range(Q):  # distinct codes, so that the encoded tokens vary
+    rvq_vars["codebook"]["quantizer"][f"layer_{i}"]["codebook"] = books[i]
+  t = TokenTransformerConfig(latent_dim=16, num_layers=1, num_heads=2, ff_dim=32, dropout=0.0)
+  cfg = stage.MoMaskStageConfig(transformer=t, residual=t)
+  base, res = stage.make_base_model(cfg, K), stage.make_residual_model(cfg, K, Q)
+  b, n = 1, 8
+  text, keep, valid = jnp.ones((b, F)), jnp.ones((b,), bool), jnp.ones((b, n), bool)
+  pb = base.init(jax.random.PRNGKey(0), jnp.zeros((b, n), jnp.int32), text, keep, valid)
+  layer = jnp.ones((b,), jnp.int32)
+  pr = res.init(jax.random.PRNGKey(1), jnp.zeros((b, n, Q), jnp.int32), layer, text, keep, valid)
+  pb, pr = pb["params"], pr["params"]
+  texts = ["a person walks", "a person jumps"]
+  feats = tf_lib.TextFeatures(
+    [tf_lib.sentence_key(s) for s in texts], np.zeros((2, 1, F), np.float32), np.ones((2, 1)),
+    np.random.default_rng(0).normal(size=(2, F)).astype(np.float32),
+  )  # fmt: skip
+  gen = stage.Generator(rvq_model, rvq_vars, pb, pr, cfg, feats, np.zeros(c), np.ones(c),
+                        max_frames=32, chunk=2)  # fmt: skip
+  rng = np.random.default_rng(1)
+  motions = [
+    rng.normal(size=(32, c)).astype(np.float32),
+    rng.normal(size=(24, c)).astype(np.float32),
+  ]
+  keep = [np.arange(32) < 8, (np.arange(24) < 4) | (np.arange(24) >= 20)]  # prefix; both ends
+  out, codes, token_mask = gen.inpaint(texts, motions, keep, jax.random.PRNGKey(0))
+  assert [len(o) for o in out] == [32, 24]
+  np.testing.assert_array_equal(token_mask[0], np.arange(8) < 2)
+  np.testing.assert_array_equal(token_mask[1], (np.arange(8) < 1) | (np.arange(8) == 5))
+  padded = np.zeros((2, 32, c), np.float32)
+  padded[0], padded[1, :24] = motions[0], motions[1]
+  known = gen.encode(padded)
+  assert len(np.unique(known[token_mask])) > 1
+  np.testing.assert_array_equal(codes[token_mask], known[token_mask])
