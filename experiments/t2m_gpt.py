@@ -4,7 +4,8 @@ Trains the single-quantiser motion VQ-VAE (`motion_jax.stages.vqvae`, T2M-GPT's 
 windows of a text-motion dataset (the embedded procedural one by default; a HumanML3D folder with
 ``--config.data.root=/path``), then the GPT over its tokens (`motion_jax.stages.t2m_gpt`). For
 every evaluation caption it samples tokens until End (the motion's length is the model's own,
-4 frames a token) with a key/value cache, decodes them and scores them with the project's
+4 frames a token, End allowed from the evaluator's shortest length on) with a key/value cache,
+decodes them and scores them with the project's
 generation evaluator (`motion_jax.stages.evaluator`): R-precision top-1/2/3, FID, MM-Dist,
 diversity, multimodality, mean ± 95% interval over ``eval.num_repeats`` seeds, next to the "Real"
 and "Shuffled texts" rows. Results go to ``results.md`` / ``results.json`` (kind "generator", so
@@ -166,7 +167,7 @@ def run(config: Config, workdir: str) -> dict:
   timings["gpt_train_s"] = time.perf_counter() - t0
   generator = stage.Generator(
     vq, vq_vars, params, m, feats, data.mean, data.std, max_frames=config.data.max_length,
-    chunk=config.eval.chunk,
+    chunk=config.eval.chunk, min_frames=evaluator.min_frames,
   )  # fmt: skip
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval

@@ -3,8 +3,8 @@ the next token is drawn from softmax(logits / temperature) (optionally top-k fil
 End token; one `lax.scan` over positions, with or without a key/value cache.
 
 Kept next to the other samplers (`motion_jax.diffusion`), which the architecture allows to take
-a model as a function. Choices (fields of `ARConfig`): End is not allowed as the first token (a
-motion has at least one token); after End, positions hold End; temperature 0 is greedy.
+a model as a function. Choices (fields of `ARConfig`): End is not allowed before ``min_tokens``
+(at least one: a motion has a token); after End, positions hold End; temperature 0 is greedy.
 
 * `sample_cached(step_fn, cache, text, key, cfg, num_codes, max_tokens)`: ``step_fn(text, prev,
   cache, pos) -> (logits [B, K + 1], cache)``; one position per scan step (O(L) per step).
@@ -28,11 +28,13 @@ Array = jax.Array
 class ARConfig(NamedTuple):
   temperature: float = 1.0
   top_k: int = 0  # 0: no filtering
+  min_tokens: int = 1  # End is not allowed before this many tokens
 
 
 def _pick(key, logits, t, cfg: ARConfig, num_codes: int):
   logits = logits.astype(jnp.float32)
-  logits = jnp.where((t == 0) & (jnp.arange(num_codes + 1) == num_codes), -jnp.inf, logits)
+  early = t < max(cfg.min_tokens, 1)
+  logits = jnp.where(early & (jnp.arange(num_codes + 1) == num_codes), -jnp.inf, logits)
   if cfg.top_k:
     kth = jax.lax.top_k(logits, cfg.top_k)[0][..., -1:]
     logits = jnp.where(logits < kth, -jnp.inf, logits)

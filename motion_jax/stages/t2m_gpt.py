@@ -141,7 +141,8 @@ def train(
 
 
 class Generator:
-  """Text-to-motion with a trained T2M-GPT: the length comes from the End token."""
+  """Text-to-motion with a trained T2M-GPT: the length comes from the End token, which is not
+  allowed before ``ceil(min_frames / 4)`` tokens (e.g. an evaluator's shortest motion)."""
 
   def __init__(
     self,
@@ -155,6 +156,7 @@ class Generator:
     *,
     max_frames: int,
     chunk: int = 32,
+    min_frames: int = 4,
   ):
     down = vq.cfg.downsample
     if max_frames % down:
@@ -167,7 +169,8 @@ class Generator:
     self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     self.model = make_model(cfg, vq.cfg.num_codes)
     k, model, max_tokens = vq.cfg.num_codes, self.model, self.max_tokens
-    sample_cfg = ar.ARConfig(cfg.temperature, cfg.top_k)
+    min_tokens = min(-(-min_frames // down), self.max_tokens)  # End allowed from here on
+    sample_cfg = ar.ARConfig(cfg.temperature, cfg.top_k, min_tokens)
 
     def run(params, v, text, key):
       def step_fn(text, prev, cache, pos):

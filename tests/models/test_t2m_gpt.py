@@ -83,3 +83,14 @@ def test_end_token_sets_the_length():
                                      ar.ARConfig(temperature=0.0), K, MAX)  # fmt: skip
   assert np.asarray(lengths).tolist() == [4] * B
   assert (np.asarray(tokens[:, :4]) == 3).all() and (np.asarray(tokens[:, 4:]) == K).all()
+
+
+def test_end_is_not_sampled_before_min_tokens():
+  def step_fn(text, prev, cache, pos):  # End always the most likely
+    return jnp.zeros((B, K + 1)).at[:, K].set(10.0).at[:, 2].set(1.0), cache
+
+  cfg = ar.ARConfig(temperature=0.0, min_tokens=5)
+  tokens, lengths = ar.sample_cached(step_fn, (), jnp.zeros((B, F)), jax.random.PRNGKey(0), cfg,
+                                     K, MAX)  # fmt: skip
+  assert np.asarray(lengths).tolist() == [5] * B
+  assert (np.asarray(tokens[:, :5]) == 2).all()
