@@ -4,9 +4,12 @@
 * `samplers`: DDPM, DDIM (eta), DDIM inversion, SDE-DPM-Solver++(2M) on Karras sigmas, as a
   host-computed plan and one `lax.scan`; inpainting by re-imposing known frames.
 * `classifier_free`: condition dropout and the guided prediction in one batched call.
+* `autoregressive`: next-token sampling (T2M-GPT) with or without a key/value cache.
+* `masked`: masked token modelling (MoMask): training corruption, iterative decoding with
+  guidance over token logits, inpainting by known tokens.
 """
 
-from motion_jax.diffusion import classifier_free, samplers, schedule
+from motion_jax.diffusion import autoregressive, classifier_free, masked, samplers, schedule
 from motion_jax.diffusion.classifier_free import drop_condition, guide, guided_model_fn
 from motion_jax.diffusion.samplers import (
   SAMPLERS,
@@ -35,7 +38,9 @@ __all__ = [
   "Inpaint",
   "Plan",
   "Schedule",
+  "autoregressive",
   "classifier_free",
+  "masked",
   "ddim_inversion_plan",
   "ddim_invert",
   "drop_condition",

@@ -6,6 +6,7 @@
 * `bige_guidance`: BIGE's guidance terms (eqs. 2-4, Table 1).
 * `tmr`: TMR's objective (eqs. 1-3) -> `tmr_loss`, and its InfoNCE alone -> `contrastive_loss`.
 * `kinmo`: KinMo's hierarchical alignment (eq. 7) -> `kinmo_loss`.
+* `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 Objectives return `(total, {term: value})`; stages apply a model and call one of them.
 """
@@ -19,6 +20,7 @@ from motion_jax.losses.diffusion import (
   masked_mse,
 )
 from motion_jax.losses.kinmo import kinmo_loss
+from motion_jax.losses.momask import RVQLossConfig, masked_token_loss, rvq_loss, token_loss
 from motion_jax.losses.surrogate import surrogate_loss
 from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
 from motion_jax.losses.vqvae import (
@@ -31,6 +33,7 @@ from motion_jax.losses.vqvae import (
 
 __all__ = [
   "DiffusionLossWeights",
+  "RVQLossConfig",
   "TMRLossWeights",
   "VQLossConfig",
   "bige_guidance",
@@ -43,10 +46,13 @@ __all__ = [
   "info_nce",
   "kinmo_loss",
   "masked_mse",
+  "masked_token_loss",
   "reconstruction_loss",
+  "rvq_loss",
   "smooth_l1",
   "surrogate_loss",
   "temporal_smoothness",
   "tmr_loss",
+  "token_loss",
   "vqvae_loss",
 ]

@@ -60,8 +60,13 @@ class EMAResetQuantizer(nn.Module):
   mu: float = 0.99
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, dict]:
+  def __call__(
+    self, x: jax.Array, *, train: bool, active: jax.Array | None = None
+  ) -> tuple[jax.Array, dict]:
     """x [B, T, D] -> (x_q [B, T, D] straight-through, aux).
+
+    ``active`` (a bool scalar, default True): when False in training, the EMA statistics and the
+    codebook are left unchanged (a residual layer dropped by quantize dropout, MoMask Sec. 3.1).
 
     aux: ``z_q`` the nearest codes [B, T, D] (no straight-through; the commitment loss of
     `motion_jax.losses.vqvae` compares them with x), ``perplexity`` and ``codes_used`` of this
@@ -95,7 +100,12 @@ class EMAResetQuantizer(nn.Module):
       new_count = self.mu * code_count.value + (1 - self.mu) * batch_counts
       reset_rows = _random_rows(sg, k, self.make_rng("sample"))
       used = (new_count >= 1.0)[:, None]
-      codebook.value = jnp.where(used, new_sum / jnp.maximum(new_count, 1e-6)[:, None], reset_rows)
+      new_codebook = jnp.where(used, new_sum / jnp.maximum(new_count, 1e-6)[:, None], reset_rows)
+      if active is not None:
+        new_codebook = jnp.where(active, new_codebook, codebook.value)
+        new_sum = jnp.where(active, new_sum, code_sum.value)
+        new_count = jnp.where(active, new_count, code_count.value)
+      codebook.value = new_codebook
       code_sum.value, code_count.value = new_sum, new_count
 
     aux = {

@@ -1,0 +1,126 @@
+"""Token-model decoding cost: MoMask's iterative decode and T2M-GPT with and without a KV cache.
+
+MoMask: tokens/s and clips/s of `motion_jax.diffusion.masked.decode` (``--steps`` base steps with
+CFG in one doubled batch, then the Q-1 residual layers) driving a mask and a residual transformer
+(``--latent``/``--layers``/``--heads``/``--ff``, random parameters: the cost does not depend on
+the weights) on ``--batch`` prompts of ``--tokens`` tokens.
+
+T2M-GPT: tokens/s and clips/s of `motion_jax.diffusion.autoregressive` sampling ``--gpt-tokens``
+tokens with the key/value cache (`sample_cached`) and by re-running the causal pass every step
+(`sample_full`), at ``--gpt-layers``/``--gpt-dim``/``--gpt-heads`` (default: T2M-GPT's 9 x 1024 x
+16, block 51); the cache's speed-up is printed as a ratio. Each function is compiled once; the
+time is the best of ``--repeats`` runs.
+
+    python benchmarks/token_decoding.py [--batch 8] [--gpt-layers 9 --gpt-dim 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+
+from motion_jax.diffusion import autoregressive as ar
+from motion_jax.diffusion import masked
+from motion_jax.models.momask import MaskTransformer, ResidualTransformer, TokenTransformerConfig
+from motion_jax.models.t2m_gpt import T2MGPT, GPTConfig, init_cache
+
+
+def _best(fn, repeats):
+  jax.block_until_ready(fn(0))  # compile
+  times = []
+  for r in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(r + 1))
+    times.append(time.perf_counter() - t0)
+  return min(times)
+
+
+def momask(args) -> None:
+  cfg = TokenTransformerConfig(args.latent, args.layers, args.heads, args.ff, 0.0)
+  k, q, b, n, f = args.codes, args.quantizers, args.batch, args.tokens, 384
+  base, res = MaskTransformer(cfg, k), ResidualTransformer(cfg, k, q)
+  text, valid = jnp.ones((b, f)), jnp.ones((b, n), bool)
+  keep = jnp.ones((b,), bool)
+  pb = base.init(jax.random.PRNGKey(0), jnp.zeros((b, n), jnp.int32), text, keep, valid)
+  pr = res.init(jax.random.PRNGKey(1), jnp.zeros((b, n, q), jnp.int32), jnp.ones((b,), jnp.int32),
+                text, keep, valid)  # fmt: skip
+  dcfg = masked.DecodeConfig(steps=args.steps)
+
+  @jax.jit
+  def run(key):
+    return masked.decode(
+      lambda i, t, kp, v: base.apply(pb, i, t, kp, v),
+      lambda c, j, t, kp, v: res.apply(pr, c, j, t, kp, v),
+      text, valid, key, dcfg, k, q,
+    )  # fmt: skip
+
+  s = _best(lambda r: run(jax.random.PRNGKey(r)), args.repeats)
+  print(
+    f"MoMask decode ({args.steps} steps + {q - 1} residual layers, latent {args.latent}, "
+    f"{args.layers} layers): {b * n / s:,.0f} tokens/s, {b / s:,.2f} clips/s ({s:.3f} s/batch)"
+  )
+
+
+def gpt(args) -> None:
+  cfg = GPTConfig(args.gpt_layers, args.gpt_dim, args.gpt_heads, args.gpt_tokens + 1, 0.0)
+  k, b, n = args.codes, args.batch, args.gpt_tokens
+  model = T2MGPT(cfg, k)
+  text = jax.random.normal(jax.random.PRNGKey(0), (b, 384))
+  params = model.init(jax.random.PRNGKey(0), text[:1], jnp.zeros((1, n), jnp.int32))["params"]
+  sample_cfg = ar.ARConfig(temperature=1.0)
+
+  @jax.jit
+  def cached(key):
+    def step_fn(t, prev, cache, pos):
+      return model.apply({"params": params}, t, prev, cache, pos, method=T2MGPT.step)
+
+    return ar.sample_cached(step_fn, init_cache(cfg, b), text, key, sample_cfg, k, n - 1)
+
+  @jax.jit
+  def full(key):
+    return ar.sample_full(
+      lambda t, ids: model.apply({"params": params}, t, ids), text, key, sample_cfg, k, n - 1
+    )
+
+  times = {}
+  for name, fn in (("KV cache", cached), ("no cache", full)):
+    s = _best(lambda r, fn=fn: fn(jax.random.PRNGKey(r)), args.repeats)
+    times[name] = s
+    print(
+      f"T2M-GPT {name} ({args.gpt_layers} x {args.gpt_dim}, {n} positions): "
+      f"{b * n / s:,.0f} tokens/s, {b / s:,.2f} clips/s ({s:.3f} s/batch)"
+    )
+  print(f"KV-cache speed-up: {times['no cache'] / times['KV cache']:.2f}x")
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__)
+  ap.add_argument("--batch", type=int, default=8)
+  ap.add_argument("--codes", type=int, default=512)
+  ap.add_argument("--tokens", type=int, default=49)  # 196 frames / 4
+  ap.add_argument("--quantizers", type=int, default=6)
+  ap.add_argument("--steps", type=int, default=10)
+  ap.add_argument("--latent", type=int, default=384)
+  ap.add_argument("--layers", type=int, default=8)
+  ap.add_argument("--heads", type=int, default=6)
+  ap.add_argument("--ff", type=int, default=1024)
+  ap.add_argument("--gpt-layers", type=int, default=9)
+  ap.add_argument("--gpt-dim", type=int, default=1024)
+  ap.add_argument("--gpt-heads", type=int, default=16)
+  ap.add_argument("--gpt-tokens", type=int, default=50)  # block 51 = text + 50
+  ap.add_argument("--repeats", type=int, default=2)
+  ap.add_argument("--skip-momask", action="store_true")
+  ap.add_argument("--skip-gpt", action="store_true")
+  args = ap.parse_args()
+  print(f"devices: {jax.devices()}")
+  if not args.skip_momask:
+    momask(args)
+  if not args.skip_gpt:
+    gpt(args)
+
+
+if __name__ == "__main__":
+  main()

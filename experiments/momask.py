@@ -1,0 +1,405 @@
+"""MoMask (residual VQ-VAE, masked and residual transformers) evaluated with T2M's protocol.
+
+Trains MoMask's three parts (Guo et al., CVPR 2024) on a text-motion dataset (the embedded
+procedural one by default; a HumanML3D folder with ``--config.data.root=/path``): the residual
+VQ-VAE (`motion_jax.stages.rvq`), then the masked transformer on its base-layer tokens and the
+residual transformer on layers 1..Q-1 (`motion_jax.stages.momask`). It then generates a motion for
+every evaluation caption at its ground-truth length (tokens = ceil(frames / 4); iterative decoding,
+``--config.model.decode.steps``, ``guidance_scale``, ...) and scores it with the project's
+generation evaluator (`motion_jax.stages.evaluator`, cached in the workdir): R-precision top-1/2/3,
+FID, MM-Dist, diversity, multimodality, mean ± 95% interval over ``eval.num_repeats`` seeds; with
+the "Real" and "Shuffled texts" reference rows and the same model decoded without guidance
+(scale 0). It also reports the residual VQ-VAE's held-out reconstruction (MPJPE in mm of the joints
+recovered by `recover_from_ric`, on the first ``data.max_length`` frames of the evaluation split)
+with 1, 2, .., Q layers. Results go to ``results.md`` / ``results.json`` (kind "generator", so
+``t2m_table`` lists the rows).
+
+A length estimator (MoMask's) is trained on the same tokens and scored on the evaluation split;
+``--config.length_source=predicted`` generates at its sampled lengths instead of the true ones.
+
+Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``rvq``, ``momask_base``,
+``momask_residual``, ``momask_length``; a rerun with the same config only re-evaluates.
+
+Presets: default = MoMask's sizes (6 x 512 x 512 RVQ, transformers 384 / 8 layers / 6 heads);
+``quick`` = small models on the single-action procedural dataset (generator 1.0.0, whose captions
+stay true for 64-frame crops), 1,200 clips at max_length 64 (CPU, <= 25 min on 2 cores); ``tiny``
+= a 180-clip dataset and a few steps (tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from dataclasses import replace
+
+import jax
+import ml_collections
+import numpy as np
+
+from experiments import presets
+from motion_jax.config import config_dict, to_dict
+from motion_jax.data.text_motion import preparation as prep
+from motion_jax.io import report
+from motion_jax.metrics import generation as gen_lib
+from motion_jax.models.momask import TokenTransformerConfig
+from motion_jax.representations import humanml3d
+from motion_jax.stages import evaluator as ev_lib
+from motion_jax.stages import momask as stage
+from motion_jax.stages import rvq as rvq_stage
+from motion_jax.stages import text_data
+from motion_jax.stages.evaluator import EvaluatorConfig
+from motion_jax.train import artifacts
+
+FEATURES_FILE = ev_lib.FEATURES_FILE  # one sentence-feature cache shared with the evaluator
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """T2M's protocol (Guo et al.): 20 repeats, R-precision in batches of 32, 300 diversity pairs,
+  multimodality over 100 texts x 30 samples, 10 pairs."""
+
+  split: str = "test"
+  num_repeats: int = gen_lib.NUM_REPEATS
+  diversity_pairs: int = gen_lib.DIVERSITY_PAIRS
+  mm_texts: int = gen_lib.MM_TEXTS
+  mm_repeats: int = gen_lib.MM_REPEATS
+  mm_pairs: int = gen_lib.MM_PAIRS
+  chunk: int = 32  # generation batch
+  compare_unguided: bool = True  # also evaluate guidance scale 0
+
+
+LENGTH_SOURCES = ("ground_truth", "predicted")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  seed: int = 0
+  # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
+  # from the length estimator ('predicted').
+  length_source: str = "ground_truth"
+  data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
+  rvq: rvq_stage.RVQStageConfig = rvq_stage.RVQStageConfig()
+  model: stage.MoMaskStageConfig = stage.MoMaskStageConfig()
+  evaluator: EvaluatorConfig = EvaluatorConfig()
+  eval: EvalConfig = EvalConfig()
+
+  def __post_init__(self):
+    if self.length_source not in LENGTH_SOURCES:
+      raise ValueError(f"length_source must be one of {LENGTH_SOURCES}, got {self.length_source!r}")
+    if self.data.max_length % self.rvq.model.downsample:
+      raise ValueError(
+        f"data.max_length {self.data.max_length} must be a multiple of "
+        f"{self.rvq.model.downsample} (one token per 2**down_t frames)"
+      )
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  preset = presets.check(preset)
+  c = Config()
+  r, m = c.rvq, c.model
+  if preset == "quick":
+    r = replace(
+      r,
+      model=replace(r.model, vq=replace(r.model.vq, width=128, code_dim=64, num_codes=128)),
+      optim=replace(r.optim, learning_rate=1e-3, warmup_steps=100, decay_steps=(800,)),
+      loop=replace(r.loop, num_steps=1000, log_every=50, checkpoint_every=500),
+      batch_size=32,
+    )
+    t = TokenTransformerConfig(latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, dropout=0.1)
+    m = replace(
+      m,
+      transformer=t,
+      residual=t,
+      optim=replace(m.optim, learning_rate=1e-3, warmup_steps=100, decay_steps=(1200,)),
+      loop=replace(m.loop, num_steps=1500, log_every=50, checkpoint_every=500),
+      batch_size=32,
+    )
+    c = replace(
+      c,
+      data=replace(c.data, clips=1200, version="1.0.0", max_length=64),
+      eval=replace(c.eval, num_repeats=3, mm_texts=8, mm_repeats=10),
+    )
+  elif preset == "tiny":
+    r = replace(
+      r,
+      model=replace(
+        r.model,
+        vq=replace(r.model.vq, width=16, code_dim=8, num_codes=16, depth=1),
+        num_quantizers=3,
+      ),  # fmt: skip
+      optim=replace(r.optim, learning_rate=1e-3, warmup_steps=2, decay_steps=(1000,)),
+      loop=replace(r.loop, num_steps=6, log_every=3, checkpoint_every=0),
+      batch_size=8,
+      window=32,
+    )
+    t = TokenTransformerConfig(latent_dim=16, num_layers=1, num_heads=2, ff_dim=32, dropout=0.1)
+    m = replace(
+      m,
+      transformer=t,
+      residual=t,
+      optim=replace(m.optim, learning_rate=1e-3, warmup_steps=2, decay_steps=(1000,)),
+      loop=replace(m.loop, num_steps=4, log_every=2, checkpoint_every=0),
+      batch_size=8,
+      decode=replace(m.decode, steps=3),
+    )
+    c = replace(
+      c,
+      data=replace(c.data, root="workdir", clips=180, version="1.0.0", max_length=64),
+      eval=replace(
+        c.eval,
+        split="train",
+        num_repeats=2,
+        diversity_pairs=16,
+        mm_texts=2,
+        mm_repeats=2,
+        mm_pairs=2,
+        chunk=16,
+      ),
+    )
+  ev = presets.evaluator(preset)
+  c = replace(c, rvq=r, model=m, evaluator=replace(ev, data=c.data))
+  return config_dict(c)
+
+
+def _motion_only(batch):
+  return {
+    "motion": np.asarray(batch["motion"], np.float32),
+    "mask": np.asarray(batch["mask"], bool),
+  }
+
+
+def reconstruction_mpjpe(
+  model, variables, data: prep.TextMotionData, split: str, max_length: int
+) -> list[float]:
+  """MPJPE (mm, joints by `recover_from_ric`, valid frames of the first ``max_length``) of the
+  RVQ-VAE's reconstructions of ``split`` with the first 1..Q layers (features in metres)."""
+  batch = prep.eval_batch(data.sources[split], _motion_only, data, max_length)
+  x, mask = batch["motion"], batch["mask"]
+  raw = x * data.std + data.mean
+  joints = np.asarray(humanml3d.recover_from_ric(raw, check_finite=False))
+  out = []
+  for rec in rvq_stage.reconstruct_layers(model, variables, x):
+    j_hat = np.asarray(humanml3d.recover_from_ric(rec * data.std + data.mean, check_finite=False))
+    err = np.linalg.norm(j_hat - joints, axis=-1).mean(-1)  # [N, T]
+    out.append(float(1000.0 * (err * mask).sum() / mask.sum()))
+  return out
+
+
+def length_accuracy(model, params, data, feats, config: Config) -> dict:
+  """The length estimator's mode vs the true token counts (first caption, lengths cropped to
+  ``data.max_length``) on the evaluation split."""
+  source = data.sources[config.eval.split]
+  down = config.rvq.model.downsample
+  captions, true = [], []
+  for i in range(len(source)):
+    ex = source[i]
+    c = ex["captions"][0]
+    captions.append(c.decode("utf-8") if isinstance(c, bytes) else str(c))
+    frames = min(int(np.asarray(ex["motion"]).shape[0]), config.data.max_length)
+    true.append(frames // down)
+  pred = stage.sample_lengths(
+    model, params, feats.sentence_embeddings(captions), jax.random.PRNGKey(0), greedy=True
+  )
+  err = np.abs(pred - np.asarray(true))
+  return {
+    "exact": float(np.mean(err == 0)),
+    "within_one": float(np.mean(err <= 1)),
+    "mae_frames": float(down * err.mean()),
+  }
+
+
+def run(config: Config, workdir: str) -> dict:
+  t_start = time.perf_counter()
+  workdir = pathlib.Path(workdir)
+  ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
+  timings = {}
+  t0 = time.perf_counter()
+  evaluator = ev_lib.ensure_evaluator(workdir, ev_cfg)
+  timings["evaluator_s"] = time.perf_counter() - t0
+  data = text_data.load(config.data, workdir)
+  feats, _, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
+  r, m = config.rvq, config.model
+
+  # Residual VQ-VAE on windows of the training clips.
+  rvq_model = rvq_stage.make_model(r, data.dim)
+  rvq_batcher = prep.train_batcher(
+    data, replace(config.data, max_length=r.window), _motion_only, batch_size=r.batch_size,
+    seed=config.seed,
+  )  # fmt: skip
+
+  def train_rvq():
+    _, variables = rvq_stage.train(r, rvq_batcher, data.dim, workdir / "rvq", seed=config.seed)
+    return {"variables": variables}, {}
+
+  base_fp = {"data": to_dict(config.data), "seed": config.seed}
+  rvq_fp = {**base_fp, "rvq": to_dict(r)}
+  t0 = time.perf_counter()
+  rvq_vars = artifacts.cached_stage(workdir, "rvq", train_rvq, rvq_fp).arrays["variables"]
+  timings["rvq_train_s"] = time.perf_counter() - t0
+  mpjpe = reconstruction_mpjpe(rvq_model, rvq_vars, data, config.eval.split, config.data.max_length)
+
+  # The two transformers on tokens of whole (max_length) crops with their captions.
+  def post(batch):
+    return {**_motion_only(batch), "caption_embedding": feats.sentence_embeddings(batch["caption"])}
+
+  text_batcher = prep.train_batcher(data, config.data, post, batch_size=m.batch_size,
+                                    seed=config.seed)  # fmt: skip
+  tokens = stage.token_batch_fn(text_batcher, rvq_model, rvq_vars)
+  k, q = r.model.vq.num_codes, r.model.num_quantizers
+  transformer_keys = {
+    key: val for key, val in to_dict(replace(m, decode=stage.DecodeSettings())).items()
+    if not key.startswith("length_")
+  }  # fmt: skip
+  tf_fp = {**rvq_fp, "model": transformer_keys, "features": str(feats.encoder)}
+
+  def train_base():
+    params = stage.train_base(m, tokens, k, workdir / "momask_base", seed=config.seed)
+    return {"params": params}, {}
+
+  def train_residual():
+    params = stage.train_residual(m, tokens, k, q, workdir / "momask_residual", seed=config.seed)
+    return {"params": params}, {}
+
+  t0 = time.perf_counter()
+  base_params = artifacts.cached_stage(workdir, "momask_base", train_base, tf_fp).arrays["params"]
+  timings["base_train_s"] = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  res_params = {}
+  if q > 1:
+    res_params = artifacts.cached_stage(workdir, "momask_residual", train_residual, tf_fp).arrays[
+      "params"
+    ]
+  timings["residual_train_s"] = time.perf_counter() - t0
+
+  max_tokens = config.data.max_length // r.model.downsample
+  length_model = stage.make_length_model(m, max_tokens)
+
+  def train_length():
+    params = stage.train_length(m, tokens, max_tokens, workdir / "momask_length", seed=config.seed)
+    return {"params": params}, {}
+
+  length_fp = {**tf_fp, "length": [m.length_width, m.length_dropout]}
+  t0 = time.perf_counter()
+  length_params = artifacts.cached_stage(workdir, "momask_length", train_length, length_fp)
+  length_params = length_params.arrays["params"]
+  timings["length_train_s"] = time.perf_counter() - t0
+  length_eval = length_accuracy(length_model, length_params, data, feats, config)
+
+  generator = stage.Generator(
+    rvq_model, rvq_vars, base_params, res_params, m, feats, data.mean, data.std,
+    max_frames=config.data.max_length, chunk=config.eval.chunk,
+  )  # fmt: skip
+  pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
+  e = config.eval
+  used = (len(pairs) // gen_lib.R_PRECISION_BATCH) * gen_lib.R_PRECISION_BATCH
+  kw = dict(
+    num_repeats=e.num_repeats,
+    diversity_pairs=min(e.diversity_pairs, used),
+    mm_texts=e.mm_texts,
+    mm_repeats=e.mm_repeats,
+    mm_pairs=e.mm_pairs,
+    seed=config.seed,
+  )
+
+  def generate_with(settings: stage.DecodeSettings):
+    calls = [0]
+
+    def generate(texts, lengths):
+      key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
+      calls[0] += 1
+      lengths = np.minimum(np.asarray(lengths, int), config.data.max_length)
+      if config.length_source == "predicted":
+        text = feats.sentence_embeddings(list(texts))
+        ntok = stage.sample_lengths(length_model, length_params, text, jax.random.fold_in(key, 7))
+        lengths = np.minimum(ntok * r.model.downsample, config.data.max_length)
+      return generator.generate(texts, lengths, key, settings=settings)
+
+    return generate
+
+  t0 = time.perf_counter()
+  sanity = ev_lib.sanity_check(
+    evaluator, pairs, num_repeats=e.num_repeats, diversity_pairs=kw["diversity_pairs"],
+    seed=config.seed,
+  )  # fmt: skip
+  timings["reference_rows_s"] = time.perf_counter() - t0
+  d = m.decode
+  label = f"momask rvq{q} steps{d.steps} s={d.guidance_scale:g}/{d.residual_guidance_scale:g}"
+  results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
+  t0 = time.perf_counter()
+  results[label] = gen_lib.evaluate_generator(
+    evaluator, generate_with(d), pairs, pass_lengths=True, **kw
+  )
+  timings["generate_eval_s"] = time.perf_counter() - t0
+  unguided = f"momask rvq{q} steps{d.steps} s=0/0"
+  if e.compare_unguided:
+    t0 = time.perf_counter()
+    results[unguided] = gen_lib.evaluate_generator(
+      evaluator,
+      generate_with(replace(d, guidance_scale=0.0, residual_guidance_scale=0.0)),
+      pairs,
+      pass_lengths=True,
+      **kw,
+    )
+    timings["generate_eval_unguided_s"] = time.perf_counter() - t0
+  timings["total_s"] = time.perf_counter() - t_start
+  main = results[label]
+  chance3 = sanity["chance_r_precision"][2]
+  headline = {
+    "r_precision_top3": main["r_precision_top3"]["mean"],
+    "r_precision_top3_shuffled": results["Shuffled texts"]["r_precision_top3"]["mean"],
+    "r_precision_top3_chance": chance3,
+    "fid": main["fid"]["mean"],
+    "rvq_mpjpe_mm_1_layer": mpjpe[0],
+    "rvq_mpjpe_mm_all_layers": mpjpe[-1],
+  }
+  if e.compare_unguided:
+    headline["fid_scale0"] = results[unguided]["fid"]["mean"]
+  out = {
+    "kind": "generator",
+    "method": label,
+    "results": results,
+    "headline": headline,
+    "rvq_mpjpe_mm": mpjpe,
+    "length_estimator": length_eval,
+    "fid_real_halves": sanity["fid_real_halves"],
+    "timings": timings,
+    "dataset": {"root": str(data.root), "split": e.split, "pairs": len(pairs)},
+    "config": to_dict(config),
+    "seed": config.seed,
+  }
+  report.write_json(workdir / "results.json", out)
+  md = [
+    "# momask results\n",
+    f"MoMask on {data.root} ({len(pairs)} {e.split} pairs): RVQ-VAE {q} x {k} codes, "
+    f"{r.loop.num_steps} steps of {r.batch_size}; transformers {m.loop.num_steps} steps of "
+    f"{m.batch_size}; decoding {d.steps} steps, CFG {d.guidance_scale:g} (residual "
+    f"{d.residual_guidance_scale:g}), top-k {d.top_k:g}; seed {config.seed}. Metrics in the "
+    f"evaluator's embedding space, mean ± 95% interval over {e.num_repeats} repeats (T2M "
+    f"protocol). Total wall time {timings['total_s']:.0f} s.\n",
+    report.markdown_table(
+      gen_lib.TABLE_HEADER, [gen_lib.format_row(n, v) for n, v in results.items()], "{}"
+    )
+    + "\n",  # fmt: skip
+    f"- R-precision top-3: {headline['r_precision_top3']:.3f} vs shuffled texts "
+    f"{headline['r_precision_top3_shuffled']:.3f} (chance {chance3:.3f}).",
+  ]
+  if e.compare_unguided:
+    md.append(f"- FID: {headline['fid']:.3f} with guidance vs {headline['fid_scale0']:.3f} at 0.")
+  md.append(f"- FID between two halves of the real motions: {sanity['fid_real_halves']:.3f}.")
+  md.append(
+    f"- RVQ-VAE reconstruction of the {e.split} split (MPJPE, mm) with 1..{q} layers: "
+    + ", ".join(f"{v:.1f}" for v in mpjpe)
+    + "."
+  )
+  md.append(
+    f"- Length estimator on the {e.split} split (mode of the predicted token count): exact "
+    f"{length_eval['exact']:.2f}, within one token {length_eval['within_one']:.2f}, mean absolute "
+    f"error {length_eval['mae_frames']:.1f} frames; generation used {config.length_source} "
+    "lengths."
+  )
+  md.append(f"\nConfig (seed {config.seed}) is in results.json.")
+  text = "\n".join(md) + "\n"
+  (workdir / "results.md").write_text(text)
+  print(text)
+  return out
