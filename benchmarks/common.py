@@ -97,7 +97,7 @@ def interleaved_best(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[st
 def torch_thread_counts() -> list[int]:
   """PyTorch's default intra-op thread count and 1: on a loaded machine, OpenMP threads that wait
   for a descheduled sibling can make the default several times slower than one thread, so the
-  reference is timed with both and its faster figure is used."""
+  reference runs at whichever of the two is faster."""
   import torch
 
   return sorted({torch.get_num_threads(), 1}, reverse=True)
@@ -122,28 +122,30 @@ class Comparison:
   ours_s: float  # best seconds of one call of ours
   ref_s: float  # best seconds of one call of the reference, at its faster thread count
   ref_threads: int
-  ref_s_by_threads: dict[int, float]
+  probe_s: dict[int, float]  # one call of the reference at each thread count
 
   def threads_note(self, per_call: float = 1.0) -> str:
-    """Which thread count the reference used, and its figure (per_call units / s) at the other."""
+    """Which thread count the reference used, and its probe figure (per_call units / s) at the
+    other."""
     others = ", ".join(
-      f"{per_call / t:.3g} at {n}"
-      for n, t in self.ref_s_by_threads.items()
-      if n != self.ref_threads
+      f"{per_call / t:.3g} at {n}" for n, t in self.probe_s.items() if n != self.ref_threads
     )
-    return f"PyTorch best at {self.ref_threads} thread(s)" + (f" ({others})" if others else "")
+    return f"PyTorch at {self.ref_threads} thread(s)" + (f" ({others})" if others else "")
 
 
 def compare_with_torch(ours: Callable[[], Any], ref: Callable[[], Any], repeats: int) -> Comparison:
-  """Best seconds of ours and of a PyTorch reference timed in turn (`interleaved_best`), the
-  reference at each of `torch_thread_counts()`."""
-  fns = {"ours": ours}
-  for n in torch_thread_counts():
-    fns[n] = _with_threads(ref, n)
-  t = interleaved_best(fns, repeats)
-  by = {n: v for n, v in t.items() if n != "ours"}
-  best = min(by, key=by.get)
-  return Comparison(t["ours"], by[best], best, by)
+  """Best seconds of ours and of a PyTorch reference over `repeats` interleaved rounds
+  (`interleaved_best`). The reference's thread count is chosen first by one probe call at each of
+  `torch_thread_counts()`, timed next to a call of ours."""
+  probe = interleaved_best(
+    {"ours": ours, **{n: _with_threads(ref, n) for n in torch_thread_counts()}}, 1
+  )
+  probe_s = {n: v for n, v in probe.items() if n != "ours"}
+  threads = min(probe_s, key=probe_s.get)
+  t = interleaved_best({"ours": ours, "ref": _with_threads(ref, threads)}, repeats)
+  return Comparison(
+    min(t["ours"], probe["ours"]), min(t["ref"], probe_s[threads]), threads, probe_s
+  )
 
 
 # -------------------------------------------------------------------------- flops and the peak
@@ -171,7 +173,7 @@ def gflops_rate(flops_per_call: float | None, calls_per_s: float) -> float | Non
   return None if flops_per_call is None else flops_per_call * calls_per_s / 1e9
 
 
-def matmul_peak_jax(n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak_jax(n: int = 2048, repeats: int = 10) -> float:
   """GFLOP/s of a jitted float32 n x n matmul on JAX's default device, best of `repeats`."""
   import jax
   import jax.numpy as jnp
@@ -183,7 +185,7 @@ def matmul_peak_jax(n: int = 2048, repeats: int = 5) -> float:
   return 2 * n**3 / best_seconds(lambda: mm(a, b).block_until_ready(), repeats) / 1e9
 
 
-def matmul_peak_torch(n: int = 2048, repeats: int = 5) -> float | None:
+def matmul_peak_torch(n: int = 2048, repeats: int = 10) -> float | None:
   """GFLOP/s of a float32 n x n torch.mm on the CPU, best of `repeats` (None without torch)."""
   try:
     import torch
