@@ -119,32 +119,39 @@ def _with_threads(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
 
 @dataclasses.dataclass
 class Comparison:
-  ours_s: float  # best seconds of one call of ours
-  ref_s: float  # best seconds of one call of the reference, at its faster thread count
+  ours: float  # units / s of ours, best call
+  ref: float  # units / s of the reference at its faster thread count, best call
   ref_threads: int
-  probe_s: dict[int, float]  # one call of the reference at each thread count
+  probe: dict[int, float]  # units / s of the reference's probe at each thread count
 
-  def threads_note(self, per_call: float = 1.0) -> str:
-    """Which thread count the reference used, and its probe figure (per_call units / s) at the
-    other."""
-    others = ", ".join(
-      f"{per_call / t:.3g} at {n}" for n, t in self.probe_s.items() if n != self.ref_threads
-    )
+  def threads_note(self) -> str:
+    """Which thread count the reference ran at, and its probe figure at the other(s)."""
+    others = ", ".join(f"{v:.3g} at {n}" for n, v in self.probe.items() if n != self.ref_threads)
     return f"PyTorch at {self.ref_threads} thread(s)" + (f" ({others})" if others else "")
 
 
-def compare_with_torch(ours: Callable[[], Any], ref: Callable[[], Any], repeats: int) -> Comparison:
-  """Best seconds of ours and of a PyTorch reference over `repeats` interleaved rounds
-  (`interleaved_best`). The reference's thread count is chosen first by one probe call at each of
-  `torch_thread_counts()`, timed next to a call of ours."""
-  probe = interleaved_best(
-    {"ours": ours, **{n: _with_threads(ref, n) for n in torch_thread_counts()}}, 1
-  )
-  probe_s = {n: v for n, v in probe.items() if n != "ours"}
+def compare_with_torch(
+  ours: Callable[[], Any],
+  ref: Callable[[], Any],
+  repeats: int,
+  units: float = 1.0,
+  probe: Callable[[], Any] | None = None,
+  probe_units: float | None = None,
+) -> Comparison:
+  """Rates (units per call / best seconds) of ours and of a PyTorch reference over `repeats`
+  rounds in which they are timed in turn (`interleaved_best`).
+
+  The reference's thread count is chosen first: `probe` (default `ref`; a shorter run of the same
+  work, `probe_units` per call) is timed once at each of `torch_thread_counts()`."""
+  probe, probe_units = (ref, units) if probe is None else (probe, probe_units or units)
+  probe_s = interleaved_best({n: _with_threads(probe, n) for n in torch_thread_counts()}, 1)
   threads = min(probe_s, key=probe_s.get)
   t = interleaved_best({"ours": ours, "ref": _with_threads(ref, threads)}, repeats)
   return Comparison(
-    min(t["ours"], probe["ours"]), min(t["ref"], probe_s[threads]), threads, probe_s
+    ours=units / t["ours"],
+    ref=units / t["ref"],
+    ref_threads=threads,
+    probe={n: probe_units / v for n, v in probe_s.items()},
   )
 
 

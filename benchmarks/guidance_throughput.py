@@ -81,7 +81,7 @@ def run_jax_full(candidates, steps, repeats=1):
 
 
 def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
-  """A callable running `steps` steps of the same objective as a PyTorch eager loop."""
+  """A callable run(n=steps) running n steps of the same objective as a PyTorch eager loop."""
   import torch
   from torch import nn
 
@@ -134,8 +134,8 @@ def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
 
   step()
 
-  def run():
-    for _ in range(steps):
+  def run(n=steps):
+    for _ in range(n):
       step()
 
   return run
@@ -188,18 +188,22 @@ def measure(
     z0 = jax.random.normal(jax.random.PRNGKey(5), latent)
     ours = run_jax(s.steps, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)
     ref = run_torch(s.steps, s.length, vq_cfg, sur_cfg, codebook, train_latents, z0)
-    c = compare_with_torch(ours, ref, repeats)
     work = s.candidates * s.steps
+    probe_steps = min(s.steps, 5)
+    c = compare_with_torch(
+      ours, ref, repeats, units=work, probe=lambda r=ref, k=probe_steps: r(k),
+      probe_units=s.candidates * probe_steps,
+    )  # fmt: skip
     rows.append(
       Row(
         workload="guidance objective (decoder + surrogate, no FK)",
         size=s.label(name),
-        ours=work / c.ours_s,
+        ours=c.ours,
         unit="cand-step/s",
         reference="PyTorch eager",
-        ref_value=work / c.ref_s,
+        ref_value=c.ref,
         target_ratio=3.0 if name == "quick" else None,
-        notes=f"jit + lax.scan vs eager loop; {c.threads_note(work)}",
+        notes=f"jit + lax.scan vs eager loop; {c.threads_note()}",
       )
     )
   if full:

@@ -117,9 +117,12 @@ def measure(steps: int = 5, repeats: int = 3, peak_gflops: float | None = None) 
   data = _data(cfg)
   ours, flops, compile_s = jax_runner(cfg, data)
   ref = torch_runner(cfg, data)
-  c = compare_with_torch(lambda: ours(steps), lambda: ref(steps), repeats)
-  ours_rate, ref_rate = steps / c.ours_s, steps / c.ref_s
-  notes = f"{c.threads_note(steps)}; compile {compile_s:.0f} s"
+  c = compare_with_torch(
+    lambda: ours(steps), lambda: ref(steps), repeats, units=steps,
+    probe=lambda: ref(1), probe_units=1,
+  )  # fmt: skip
+  ours_rate, ref_rate = c.ours, c.ref
+  notes = f"{c.threads_note()}; compile {compile_s:.0f} s"
   if flops:
     notes = f"{flops / 1e6:.0f} MFLOP/step (XLA); {notes}"
   row = Row(

@@ -200,10 +200,13 @@ def measure(
     ours, flops, compile_s = jax_runner(s, x)
     ref = torch_runner(s, x)
     n = s.steps
-    c = compare_with_torch(lambda o=ours, n=n: o(n), lambda r=ref, n=n: r(n), repeats)
-    ours_rate, ref_rate = s.steps / c.ours_s, s.steps / c.ref_s
+    c = compare_with_torch(
+      lambda o=ours, n=n: o(n), lambda r=ref, n=n: r(n), repeats, units=n,
+      probe=lambda r=ref: r(1), probe_units=1,
+    )  # fmt: skip
+    ours_rate, ref_rate = c.ours, c.ref
     gf = gflops_rate(flops, ours_rate)
-    notes = f"{c.threads_note(s.steps)}; compile {compile_s:.0f} s"
+    notes = f"{c.threads_note()}; compile {compile_s:.0f} s"
     if flops:
       notes = (
         f"{flops / 1e9:.1f} GFLOP/step (XLA); PyTorch at "
