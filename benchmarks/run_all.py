@@ -12,7 +12,8 @@ file with the machine's description, the commit and the command.
 Sizes: `quick` runs every benchmark at the quick preset's sizes; `published` the papers' sizes
 where a benchmark has them (VQ-VAE width 512 on 263 x 64 motions; guidance with the 512-wide
 decoder on 196 frames; FK and the surrogate have one size); `default` is quick plus the published
-VQ-VAE step (the compute-bound acceptance figure, about 2 minutes on 2 cores); `all` is both.
+VQ-VAE step (the compute-bound acceptance figure); `all` is both. The default took 11.5 minutes
+on a contended 2-core CPU (benchmarks/README.md).
 """
 
 from __future__ import annotations
