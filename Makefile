@@ -33,8 +33,9 @@ test: install
 test-all: install
 	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
+# Every benchmark, one table + benchmarks/results/latest.json; e.g. ARGS="--sizes all".
 bench: install
-	for f in benchmarks/*.py; do $(PY) $$f || exit 1; done
+	$(PY) benchmarks/run_all.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

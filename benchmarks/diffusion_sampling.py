@@ -11,6 +11,8 @@ distribution; the statistical floor is ~0.6%).
 
     python benchmarks/diffusion_sampling.py [--base-dim 32] [--batch 8] [--frames 64]
 
+`measure()` gives these figures as `common.Row`s (speed-up against DDPM-1000) for `run_all.py`.
+
 Trained model (``--workdir`` of a finished ``t2m_diffusion`` run, such as
 ``runs/t2m_diffusion_quick``): the same denoiser sampled on every evaluation caption at its
 length with each sampler (same guidance scale, same seed), timed end to end after one compile
@@ -31,6 +33,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from common import Row
 
 from motion_jax import diffusion
 from motion_jax.models.denoiser_common import TextConditionerConfig
@@ -108,6 +111,72 @@ def trained_table(workdir: pathlib.Path, repeats: int) -> list[dict]:
   return rows
 
 
+def sampler_figures(
+  base_dim: int = 32, batch: int = 8, frames: int = 64, repeats: int = 2, scale: float = 2.5
+) -> list[dict]:
+  """For each sampler of SETTINGS: clips/s and seconds per batch of the random-weight UNet
+  (best of `repeats` calls of the compiled sampler), and the Gaussian std error (module
+  docstring)."""
+  schedule = diffusion.make_schedule()
+  text_cfg = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
+  model = MotionUNet(
+    UNetConfig(base_dim=base_dim, dim_mults=(1, 2, 2), attention_heads=4, text=text_cfg), 263
+  )
+  b, n = batch, frames
+  x = jnp.zeros((b, n, 263))
+  tokens, tmask = jnp.zeros((b, 16, 384)), jnp.ones((b, 16), bool)
+  mask = jnp.ones((b, n), bool)
+  params = model.init(
+    jax.random.PRNGKey(0), x, jnp.zeros((b,), jnp.int32), tokens, tmask, mask[:, 0], mask
+  )["params"]
+
+  def denoise(p, x, t, cond):
+    def apply(x, t, c, keep):
+      return model.apply({"params": p}, x, t, c[0], c[1], keep, c[2])
+
+    return diffusion.guided_model_fn(apply, cond, scale)(x, t)
+
+  out = []
+  for sampler, steps in SETTINGS:
+    fn = diffusion.make_sample_fn(
+      denoise, diffusion.make_plan(schedule, sampler, steps), prediction="x0"
+    )
+    cond = (tokens, tmask, mask)
+    key = jax.random.PRNGKey(1)
+    fn = fn.lower(params, cond, jax.random.normal(key, x.shape), key).compile()  # compile only
+    best = float("inf")
+    for r in range(repeats):
+      k = jax.random.PRNGKey(r + 2)
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn(params, cond, jax.random.normal(k, x.shape), k))
+      best = min(best, time.perf_counter() - t0)
+    err = _gaussian_std_error(schedule, sampler, steps)
+    out.append({"sampler": sampler, "steps": steps, "clips_per_s": b / best, "s_per_batch": best,
+                "gaussian_std_error": err})  # fmt: skip
+  return out
+
+
+def measure(
+  base_dim: int = 32, batch: int = 8, frames: int = 64, repeats: int = 2, scale: float = 2.5
+) -> list[Row]:
+  """One row per sampler: clips/s against DDPM-1000 with the same UNet (the ratio is the
+  speed-up; there is no PyTorch reference), the Gaussian std error in the notes."""
+  figs = sampler_figures(base_dim, batch, frames, repeats, scale)
+  ddpm = figs[0]
+  return [
+    Row(
+      workload=f"diffusion sampling, {f['sampler']}-{f['steps']}",
+      size=f"UNet base {base_dim}, batch {batch}x{frames}x263, CFG {scale:g}",
+      ours=f["clips_per_s"],
+      unit="clip/s",
+      reference=f"{ddpm['sampler']}-{ddpm['steps']} (ours)",
+      ref_value=ddpm["clips_per_s"],
+      notes=f"Gaussian std error {100 * f['gaussian_std_error']:.1f} %",
+    )
+    for f in figs
+  ]
+
+
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__)
   ap.add_argument("--workdir", type=pathlib.Path, default=None)
@@ -120,42 +189,12 @@ def main() -> None:
   if args.workdir is not None:
     trained_table(args.workdir, args.repeats)
     return
-  schedule = diffusion.make_schedule()
-  text_cfg = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
-  model = MotionUNet(
-    UNetConfig(base_dim=args.base_dim, dim_mults=(1, 2, 2), attention_heads=4, text=text_cfg), 263
-  )
   b, n = args.batch, args.frames
-  x = jnp.zeros((b, n, 263))
-  tokens, tmask = jnp.zeros((b, 16, 384)), jnp.ones((b, 16), bool)
-  mask = jnp.ones((b, n), bool)
-  params = model.init(
-    jax.random.PRNGKey(0), x, jnp.zeros((b,), jnp.int32), tokens, tmask, mask[:, 0], mask
-  )["params"]
-
-  def denoise(p, x, t, cond):
-    def apply(x, t, c, keep):
-      return model.apply({"params": p}, x, t, c[0], c[1], keep, c[2])
-
-    return diffusion.guided_model_fn(apply, cond, args.scale)(x, t)
-
   print(f"UNet base {args.base_dim}, batch {b} x {n} frames x 263, CFG {args.scale} (2x batch)")
   print(f"{'sampler':>16} {'steps':>6} {'clips/s':>9} {'s/batch':>8} {'Gaussian std err':>17}")
-  for sampler, steps in SETTINGS:
-    fn = diffusion.make_sample_fn(
-      denoise, diffusion.make_plan(schedule, sampler, steps), prediction="x0"
-    )
-    cond = (tokens, tmask, mask)
-    key = jax.random.PRNGKey(1)
-    jax.block_until_ready(fn(params, cond, jax.random.normal(key, x.shape), key))  # compile
-    best = float("inf")
-    for r in range(args.repeats):
-      k = jax.random.PRNGKey(r + 2)
-      t0 = time.perf_counter()
-      jax.block_until_ready(fn(params, cond, jax.random.normal(k, x.shape), k))
-      best = min(best, time.perf_counter() - t0)
-    err = _gaussian_std_error(schedule, sampler, steps)
-    print(f"{sampler:>16} {steps:>6} {b / best:>9.2f} {best:>8.2f} {100 * err:>16.1f}%")
+  for f in sampler_figures(args.base_dim, b, n, args.repeats, args.scale):
+    print(f"{f['sampler']:>16} {f['steps']:>6} {f['clips_per_s']:>9.2f} {f['s_per_batch']:>8.2f} "
+          f"{100 * f['gaussian_std_error']:>16.1f}%")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from common import Row, best_seconds
 
 from motion_jax.data.formats.mot import coordinates_from_motion, read_mot
 from motion_jax.paths import opencap_path
@@ -24,35 +25,26 @@ from motion_jax.skeletons.opensim_model import load_osim
 
 
 def _best_rate(fn, n_frames: int, repeats: int) -> float:
-  best = float("inf")
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - t0)
-  return n_frames / best
+  return n_frames / best_seconds(fn, repeats)
 
 
-def main() -> None:
-  ap = argparse.ArgumentParser(description=__doc__)
-  ap.add_argument("--frames", type=int, default=8192, help="JAX batch size (frames per call)")
-  ap.add_argument("--opensim-frames", type=int, default=801, help="frames for the OpenSim loop")
-  ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-  ap.add_argument("--repeats", type=int, default=5)
-  args = ap.parse_args()
-
+def measure(
+  frames: int = 8192, opensim_frames: int = 801, dtype: str = "float32", repeats: int = 5
+) -> list[Row]:
+  """One row: JAX FK frames/s (one jitted call on `frames` frames) vs OpenSim's per-frame loop."""
   path = opencap_path(opencap.LAI_UHLRICH_2022)
   model = load_osim(path)
   names = opencap.BIGE_COORDINATES
   q = coordinates_from_motion(read_mot(opencap_path(opencap.SQUATS_MOT)), model, names)  # [801, 33]
 
   # JAX: one jitted call on a batch of frames.
-  with jax.enable_x64(args.dtype == "float64"):
+  with jax.enable_x64(dtype == "float64"):
     fk = jax.jit(lambda x: make_fk(model, names)(x).joint_centers)
-    batch = jnp.asarray(np.resize(q, (args.frames, q.shape[1])), dtype=args.dtype)
+    batch = jnp.asarray(np.resize(q, (frames, q.shape[1])), dtype=dtype)
     t0 = time.perf_counter()
     fk(batch).block_until_ready()
     compile_s = time.perf_counter() - t0
-    jax_rate = _best_rate(lambda: fk(batch).block_until_ready(), args.frames, args.repeats)
+    jax_rate = _best_rate(lambda: fk(batch).block_until_ready(), frames, repeats)
 
   # OpenSim: set coordinates, realizePosition, read every joint's child frame position.
   import opensim as osim
@@ -67,29 +59,54 @@ def main() -> None:
     (cs.get("knee_angle_r_beta"), names.index("knee_angle_r")),
     (cs.get("knee_angle_l_beta"), names.index("knee_angle_l")),
   ]
-  frames = [om.getJointSet().get(i).getChildFrame() for i in range(om.getJointSet().getSize())]
-  rows = np.resize(q, (args.opensim_frames, q.shape[1]))
+  joint_frames = [
+    om.getJointSet().get(i).getChildFrame() for i in range(om.getJointSet().getSize())
+  ]
+  rows = np.resize(q, (opensim_frames, q.shape[1]))
 
   def opensim_loop():
-    out = np.empty((len(rows), len(frames), 3))
+    out = np.empty((len(rows), len(joint_frames), 3))
     for t, row in enumerate(rows):
       for c, v in zip(coords, row):
         c.setValue(state, float(v), False)
       for c, k in betas:
         c.setValue(state, float(row[k]), False)
       om.realizePosition(state)
-      for j, f in enumerate(frames):
+      for j, f in enumerate(joint_frames):
         out[t, j] = f.getPositionInGround(state).to_numpy()
     return out
 
-  osim_rate = _best_rate(opensim_loop, len(rows), max(1, args.repeats // 2))
+  osim_rate = _best_rate(opensim_loop, len(rows), max(1, repeats // 2))
+  return [
+    Row(
+      workload="forward kinematics (LaiUhlrich2022 joint centres)",
+      size=f"batch {frames}, {dtype}; OpenSim {len(rows)} frames",
+      ours=jax_rate,
+      unit="frame/s",
+      reference="OpenSim loop",
+      ref_value=osim_rate,
+      target_ratio=100.0,
+      notes=f"one jitted call vs per-frame realizePosition; compile {compile_s:.1f} s",
+    )
+  ]
 
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__)
+  ap.add_argument("--frames", type=int, default=8192, help="JAX batch size (frames per call)")
+  ap.add_argument("--opensim-frames", type=int, default=801, help="frames for the OpenSim loop")
+  ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+  ap.add_argument("--repeats", type=int, default=5)
+  args = ap.parse_args()
+  (r,) = measure(args.frames, args.opensim_frames, args.dtype, args.repeats)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), dtype {args.dtype}")
-  print(f"JAX FK    : {jax_rate:14,.0f} frames/s  (batch {args.frames}, compile {compile_s:.1f} s)")
+  compile_note = r.notes.rsplit("; ", 1)[-1]
+  print(f"JAX FK    : {r.ours:14,.0f} frames/s  (batch {args.frames}, {compile_note})")
   print(
-    f"OpenSim FK: {osim_rate:14,.0f} frames/s  (per-frame realizePosition loop, {len(rows)} frames)"
+    f"OpenSim FK: {r.ref_value:14,.0f} frames/s  (per-frame realizePosition loop, "
+    f"{args.opensim_frames} frames)"
   )
-  print(f"ratio JAX/OpenSim: {jax_rate / osim_rate:.1f}x")
+  print(f"ratio JAX/OpenSim: {r.ratio:.1f}x")
 
 
 if __name__ == "__main__":

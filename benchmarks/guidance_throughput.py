@@ -6,18 +6,22 @@ range terms (the FK terms are left out of both, since the PyTorch side has no Op
 figure with the full objective including FK is printed too). Same sizes, random weights, CPU.
 
     python benchmarks/guidance_throughput.py [--candidates 32 --steps 50 --length 64]
-Prints candidate-steps per second for each and the JAX/PyTorch ratio.
+Prints candidate-steps per second for each and the JAX/PyTorch ratio (PyTorch at the faster of
+its default thread count and 1, `common.compare_with_torch`). `measure()` gives the same as
+`common.Row`s at the quick and the published (BIGE: VQ width 512, 196 frames) sizes for
+`run_all.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from common import Row, best_seconds, compare_with_torch
 
 from motion_jax.models.quantizers import quantize
 from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
@@ -44,7 +48,8 @@ def jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents):
   return terms
 
 
-def run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
+def run_jax(steps, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
+  """A callable running `steps` guidance steps in one jitted lax.scan (compiled here)."""
   obj = jax_objective_fn(vq, vq_vars, sur, sur_vars, codebook, train_latents)
   tx = optax.adam(0.05)
 
@@ -56,35 +61,31 @@ def run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0):
       u, s = tx.update(g, s, z)
       return (optax.apply_updates(z, u), s), None
 
-    return jax.lax.scan(step, (z, tx.init(z)), None, length=args.steps)[0][0]
+    return jax.lax.scan(step, (z, tx.init(z)), None, length=steps)[0][0]
 
   jax.block_until_ready(guide(z0))  # compile
-  t0 = time.perf_counter()
-  jax.block_until_ready(guide(z0))
-  return args.candidates * args.steps / (time.perf_counter() - t0)
+  return lambda: jax.block_until_ready(guide(z0))
 
 
-def run_jax_full(args):
-  """The full BIGE objective with FK (guidance.make_guide), for reference."""
+def run_jax_full(candidates, steps, repeats=1):
+  """The full BIGE objective with FK (guidance.make_guide), for reference: candidate-steps/s."""
   from motion_jax.guidance import bige as guidance
   from motion_jax.guidance.random_models import random_frozen_models
 
   frozen, _ = random_frozen_models(frames=16, code_dim=8)  # tiny random nets + the real FK
-  cfg = guidance.GuidanceConfig(steps=args.steps, num_candidates=args.candidates)
+  cfg = guidance.GuidanceConfig(steps=steps, num_candidates=candidates)
   z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
   guide = guidance.make_guide(frozen, cfg, guidance.unit_calibration(cfg))
   jax.block_until_ready(guide(z0))
-  t0 = time.perf_counter()
-  jax.block_until_ready(guide(z0))
-  return args.candidates * args.steps / (time.perf_counter() - t0)
+  return candidates * steps / best_seconds(lambda: jax.block_until_ready(guide(z0)), repeats)
 
 
-def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
+def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
+  """A callable run(n=steps) running n steps of the same objective as a PyTorch eager loop."""
   import torch
   from torch import nn
 
   torch.manual_seed(0)
-  torch.set_num_threads(max(1, torch.get_num_threads()))
 
   class Res(nn.Module):
     def __init__(self, w, d):
@@ -107,7 +108,7 @@ def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
   )
   surrogate = nn.TransformerEncoder(enc_layer, sur_cfg.num_layers).eval()
   head = nn.Linear(33, 80)
-  pos = torch.zeros(1, args.length, 33)
+  pos = torch.zeros(1, length, 33)
   for p in [*decoder.parameters(), *surrogate.parameters(), *head.parameters()]:
     p.requires_grad_(False)
   cb = torch.tensor(np.asarray(codebook))
@@ -132,10 +133,91 @@ def run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0):
     opt.step()
 
   step()
-  t0 = time.perf_counter()
-  for _ in range(args.steps):
-    step()
-  return args.candidates * args.steps / (time.perf_counter() - t0)
+
+  def run(n=steps):
+    for _ in range(n):
+      step()
+
+  return run
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+  candidates: int
+  steps: int
+  length: int
+  width: int
+  code_dim: int
+  num_codes: int
+
+  def label(self, name: str) -> str:
+    return (
+      f"{name}: {self.candidates} cand x {self.length} frames, VQ w{self.width}, "
+      f"{self.num_codes}x{self.code_dim} codes, {self.steps} steps"
+    )
+
+
+# quick: the benchmark's long-standing defaults (VQ quick preset width); published: BIGE's
+# guidance sizes (VQ width 512, 512x512 codes, 196-frame windows, 32 candidates), few steps.
+SIZES = {
+  "quick": Size(candidates=32, steps=50, length=64, width=128, code_dim=64, num_codes=128),
+  "published": Size(candidates=32, steps=3, length=196, width=512, code_dim=512, num_codes=512),
+}
+
+
+def measure(
+  sizes: tuple[str, ...] = ("quick",),
+  repeats: int = 2,
+  full: bool = True,
+  custom: Size | None = None,
+) -> list[Row]:
+  """Rows: the objective without FK, ours (jit + lax.scan) vs the PyTorch eager loop, per size
+  (`custom` replaces the named sizes); with `full`, our full objective with FK (no reference)."""
+  rows = []
+  named = [("custom", custom)] if custom is not None else [(n, SIZES[n]) for n in sizes]
+  for name, s in named:
+    vq_cfg = VQVAEConfig(width=s.width, code_dim=s.code_dim, num_codes=s.num_codes)
+    sur_cfg = SurrogateConfig()
+    vq, sur = VQVAE(vq_cfg, 33), MuscleSurrogate(sur_cfg, output_dim=80, max_len=s.length)
+    x = jnp.zeros((1, s.length, 33))
+    vq_vars = vq.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
+    sur_vars = sur.init(jax.random.PRNGKey(2), x)
+    latent = (s.candidates, s.length // 4, s.code_dim)
+    codebook = jax.random.normal(jax.random.PRNGKey(3), (s.num_codes, s.code_dim))
+    train_latents = jax.random.normal(jax.random.PRNGKey(4), (200, *latent[1:]))
+    z0 = jax.random.normal(jax.random.PRNGKey(5), latent)
+    ours = run_jax(s.steps, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)
+    ref = run_torch(s.steps, s.length, vq_cfg, sur_cfg, codebook, train_latents, z0)
+    work = s.candidates * s.steps
+    probe_steps = min(s.steps, 5)
+    c = compare_with_torch(
+      ours, ref, repeats, units=work, probe=lambda r=ref, k=probe_steps: r(k),
+      probe_units=s.candidates * probe_steps,
+    )  # fmt: skip
+    rows.append(
+      Row(
+        workload="guidance objective (decoder + surrogate, no FK)",
+        size=s.label(name),
+        ours=c.ours,
+        unit="cand-step/s",
+        reference="PyTorch eager",
+        ref_value=c.ref,
+        target_ratio=3.0 if name == "quick" else None,
+        notes=f"jit + lax.scan vs eager loop; {c.threads_note()}",
+      )
+    )
+  if full:
+    s = custom or SIZES["quick"]
+    rows.append(
+      Row(
+        workload="guidance, full BIGE objective with OpenSim FK",
+        size=f"{s.candidates} cand x 16 frames, tiny random nets, {s.steps} steps",
+        ours=run_jax_full(s.candidates, s.steps, repeats),
+        unit="cand-step/s",
+        notes="guidance.make_guide; no reference (PyTorch has no OpenSim FK)",
+      )
+    )
+  return rows
 
 
 def main():
@@ -145,31 +227,24 @@ def main():
   p.add_argument("--length", type=int, default=64)
   p.add_argument("--width", type=int, default=128)
   p.add_argument("--code_dim", type=int, default=64)
+  p.add_argument("--num_codes", type=int, default=128)
+  p.add_argument("--repeats", type=int, default=1)
   p.add_argument("--skip_full", action="store_true")
   args = p.parse_args()
-  vq_cfg = VQVAEConfig(width=args.width, code_dim=args.code_dim, num_codes=128)
-  sur_cfg = SurrogateConfig()
-  vq, sur = VQVAE(vq_cfg, 33), MuscleSurrogate(sur_cfg, output_dim=80, max_len=args.length)
-  x = jnp.zeros((1, args.length, 33))
-  vq_vars = vq.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
-  sur_vars = sur.init(jax.random.PRNGKey(2), x)
-  latent = (args.candidates, args.length // 4, args.code_dim)
-  codebook = jax.random.normal(jax.random.PRNGKey(3), (128, args.code_dim))
-  train_latents = jax.random.normal(jax.random.PRNGKey(4), (200, *latent[1:]))
-  z0 = jax.random.normal(jax.random.PRNGKey(5), latent)
-  jax_rate = run_jax(args, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)
-  torch_rate = run_torch(args, vq_cfg, sur_cfg, codebook, train_latents, z0)
+  size = Size(args.candidates, args.steps, args.length, args.width, args.code_dim, args.num_codes)
+  rows = measure(repeats=args.repeats, full=not args.skip_full, custom=size)
+  r = rows[0]
   print(
     f"sizes: {args.candidates} candidates x {args.length} frames, VQ width {args.width}, "
     f"code dim {args.code_dim}, {args.steps} steps, backend {jax.default_backend()}"
   )
-  print(f"JAX (jit + lax.scan):   {jax_rate:10.1f} candidate-steps/s")
-  print(f"PyTorch (eager loop):   {torch_rate:10.1f} candidate-steps/s")
-  print(f"JAX / PyTorch ratio:    {jax_rate / torch_rate:10.2f}x")
+  print(f"JAX (jit + lax.scan):   {r.ours:10.1f} candidate-steps/s")
+  print(f"PyTorch (eager loop):   {r.ref_value:10.1f} candidate-steps/s  ({r.notes})")
+  print(f"JAX / PyTorch ratio:    {r.ratio:10.2f}x")
   if not args.skip_full:
     print(
       f"JAX full objective with OpenSim FK on every frame (tiny nets, 16 frames): "
-      f"{run_jax_full(args):.1f} candidate-steps/s"
+      f"{rows[1].ours:.1f} candidate-steps/s"
     )
 
 
