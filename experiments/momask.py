@@ -43,6 +43,7 @@ from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.models.momask import TokenTransformerConfig
+from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.representations import humanml3d
 from motion_jax.stages import evaluator as ev_lib
 from motion_jax.stages import momask as stage
@@ -78,6 +79,7 @@ class Config:
   # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
   # from the length estimator ('predicted').
   length_source: str = "ground_truth"
+  export_clips: int = 4  # first test captions exported as npy / BVH / GIF to <workdir>/samples
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
   rvq: rvq_stage.RVQStageConfig = rvq_stage.RVQStageConfig()
   model: stage.MoMaskStageConfig = stage.MoMaskStageConfig()
@@ -327,8 +329,13 @@ def run(config: Config, workdir: str) -> dict:
   label = f"momask rvq{q} steps{d.steps} s={d.guidance_scale:g}/{d.residual_guidance_scale:g}"
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   t0 = time.perf_counter()
+  first_sets: dict[str, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
   results[label] = gen_lib.evaluate_generator(
-    evaluator, generate_with(d), pairs, pass_lengths=True, **kw
+    evaluator,
+    text_motion_report.keep_first_call(generate_with(d), first_sets, label),
+    pairs,
+    pass_lengths=True,
+    **kw,
   )
   timings["generate_eval_s"] = time.perf_counter() - t0
   unguided = f"momask rvq{q} steps{d.steps} s=0/0"
@@ -336,12 +343,26 @@ def run(config: Config, workdir: str) -> dict:
     t0 = time.perf_counter()
     results[unguided] = gen_lib.evaluate_generator(
       evaluator,
-      generate_with(replace(d, guidance_scale=0.0, residual_guidance_scale=0.0)),
+      text_motion_report.keep_first_call(
+        generate_with(replace(d, guidance_scale=0.0, residual_guidance_scale=0.0)),
+        first_sets,
+        unguided,
+      ),
       pairs,
       pass_lengths=True,
       **kw,
     )
     timings["generate_eval_unguided_s"] = time.perf_counter() - t0
+  real = [x[: config.data.max_length] for x in pairs.motions]
+  physics = text_motion_report.plausibility_table(real, first_sets)
+  n_export = min(config.export_clips, len(pairs))
+  if n_export > 0:
+    texts = [pairs.captions[i][0] for i in range(n_export)]
+    lengths = [len(real[i]) // r.model.downsample * r.model.downsample for i in range(n_export)]
+    clips = generator.generate(texts, lengths, jax.random.PRNGKey(config.seed + 10**6), settings=d)
+    text_motion_report.export_clips(workdir / "samples", texts, clips)
+    text_motion_report.export_clips(workdir / "samples" / "real", texts,
+                                    [real[i][:n] for i, n in enumerate(lengths)])  # fmt: skip
   timings["total_s"] = time.perf_counter() - t_start
   main = results[label]
   chance3 = sanity["chance_r_precision"][2]
@@ -359,6 +380,7 @@ def run(config: Config, workdir: str) -> dict:
     "kind": "generator",
     "method": label,
     "results": results,
+    "plausibility": physics,
     "headline": headline,
     "rvq_mpjpe_mm": mpjpe,
     "length_estimator": length_eval,
@@ -398,6 +420,13 @@ def run(config: Config, workdir: str) -> dict:
     f"error {length_eval['mae_frames']:.1f} frames; generation used {config.length_source} "
     "lengths."
   )
+  md.append(
+    f"\n## Physical plausibility (the {len(real)} real {e.split} clips, the first repeat's "
+    "generated clips)\n"
+  )
+  md.append(text_motion_report.plausibility_markdown(physics))
+  if n_export > 0:
+    md.append(f"- {n_export} generated test clips (GIF, BVH, npy) in samples/index.md.")
   md.append(f"\nConfig (seed {config.seed}) is in results.json.")
   text = "\n".join(md) + "\n"
   (workdir / "results.md").write_text(text)

@@ -34,6 +34,7 @@ from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
+from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.stages import evaluator as ev_lib
 from motion_jax.stages import t2m_gpt as stage
 from motion_jax.stages import text_data
@@ -58,6 +59,7 @@ class EvalConfig:
 @dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
+  export_clips: int = 4  # first test captions exported as npy / BVH / GIF to <workdir>/samples
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
   vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
   model: stage.T2MGPTStageConfig = stage.T2MGPTStageConfig()
@@ -195,8 +197,19 @@ def run(config: Config, workdir: str) -> dict:
   label = f"t2m_gpt T={m.temperature:g} top_k={m.top_k}"
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   t0 = time.perf_counter()
-  results[label] = gen_lib.evaluate_generator(evaluator, generate, pairs, **kw)
+  first_sets: dict[str, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
+  results[label] = gen_lib.evaluate_generator(
+    evaluator, text_motion_report.keep_first_call(generate, first_sets, label), pairs, **kw
+  )
   timings["generate_eval_s"] = time.perf_counter() - t0
+  real = [x[: config.data.max_length] for x in pairs.motions]
+  physics = text_motion_report.plausibility_table(real, first_sets)
+  n_export = min(config.export_clips, len(pairs))
+  if n_export > 0:
+    texts = [pairs.captions[i][0] for i in range(n_export)]
+    clips = generator.generate(texts, jax.random.PRNGKey(config.seed + 10**6))
+    text_motion_report.export_clips(workdir / "samples", texts, clips)
+    text_motion_report.export_clips(workdir / "samples" / "real", texts, real[:n_export])
   timings["total_s"] = time.perf_counter() - t_start
   main = results[label]
   chance3 = sanity["chance_r_precision"][2]
@@ -213,6 +226,7 @@ def run(config: Config, workdir: str) -> dict:
     "kind": "generator",
     "method": label,
     "results": results,
+    "plausibility": physics,
     "headline": headline,
     "fid_real_halves": sanity["fid_real_halves"],
     "timings": timings,
@@ -235,8 +249,13 @@ def run(config: Config, workdir: str) -> dict:
     f"- Generated length {headline['mean_generated_frames']:.1f} frames on average vs "
     f"{real_len:.1f} for the real motions (cropped to {config.data.max_length}).",
     f"- FID between two halves of the real motions: {sanity['fid_real_halves']:.3f}.",
-    f"\nConfig (seed {config.seed}) is in results.json.",
+    f"\n## Physical plausibility (the {len(real)} real {e.split} clips, the first repeat's "
+    "generated clips)\n",
+    text_motion_report.plausibility_markdown(physics),
   ]
+  if n_export > 0:
+    md.append(f"- {n_export} generated test clips (GIF, BVH, npy) in samples/index.md.")
+  md.append(f"\nConfig (seed {config.seed}) is in results.json.")
   text = "\n".join(md) + "\n"
   (workdir / "results.md").write_text(text)
   print(text)

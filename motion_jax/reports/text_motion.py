@@ -80,6 +80,18 @@ def export_clips(
   return index
 
 
+def keep_first_call(fn, store: dict, label: str):
+  """``fn`` (a ``generate`` function of the evaluation protocol) that also keeps the clips of its
+  first call (the first repeat's set) in ``store[label]``, for `plausibility_table`."""
+
+  def wrapped(*args):
+    out = list(fn(*args))
+    store.setdefault(label, out)
+    return out
+
+  return wrapped
+
+
 def joints_of(motions: Sequence[np.ndarray], skeleton: SkeletonSpec = T2M) -> list[np.ndarray]:
   """Joint positions ``[T_i, J, 3]`` of raw feature clips, in one batched ``recover_from_ric``
   (clips edge-padded to the longest, then cropped back)."""
@@ -131,4 +143,10 @@ def plausibility_markdown(table: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-__all__ = ["export_clips", "joints_of", "plausibility_markdown", "plausibility_table"]
+__all__ = [
+  "export_clips",
+  "joints_of",
+  "keep_first_call",
+  "plausibility_markdown",
+  "plausibility_table",
+]

@@ -35,6 +35,10 @@ def test_tiny_run_writes_results(tmp_path):
   assert (tmp_path / "rvq" / "rvq.jsonl").exists()
   logged = [json.loads(line) for line in (tmp_path / "rvq" / "rvq.jsonl").read_text().splitlines()]
   assert any("perplexity_2" in r and "codes_used_0" in r for r in logged)
+  assert set(results["plausibility"]["rows"]) == {"Real", label, "momask rvq3 steps3 s=0/0"}
+  assert "Physical plausibility" in md
+  entries = json.loads((tmp_path / "samples" / "captions.json").read_text())
+  assert len(entries) == 4 and (tmp_path / "samples" / f"{entries[0]['clip']}.bvh").exists()
 
 
 def test_bad_length_source_is_rejected(tmp_path):

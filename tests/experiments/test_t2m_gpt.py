@@ -24,4 +24,8 @@ def test_tiny_run_writes_results(tmp_path):
   assert 4 <= frames <= 64  # at least one token, at most max_length
   for name in ("vqvae", "t2m_gpt"):
     assert (tmp_path / name / "stage.json").exists()
-  assert f"| {label} |" in (tmp_path / "results.md").read_text()
+  md = (tmp_path / "results.md").read_text()
+  assert f"| {label} |" in md and "Physical plausibility" in md
+  assert set(results["plausibility"]["rows"]) == {"Real", label}
+  entries = json.loads((tmp_path / "samples" / "captions.json").read_text())
+  assert len(entries) == 4 and (tmp_path / "samples" / f"{entries[0]['clip']}.gif").exists()
