@@ -18,7 +18,7 @@ a rerun with the same config only re-evaluates.
 Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
 of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
 1,200 clips of the single-action procedural build (generator 1.0.0) cropped to 64 frames (3.2 s),
-1,000 training steps of 32 (CPU, about 20 min on 2 cores); the 2.0.0 build's multi-action clips
+1,000 training steps of 32 (10 min on a quiet 2-core CPU); the 2.0.0 build's multi-action clips
 are not cropped short, since a crop would drop actions its caption names; ``tiny`` = a 180-clip
 1.0.0 dataset and a few steps (tests). Default: the 10,000-clip 2.0.0 build at 196 frames.
 """
