@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from motion_jax.stages.evaluator import EvaluatorConfig
+from motion_jax.data.text_motion.preparation import TextMotionDataConfig
+from motion_jax.stages.evaluator import EvaluatorConfig, GenerationEvalConfig
 from motion_jax.stages.surrogate import SurrogateStageConfig
 from motion_jax.stages.vqvae import VQStageConfig
 
@@ -95,3 +96,26 @@ def evaluator(preset: str | None) -> EvaluatorConfig:
 
 
 __all__ = ["PRESETS", "check", "evaluator", "surrogate", "vqvae"]
+
+
+def generator_data(cfg: TextMotionDataConfig, preset: str | None) -> TextMotionDataConfig:
+  """The text-motion data of the generators' quick presets (t2m_diffusion, momask, t2m_gpt): one
+  1,200-clip single-action (1.0.0) build cropped to 64 frames, so their rows share a dataset and
+  an evaluator (a crop of a 2.0.0 sequence would drop actions its caption names). Other presets:
+  unchanged (the experiments set their own tiny data)."""
+  if preset == "quick":
+    return replace(cfg, clips=1200, version="1.0.0", max_length=64)
+  return cfg
+
+
+def generation_eval(cfg: GenerationEvalConfig, preset: str | None):
+  """The generators' evaluation protocol: quick = 3 repeats, multimodality over 8 texts x 10;
+  tiny = the train split, 2 repeats and a few pairs (tests); default = T2M's."""
+  if preset == "quick":
+    return replace(cfg, num_repeats=3, mm_texts=8, mm_repeats=10)
+  if preset == "tiny":
+    return replace(
+      cfg, split="train", num_repeats=2, diversity_pairs=16, mm_texts=2, mm_repeats=2, mm_pairs=2,
+      chunk=16,
+    )  # fmt: skip
+  return cfg

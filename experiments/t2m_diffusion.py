@@ -54,17 +54,7 @@ FEATURES_FILE = ev_lib.FEATURES_FILE  # one sentence-feature cache shared with t
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  """T2M's protocol (Guo et al.): 20 repeats, R-precision in batches of 32, 300 diversity pairs,
-  multimodality over 100 texts x 30 samples, 10 pairs."""
-
-  split: str = "test"
-  num_repeats: int = gen_lib.NUM_REPEATS
-  diversity_pairs: int = gen_lib.DIVERSITY_PAIRS
-  mm_texts: int = gen_lib.MM_TEXTS
-  mm_repeats: int = gen_lib.MM_REPEATS
-  mm_pairs: int = gen_lib.MM_PAIRS
-  chunk: int = 32  # generation batch
+class EvalConfig(ev_lib.GenerationEvalConfig):
   compare_unguided: bool = True  # also evaluate guidance scale 0
 
 
@@ -146,8 +136,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(
       c,
-      data=replace(c.data, clips=1200, max_length=64, version="1.0.0"),
-      eval=replace(c.eval, num_repeats=3, mm_texts=8, mm_repeats=10),
+      data=presets.generator_data(c.data, preset),
     )
   elif preset == "tiny":
     text = TextConditionerConfig(width=16, num_layers=1, num_heads=2, ff_dim=32)
@@ -162,18 +151,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0"),
-      eval=replace(
-        c.eval,
-        split="train",
-        num_repeats=2,
-        diversity_pairs=16,
-        mm_texts=2,
-        mm_repeats=2,
-        mm_pairs=2,
-        chunk=16,
-      ),
       steps=3,
     )
+  c = replace(c, eval=presets.generation_eval(c.eval, preset))
   ev = presets.evaluator(preset)
   c = replace(c, model=m, evaluator=replace(ev, data=c.data))
   return config_dict(c)
@@ -300,15 +280,7 @@ def run(config: Config, workdir: str) -> dict:
   generator = _generator(config, workdir, model, params, data, feats, cap_tokens)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
-  used = (len(pairs) // gen_lib.R_PRECISION_BATCH) * gen_lib.R_PRECISION_BATCH
-  kw = dict(
-    num_repeats=e.num_repeats,
-    diversity_pairs=min(e.diversity_pairs, used),
-    mm_texts=e.mm_texts,
-    mm_repeats=e.mm_repeats,
-    mm_pairs=e.mm_pairs,
-    seed=config.seed,
-  )
+  kw = e.protocol_kwargs(len(pairs), config.seed)
 
   first_sets: dict[float, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
 

@@ -46,17 +46,6 @@ FEATURES_FILE = ev_lib.FEATURES_FILE
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  split: str = "test"
-  num_repeats: int = gen_lib.NUM_REPEATS
-  diversity_pairs: int = gen_lib.DIVERSITY_PAIRS
-  mm_texts: int = gen_lib.MM_TEXTS
-  mm_repeats: int = gen_lib.MM_REPEATS
-  mm_pairs: int = gen_lib.MM_PAIRS
-  chunk: int = 32
-
-
-@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
   export_clips: int = 4  # first test captions exported as npy / BVH / GIF to <workdir>/samples
@@ -64,7 +53,7 @@ class Config:
   vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
   model: stage.T2MGPTStageConfig = stage.T2MGPTStageConfig()
   evaluator: EvaluatorConfig = EvaluatorConfig()
-  eval: EvalConfig = EvalConfig()
+  eval: ev_lib.GenerationEvalConfig = ev_lib.GenerationEvalConfig()
 
   def __post_init__(self):
     down = self.vqvae.model.downsample
@@ -96,8 +85,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(
       c,
-      data=replace(c.data, clips=1200, version="1.0.0", max_length=64),
-      eval=replace(c.eval, num_repeats=3, mm_texts=8, mm_repeats=10),
+      data=presets.generator_data(c.data, preset),
     )
   elif preset == "tiny":
     v = replace(v, loop=replace(v.loop, num_steps=6, log_every=3, checkpoint_every=0), window=32)
@@ -111,13 +99,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0", max_length=64),
-      eval=replace(
-        c.eval, split="train", num_repeats=2, diversity_pairs=16, mm_texts=2, mm_repeats=2,
-        mm_pairs=2, chunk=16,
-      ),
     )  # fmt: skip
   ev = presets.evaluator(preset)
-  c = replace(c, vqvae=v, model=m, evaluator=replace(ev, data=c.data))
+  c = replace(
+    c,
+    vqvae=v,
+    model=m,
+    evaluator=replace(ev, data=c.data),
+    eval=presets.generation_eval(c.eval, preset),
+  )
   return config_dict(c)
 
 
@@ -173,11 +163,7 @@ def run(config: Config, workdir: str) -> dict:
   )  # fmt: skip
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
-  used = (len(pairs) // gen_lib.R_PRECISION_BATCH) * gen_lib.R_PRECISION_BATCH
-  kw = dict(
-    num_repeats=e.num_repeats, diversity_pairs=min(e.diversity_pairs, used), mm_texts=e.mm_texts,
-    mm_repeats=e.mm_repeats, mm_pairs=e.mm_pairs, seed=config.seed,
-  )  # fmt: skip
+  kw = e.protocol_kwargs(len(pairs), config.seed)
   calls = [0]
   lengths_seen: list[int] = []
 

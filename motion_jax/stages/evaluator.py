@@ -93,6 +93,34 @@ def make_model(cfg: EvaluatorConfig, motion_features: int, text_features: int) -
   )
 
 
+@dataclasses.dataclass(frozen=True)
+class GenerationEvalConfig:
+  """T2M's protocol for a generator (Guo et al.): 20 repeats, R-precision in batches of 32, 300
+  diversity pairs, multimodality over 100 texts x 30 samples, 10 pairs; ``chunk`` = generation
+  batch."""
+
+  split: str = "test"
+  num_repeats: int = gen_lib.NUM_REPEATS
+  diversity_pairs: int = gen_lib.DIVERSITY_PAIRS
+  mm_texts: int = gen_lib.MM_TEXTS
+  mm_repeats: int = gen_lib.MM_REPEATS
+  mm_pairs: int = gen_lib.MM_PAIRS
+  chunk: int = 32
+
+  def protocol_kwargs(self, num_pairs: int, seed: int) -> dict[str, Any]:
+    """Keyword arguments of `gen_lib.evaluate_generator` for an evaluation set of ``num_pairs``
+    (diversity pairs capped at the motions R-precision uses)."""
+    used = (num_pairs // gen_lib.R_PRECISION_BATCH) * gen_lib.R_PRECISION_BATCH
+    return dict(
+      num_repeats=self.num_repeats,
+      diversity_pairs=min(self.diversity_pairs, used),
+      mm_texts=self.mm_texts,
+      mm_repeats=self.mm_repeats,
+      mm_pairs=self.mm_pairs,
+      seed=seed,
+    )
+
+
 class Evaluator:
   """A frozen TMR-style text / motion embedding model (see the module docstring).
 
@@ -419,6 +447,7 @@ def sanity_check(
 
 
 __all__ = [
+  "GenerationEvalConfig",
   "EvaluatorConfig",
   "Evaluator",
   "ensure_evaluator",
