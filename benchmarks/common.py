@@ -158,6 +158,38 @@ def compare_with_torch(
 # -------------------------------------------------------------------------- flops and the peak
 
 
+def train_step_runner(init_fn, loss_fn, tx, batch: dict, seed: int = 0):
+  """The project's own jitted, sharded train step (`motion_jax.train`) compiled for ``batch``:
+  ``(run(n) doing n steps, XLA flops per step, compile seconds)``; one warm-up step is run."""
+  import jax
+
+  from motion_jax.train import loop as loop_lib
+  from motion_jax.train import sharding as sharding_lib
+  from motion_jax.train import step as step_lib
+
+  mesh = sharding_lib.make_mesh()
+  make_state, _, shardings = loop_lib.init_state(init_fn, tx, seed, mesh)
+  step_fn = step_lib.jit_train_step(
+    step_lib.make_train_step(loss_fn, tx, ema_decay=0.0), mesh, shardings
+  )
+  state = make_state()
+  batch = sharding_lib.shard_batch(batch, mesh)
+  t0 = time.perf_counter()
+  compiled = step_fn.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  holder = [state]
+
+  def run(n: int) -> None:
+    st = holder[0]
+    for _ in range(n):
+      st, _ = compiled(st, batch)
+    jax.block_until_ready(st)
+    holder[0] = st
+
+  run(1)  # first step: allocation (and, for the VQ-VAE, the codebook initialisation branch)
+  return run, xla_flops(compiled), compile_s
+
+
 def xla_flops(compiled: Any) -> float | None:
   """XLA's flop count of a compiled computation (`jax.jit(f).lower(...).compile()`).
 

@@ -15,17 +15,12 @@ feed-forward (one extra dropout per layer); the work is otherwise the same. Rand
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
 import numpy as np
-from common import Row, compare_with_torch, gflops_rate, print_rows, xla_flops
+from common import Row, compare_with_torch, gflops_rate, print_rows, train_step_runner
 
 from motion_jax.stages import surrogate as sur_stage
-from motion_jax.train import loop as loop_lib
 from motion_jax.train import optim
-from motion_jax.train import sharding as sharding_lib
-from motion_jax.train import step as step_lib
 
 N_COORDS, N_MUSCLES, MAX_LEN = 33, 80, 128  # BIGE quick: max(window 64, sample_len 128)
 
@@ -44,32 +39,12 @@ def jax_runner(cfg: sur_stage.SurrogateStageConfig, data: dict, seed: int = 0):
 
   model = sur_stage.make_model(cfg, N_MUSCLES, MAX_LEN)
   tx = optim.make_optimizer(cfg.optim, cfg.loop.num_steps)
-  mesh = sharding_lib.make_mesh()
 
   def init_fn(key):
     return model.init(key, jnp.zeros((1, cfg.window, N_COORDS)))["params"], {}
 
-  make_state, _, shardings = loop_lib.init_state(init_fn, tx, seed, mesh)
   loss_fn = sur_stage.make_loss_fn(model, cfg.weighted_loss)
-  step_fn = step_lib.jit_train_step(
-    step_lib.make_train_step(loss_fn, tx, ema_decay=0.0), mesh, shardings
-  )
-  state = make_state()
-  batch = sharding_lib.shard_batch(data, mesh)
-  t0 = time.perf_counter()
-  compiled = step_fn.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
-  holder = [state]
-
-  def run(n: int) -> None:
-    st = holder[0]
-    for _ in range(n):
-      st, _ = compiled(st, batch)
-    jax.block_until_ready(st)
-    holder[0] = st
-
-  run(1)
-  return run, xla_flops(compiled), compile_s
+  return train_step_runner(init_fn, loss_fn, tx, data, seed)
 
 
 def torch_runner(cfg: sur_stage.SurrogateStageConfig, data: dict, seed: int = 0):

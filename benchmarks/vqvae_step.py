@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
-import jax
 import numpy as np
 from common import (
   Row,
@@ -31,15 +29,12 @@ from common import (
   matmul_peak_jax,
   parse_sizes,
   print_rows,
-  xla_flops,
+  train_step_runner,
 )
 
 from motion_jax.models.vqvae import VQVAEConfig
 from motion_jax.stages import vqvae as vq_stage
-from motion_jax.train import loop as loop_lib
 from motion_jax.train import optim
-from motion_jax.train import sharding as sharding_lib
-from motion_jax.train import step as step_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,28 +73,9 @@ def jax_runner(s: Size, x: np.ndarray, seed: int = 0):
   cfg = stage_config(s)
   model = vq_stage.make_model(cfg, s.features)
   tx = optim.make_optimizer(cfg.optim, cfg.loop.num_steps)
-  mesh = sharding_lib.make_mesh()
-  make_state, _, shardings = loop_lib.init_state(
-    vq_stage.make_init_fn(model, s.frames), tx, seed, mesh
-  )
-  train_step = step_lib.make_train_step(vq_stage.make_loss_fn(model, cfg.loss), tx, ema_decay=0.0)
-  step_fn = step_lib.jit_train_step(train_step, mesh, shardings)
-  state = make_state()
-  batch = sharding_lib.shard_batch({"motion": x}, mesh)
-  t0 = time.perf_counter()
-  compiled = step_fn.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
-  holder = [state]
-
-  def run(n: int) -> None:
-    st = holder[0]
-    for _ in range(n):
-      st, _ = compiled(st, batch)
-    jax.block_until_ready(st)
-    holder[0] = st
-
-  run(1)  # first step: codebook initialisation branch, allocation
-  return run, xla_flops(compiled), compile_s
+  init_fn = vq_stage.make_init_fn(model, s.frames)
+  loss_fn = vq_stage.make_loss_fn(model, cfg.loss)
+  return train_step_runner(init_fn, loss_fn, tx, {"motion": x}, seed)
 
 
 def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
