@@ -8,6 +8,9 @@
   --list                       list experiments with one-line descriptions
   --compilation_cache=DIR      JAX's persistent compilation cache ('' = off; default
                                ~/.cache/motion_jax/jax_compilation): a rerun skips XLA compiles
+  --precision=auto             matmul/conv dtype policy (motion_jax/train/precision.py): auto =
+                               bfloat16 inputs with float32 accumulation on GPU/TPU, float32 on
+                               CPU; or float32 | bfloat16 | default (JAX's own)
 Multi-host: pass --coordinator_address/--num_processes/--process_id (jax.distributed).
 """
 
@@ -32,6 +35,12 @@ flags.DEFINE_string(
   None,
   "JAX persistent compilation cache folder ('' = off; default $MOTION_JAX_COMPILATION_CACHE or "
   "~/.cache/motion_jax/jax_compilation)",
+)
+flags.DEFINE_enum(
+  "precision",
+  "auto",
+  ["auto", "float32", "bfloat16", "default"],
+  "matmul/conv dtype policy: auto = bfloat16 x bfloat16 -> float32 on GPU/TPU, float32 on CPU",
 )
 flags.DEFINE_string("coordinator_address", None, "multi-host: host:port of process 0")
 flags.DEFINE_integer("num_processes", None, "multi-host: number of processes")
@@ -134,14 +143,17 @@ def main(argv, module, name, arg):
   workdir = pathlib.Path(FLAGS.workdir or ROOT / "runs" / (f"{name}_{arg}" if arg else name))
   workdir.mkdir(parents=True, exist_ok=True)
   from motion_jax.io.report import write_json
-  from motion_jax.train import compilation
+  from motion_jax.train import compilation, precision
   from motion_jax.train.writers import write_run_info
 
   cache = compilation.enable_cache(FLAGS.compilation_cache)
-  write_run_info(workdir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}")
+  policy = precision.apply(FLAGS.precision)
+  write_run_info(
+    workdir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}", precision=policy
+  )
   print(
     f"[launch] experiment={name} arg={arg or '-'} workdir={workdir} "
-    f"compilation_cache={cache or 'off'}",
+    f"compilation_cache={cache or 'off'} precision={policy}",
     flush=True,
   )
   with compilation.CompileTimer() as timer:

@@ -80,8 +80,9 @@ def run_jax_full(candidates, steps, repeats=1):
   return candidates * steps / best_seconds(lambda: jax.block_until_ready(guide(z0)), repeats)
 
 
-def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
-  """A callable run(n=steps) running n steps of the same objective as a PyTorch eager loop."""
+def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0, device="cpu"):
+  """A callable run(n=steps) running n steps of the same objective as a PyTorch eager loop on
+  ``device``."""
   import torch
   from torch import nn
 
@@ -102,18 +103,18 @@ def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
     layers += [Res(w, c.dilation_growth**i) for i in reversed(range(c.depth))]
     layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(w, w, 3, padding=1)]
   layers += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.Conv1d(w, 33, 3, padding=1)]
-  decoder = nn.Sequential(*layers).eval()
+  decoder = nn.Sequential(*layers).eval().to(device)
   enc_layer = nn.TransformerEncoderLayer(
     33, sur_cfg.num_heads, sur_cfg.ff_dim, dropout=0.0, batch_first=True
   )
-  surrogate = nn.TransformerEncoder(enc_layer, sur_cfg.num_layers).eval()
-  head = nn.Linear(33, 80)
-  pos = torch.zeros(1, length, 33)
+  surrogate = nn.TransformerEncoder(enc_layer, sur_cfg.num_layers).eval().to(device)
+  head = nn.Linear(33, 80).to(device)
+  pos = torch.zeros(1, length, 33, device=device)
   for p in [*decoder.parameters(), *surrogate.parameters(), *head.parameters()]:
     p.requires_grad_(False)
-  cb = torch.tensor(np.asarray(codebook))
-  ef = torch.tensor(np.asarray(train_latents)).reshape(len(train_latents), -1)
-  z = torch.tensor(np.asarray(z0), requires_grad=True)
+  cb = torch.tensor(np.asarray(codebook), device=device)
+  ef = torch.tensor(np.asarray(train_latents), device=device).reshape(len(train_latents), -1)
+  z = torch.tensor(np.asarray(z0), device=device, requires_grad=True)
   opt = torch.optim.Adam([z], lr=0.05)
 
   def step():
@@ -137,6 +138,8 @@ def run_torch(steps, length, vq_cfg, sur_cfg, codebook, train_latents, z0):
   def run(n=steps):
     for _ in range(n):
       step()
+    if device != "cpu":
+      torch.cuda.synchronize()
 
   return run
 

@@ -121,7 +121,10 @@ def main() -> int:
       jax_peaks[f"before {name}"] = matmul_peak_jax()
     t0 = time.perf_counter()
     try:
-      rows += run_one(name, kwargs, max(jax_peaks.values()))
+      new = run_one(name, kwargs, max(jax_peaks.values()))
+      rows += new
+      for r in new:  # as each benchmark ends, so that a run cut short still shows its figures
+        print(json.dumps(r.to_dict(), default=str), file=sys.stderr, flush=True)
     except Exception:  # noqa: BLE001 - report every benchmark, fail at the end
       errors[name] = traceback.format_exc()
       print(errors[name], file=sys.stderr, flush=True)

@@ -78,8 +78,11 @@ def jax_runner(s: Size, x: np.ndarray, seed: int = 0):
   return train_step_runner(init_fn, loss_fn, tx, {"motion": x}, seed)
 
 
-def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
-  """run(n) doing n PyTorch eager train steps of the same architecture and loss."""
+def torch_runner(s: Size, x: np.ndarray, seed: int = 0, device: str = "cpu", autocast=None):
+  """run(n) doing n PyTorch eager train steps of the same architecture and loss on ``device``
+  (``autocast``: a torch dtype for `torch.autocast`, e.g. torch.bfloat16; None = float32)."""
+  import contextlib
+
   import torch
   import torch.nn.functional as F
   from torch import nn
@@ -109,11 +112,11 @@ def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
   for _ in range(m.down_t):
     dec += [*stack(w), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(w, w, 3, padding=1)]
   dec += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.Conv1d(w, s.features, 3, padding=1)]
-  encoder, decoder = nn.Sequential(*enc), nn.Sequential(*dec)
+  encoder, decoder = nn.Sequential(*enc).to(device), nn.Sequential(*dec).to(device)
 
   k, d, mu = m.num_codes, m.code_dim, m.mu
-  codebook, code_sum = torch.zeros(k, d), torch.zeros(k, d)
-  code_count, initted = torch.zeros(k), [False]
+  codebook, code_sum = torch.zeros(k, d, device=device), torch.zeros(k, d, device=device)
+  code_count, initted = torch.zeros(k, device=device), [False]
 
   def random_rows(flat):
     reps = -(-k // len(flat))
@@ -124,7 +127,7 @@ def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
 
   def loss_fn(xb):  # xb [B, T, C]
     z_e = encoder(xb.transpose(1, 2))  # [B, D, T']
-    flat = z_e.transpose(1, 2).reshape(-1, d)
+    flat = z_e.transpose(1, 2).reshape(-1, d).float()
     with torch.no_grad():
       sg = flat.detach()
       if not initted[0]:
@@ -141,7 +144,7 @@ def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
       used = (code_count >= 1.0)[:, None]
       codebook.copy_(torch.where(used, code_sum / code_count.clamp_min(1e-6)[:, None], reset))
     zq_st = flat + (z_q - flat).detach()
-    x_hat = decoder(zq_st.reshape(len(xb), -1, d).transpose(1, 2)).transpose(1, 2)
+    x_hat = decoder(zq_st.reshape(len(xb), -1, d).transpose(1, 2)).transpose(1, 2).float()
     rec = F.smooth_l1_loss(x_hat, xb)
     commit = F.mse_loss(flat, z_q)
     temporal = ((x_hat[:, 1:] - x_hat[:, :-1]) ** 2).mean()
@@ -151,13 +154,22 @@ def torch_runner(s: Size, x: np.ndarray, seed: int = 0):
   opt = torch.optim.AdamW(
     params, lr=c.optim.learning_rate, betas=(c.optim.b1, c.optim.b2), weight_decay=0.0
   )
-  xb = torch.from_numpy(x)
+  xb = torch.from_numpy(x).to(device)
+
+  def cast():
+    if autocast is None:
+      return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=autocast)
 
   def run(n: int) -> None:
     for _ in range(n):
       opt.zero_grad(set_to_none=True)
-      loss_fn(xb).backward()
+      with cast():
+        loss = loss_fn(xb)
+      loss.backward()
       opt.step()
+    if device != "cpu":
+      torch.cuda.synchronize()
 
   run(1)
   return run

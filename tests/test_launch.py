@@ -88,12 +88,14 @@ def test_override_is_applied_and_recorded(tmp_path):
       f"--workdir={tmp_path}",
       "--config.vqvae.loop.num_steps=12",
       "--config.seed=7",
+      "--precision=float32",
     ]
   )
   cfg = json.loads((tmp_path / "config.json").read_text())
   assert cfg["vqvae"]["loop"]["num_steps"] == 12 and cfg["seed"] == 7
   info = json.loads((tmp_path / "run_info.json").read_text())
   assert info["seed"] == 7 and "commit" in info["git"]
+  assert info["precision_policy"] == "float32" and info["jax_default_matmul_precision"] == "highest"
   steps = [
     json.loads(line)["step"]
     for line in (tmp_path / "vqvae" / "vqvae.jsonl").read_text().splitlines()

@@ -38,8 +38,11 @@ def git_commit() -> dict[str, Any]:
   return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def write_run_info(workdir: str | pathlib.Path, config: Any, *, seed: int, experiment: str) -> None:
-  """Writes config.json (resolved config) and run_info.json (commit, seed, argv, devices)."""
+def write_run_info(
+  workdir: str | pathlib.Path, config: Any, *, seed: int, experiment: str, precision: str = ""
+) -> None:
+  """Writes config.json (resolved config) and run_info.json (commit, seed, argv, devices, the
+  matmul precision policy and JAX's setting of it)."""
   if jax.process_index() != 0:
     return
   workdir = pathlib.Path(workdir)
@@ -60,6 +63,8 @@ def write_run_info(workdir: str | pathlib.Path, config: Any, *, seed: int, exper
     "backend": jax.default_backend(),
     "devices": jax.device_count(),
     "processes": jax.process_count(),
+    "precision_policy": precision,
+    "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
     "hostname": os.uname().nodename,
   }
   history = workdir / "run_info.jsonl"  # one line per (re)start, so resumes are visible
