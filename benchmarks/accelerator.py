@@ -33,8 +33,6 @@ import numpy as np
 import vqvae_step
 from common import best_seconds, machine, machine_line
 
-from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
-from motion_jax.models.vqvae import VQVAE, VQVAEConfig
 from motion_jax.train import precision
 
 POLICIES = ("float32", "default", "bfloat16")
@@ -105,24 +103,12 @@ def vq_row(label, s, x, policy, torch_device, repeats, peaks) -> dict:
   return row
 
 
-def guidance_model(s):
-  vq_cfg = VQVAEConfig(width=s.width, code_dim=s.code_dim, num_codes=s.num_codes)
-  sur_cfg = SurrogateConfig()
-  vq, sur = VQVAE(vq_cfg, 33), MuscleSurrogate(sur_cfg, output_dim=80, max_len=s.length)
-  x = jnp.zeros((1, s.length, 33))
-  vq_vars = vq.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
-  sur_vars = sur.init(jax.random.PRNGKey(2), x)
-  codebook = jax.random.normal(jax.random.PRNGKey(3), (s.num_codes, s.code_dim))
-  train_latents = jax.random.normal(jax.random.PRNGKey(4), (200, s.length // 4, s.code_dim))
-  return vq_cfg, sur_cfg, vq, vq_vars, sur, sur_vars, codebook, train_latents
-
-
 def guidance_rows(base, candidates, policy, torch_device, torch_at, repeats) -> list[dict]:
-  vq_cfg, sur_cfg, vq, vq_vars, sur, sur_vars, codebook, train_latents = guidance_model(base)
+  vq_cfg, sur_cfg, vq, vq_vars, sur, sur_vars, codebook, train_latents = gt.random_models(base)
   rows = []
   for n in candidates:
     s = dataclasses.replace(base, candidates=n)
-    z0 = jax.random.normal(jax.random.PRNGKey(5), (n, s.length // 4, s.code_dim))
+    z0 = gt.initial_latents(s)
     with precision.scope(policy):
       t0 = time.perf_counter()
       ours = gt.run_jax(s.steps, vq, vq_vars, sur, sur_vars, codebook, train_latents, z0)

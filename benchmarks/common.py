@@ -215,6 +215,7 @@ def train_step_runner(init_fn, loss_fn, tx, batch: dict, seed: int = 0):
     return metrics
 
   run(1)  # first step: allocation (and, for the VQ-VAE, the codebook initialisation branch)
+  run.compiled = compiled  # for memory_analysis() (benchmarks/scaling.py)
   if jax.default_backend() == "cpu":
     return run, xla_flops(compiled), compile_s
   return run, cpu_step_flops(init_fn, loss_fn, tx, batch, seed), compile_s
