@@ -25,7 +25,7 @@ from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parent
 EXPERIMENTS_DIR = ROOT / "experiments"
-NOT_EXPERIMENTS = ("presets",)  # shared helpers in experiments/, not runnable
+NOT_EXPERIMENTS = ("presets", "generation")  # shared helpers in experiments/, not runnable
 
 flags.DEFINE_string("experiment", None, "experiment name, optionally NAME:ARG (e.g. bige:quick)")
 flags.DEFINE_string("workdir", None, "output directory (default runs/<experiment>[_<arg>])")

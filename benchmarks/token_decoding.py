@@ -3,15 +3,17 @@
 MoMask: tokens/s and clips/s of `motion_jax.diffusion.masked.decode` (``--steps`` base steps with
 CFG in one doubled batch, then the Q-1 residual layers) driving a mask and a residual transformer
 (``--latent``/``--layers``/``--heads``/``--ff``, random parameters: the cost does not depend on
-the weights) on ``--batch`` prompts of ``--tokens`` tokens.
+the weights) on batches of ``--tokens``-token prompts, at each size of ``--batch`` (comma
+separated, default 1,8: one interactive prompt and a batch).
 
 T2M-GPT: tokens/s and clips/s of `motion_jax.diffusion.autoregressive` sampling ``--gpt-tokens``
 tokens with the key/value cache (`sample_cached`) and by re-running the causal pass every step
 (`sample_full`), at ``--gpt-layers``/``--gpt-dim``/``--gpt-heads`` (default: T2M-GPT's 9 x 1024 x
-16, block 51); the cache's speed-up is printed as a ratio. Each function is compiled once; the
-time is the best of ``--repeats`` runs.
+16, block 51); the cache's speed-up is a row of its own at each batch size. Each function is
+compiled once per batch size; the time is the best of ``--repeats`` runs. Output: one Markdown
+table (model, variant, batch, tokens/s, clips/s, s/batch).
 
-    python benchmarks/token_decoding.py [--batch 8] [--gpt-layers 9 --gpt-dim 1024]
+    python benchmarks/token_decoding.py [--batch 1,8] [--gpt-layers 9 --gpt-dim 1024]
 """
 
 from __future__ import annotations
@@ -38,67 +40,89 @@ def _best(fn, repeats):
   return min(times)
 
 
-def momask(args) -> None:
+def _rate_row(model: str, variant: str, b: int, tokens: int, s: float) -> list[str]:
+  return [model, variant, str(b), f"{b * tokens / s:,.0f}", f"{b / s:,.2f}", f"{s:.3f}"]
+
+
+def momask(args, batches: list[int]) -> list[list[str]]:
+  """Rows of MoMask's decode at each batch size."""
   cfg = TokenTransformerConfig(args.latent, args.layers, args.heads, args.ff, 0.0)
-  k, q, b, n, f = args.codes, args.quantizers, args.batch, args.tokens, 384
+  k, q, n, f = args.codes, args.quantizers, args.tokens, 384
   base, res = MaskTransformer(cfg, k), ResidualTransformer(cfg, k, q)
-  text, valid = jnp.ones((b, f)), jnp.ones((b, n), bool)
-  keep = jnp.ones((b,), bool)
-  pb = base.init(jax.random.PRNGKey(0), jnp.zeros((b, n), jnp.int32), text, keep, valid)
-  pr = res.init(jax.random.PRNGKey(1), jnp.zeros((b, n, q), jnp.int32), jnp.ones((b,), jnp.int32),
-                text, keep, valid)  # fmt: skip
+  one = jnp.ones((1,), bool)
+  pb = base.init(jax.random.PRNGKey(0), jnp.zeros((1, n), jnp.int32), jnp.ones((1, f)), one,
+                 jnp.ones((1, n), bool))  # fmt: skip
+  pr = res.init(jax.random.PRNGKey(1), jnp.zeros((1, n, q), jnp.int32), jnp.ones((1,), jnp.int32),
+                jnp.ones((1, f)), one, jnp.ones((1, n), bool))  # fmt: skip
   dcfg = masked.DecodeConfig(steps=args.steps)
+  variant = f"decode {args.steps} steps + {q - 1} residual, latent {args.latent} x {args.layers}"
+  rows = []
+  for b in batches:
+    text, valid = jnp.ones((b, f)), jnp.ones((b, n), bool)
 
-  @jax.jit
-  def run(key):
-    return masked.decode(
-      lambda i, t, kp, v: base.apply(pb, i, t, kp, v),
-      lambda c, j, t, kp, v: res.apply(pr, c, j, t, kp, v),
-      text, valid, key, dcfg, k, q,
-    )  # fmt: skip
+    @jax.jit
+    def run(key, text=text, valid=valid):
+      return masked.decode(
+        lambda i, t, kp, v: base.apply(pb, i, t, kp, v),
+        lambda c, j, t, kp, v: res.apply(pr, c, j, t, kp, v),
+        text, valid, key, dcfg, k, q,
+      )  # fmt: skip
 
-  s = _best(lambda r: run(jax.random.PRNGKey(r)), args.repeats)
-  print(
-    f"MoMask decode ({args.steps} steps + {q - 1} residual layers, latent {args.latent}, "
-    f"{args.layers} layers): {b * n / s:,.0f} tokens/s, {b / s:,.2f} clips/s ({s:.3f} s/batch)"
-  )
+    s = _best(lambda r, run=run: run(jax.random.PRNGKey(r)), args.repeats)
+    rows.append(_rate_row("MoMask", variant, b, n, s))
+  return rows
 
 
-def gpt(args) -> None:
+def gpt(args, batches: list[int]) -> list[list[str]]:
+  """Rows of T2M-GPT's sampling with and without the KV cache, and the cache's speed-up, at each
+  batch size."""
   cfg = GPTConfig(args.gpt_layers, args.gpt_dim, args.gpt_heads, args.gpt_tokens + 1, 0.0)
-  k, b, n = args.codes, args.batch, args.gpt_tokens
+  k, n = args.codes, args.gpt_tokens
   model = T2MGPT(cfg, k)
-  text = jax.random.normal(jax.random.PRNGKey(0), (b, 384))
-  params = model.init(jax.random.PRNGKey(0), text[:1], jnp.zeros((1, n), jnp.int32))["params"]
+  text1 = jnp.zeros((1, 384))
+  params = model.init(jax.random.PRNGKey(0), text1, jnp.zeros((1, n), jnp.int32))["params"]
   sample_cfg = ar.ARConfig(temperature=1.0)
+  size = f"{args.gpt_layers} x {args.gpt_dim}, {n} positions"
+  rows = []
+  for b in batches:
+    text = jax.random.normal(jax.random.PRNGKey(0), (b, 384))
 
-  @jax.jit
-  def cached(key):
-    def step_fn(t, prev, cache, pos):
-      return model.apply({"params": params}, t, prev, cache, pos, method=T2MGPT.step)
+    @jax.jit
+    def cached(key, text=text, b=b):
+      def step_fn(t, prev, cache, pos):
+        return model.apply({"params": params}, t, prev, cache, pos, method=T2MGPT.step)
 
-    return ar.sample_cached(step_fn, init_cache(cfg, b), text, key, sample_cfg, k, n - 1)
+      return ar.sample_cached(step_fn, init_cache(cfg, b), text, key, sample_cfg, k, n - 1)
 
-  @jax.jit
-  def full(key):
-    return ar.sample_full(
-      lambda t, ids: model.apply({"params": params}, t, ids), text, key, sample_cfg, k, n - 1
-    )
+    @jax.jit
+    def full(key, text=text):
+      return ar.sample_full(
+        lambda t, ids: model.apply({"params": params}, t, ids), text, key, sample_cfg, k, n - 1
+      )
 
-  times = {}
-  for name, fn in (("KV cache", cached), ("no cache", full)):
-    s = _best(lambda r, fn=fn: fn(jax.random.PRNGKey(r)), args.repeats)
-    times[name] = s
-    print(
-      f"T2M-GPT {name} ({args.gpt_layers} x {args.gpt_dim}, {n} positions): "
-      f"{b * n / s:,.0f} tokens/s, {b / s:,.2f} clips/s ({s:.3f} s/batch)"
-    )
-  print(f"KV-cache speed-up: {times['no cache'] / times['KV cache']:.2f}x")
+    times = {}
+    for name, fn in (("KV cache", cached), ("no cache", full)):
+      times[name] = _best(lambda r, fn=fn: fn(jax.random.PRNGKey(r)), args.repeats)
+      rows.append(_rate_row("T2M-GPT", f"{name}, {size}", b, n, times[name]))
+    ratio = times["no cache"] / times["KV cache"]
+    rows.append(["T2M-GPT", "KV-cache speed-up (no-cache time / cached time)", str(b),
+                 f"{ratio:.2f}x", f"{ratio:.2f}x", ""])  # fmt: skip
+  return rows
+
+
+def _batches(value: str) -> list[int]:
+  try:
+    out = [int(x) for x in value.split(",") if x.strip()]
+  except ValueError:
+    out = []
+  if not out or min(out) < 1:
+    raise argparse.ArgumentTypeError(f"--batch: comma-separated sizes >= 1, got {value!r}")
+  return out
 
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__)
-  ap.add_argument("--batch", type=int, default=8)
+  ap.add_argument("--batch", type=_batches, default=[1, 8], help="batch sizes, e.g. 1,8")
   ap.add_argument("--codes", type=int, default=512)
   ap.add_argument("--tokens", type=int, default=49)  # 196 frames / 4
   ap.add_argument("--quantizers", type=int, default=6)
@@ -116,10 +140,15 @@ def main() -> None:
   ap.add_argument("--skip-gpt", action="store_true")
   args = ap.parse_args()
   print(f"devices: {jax.devices()}")
+  rows = []
   if not args.skip_momask:
-    momask(args)
+    rows += momask(args, args.batch)
   if not args.skip_gpt:
-    gpt(args)
+    rows += gpt(args, args.batch)
+  print("| model | variant | batch | tokens/s | clips/s | s/batch |")
+  print("|---|---|---:|---:|---:|---:|")
+  for row in rows:
+    print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

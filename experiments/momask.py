@@ -16,6 +16,22 @@ with 1, 2, .., Q layers. Results go to ``results.md`` / ``results.json`` (kind "
 
 A length estimator (MoMask's) is trained on the same tokens and scored on the evaluation split;
 ``--config.length_source=predicted`` generates at its sampled lengths instead of the true ones.
+``--config.length=N`` (frames, a multiple of 4 up to ``data.max_length``; 0 = off) gives every
+generated clip N frames instead, in the evaluation and in generation only (below).
+
+After the evaluation, the first ``generate.export_clips`` test captions are exported (npy, BVH,
+GIF) to ``samples/``, and with ``eval.export_edits`` a temporal-editing demo (MoMask Sec. 4.4) of
+the first test clip to ``samples/editing/``: its first half kept, its second half kept, and its
+two outer quarters kept (middle regenerated), each regenerated part driven by another test
+caption, next to the source clip.
+
+Generation only: ``--config.generate.texts="a person walks|a person jumps"`` (with
+``generate.samples``, ``generate.lengths``, ``generate.out``; `experiments.generation`) loads the
+workdir's trained stages (same preset and overrides as the training run: another config is
+refused, naming the changed keys), samples the captions and exports them to
+``<workdir>/generated/`` with a ``generation.json``; nothing is trained or evaluated. Lengths:
+``generate.lengths`` (frames, rounded down to whole 4-frame tokens, clipped to
+``data.max_length``), else ``length`` when > 0, else drawn from the length estimator.
 
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``rvq``, ``momask_base``,
 ``momask_residual``, ``momask_length``; a rerun with the same config only re-evaluates.
@@ -31,13 +47,16 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.generation import GenerateConfig, token_frames, with_captions, write_generated
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
@@ -58,6 +77,7 @@ FEATURES_FILE = ev_lib.FEATURES_FILE  # one sentence-feature cache shared with t
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(ev_lib.GenerationEvalConfig):
   compare_unguided: bool = True  # also evaluate guidance scale 0
+  export_edits: bool = True  # temporal-editing demo of the first test clip -> samples/editing/
 
 
 LENGTH_SOURCES = ("ground_truth", "predicted")
@@ -69,20 +89,29 @@ class Config:
   # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
   # from the length estimator ('predicted').
   length_source: str = "ground_truth"
-  export_clips: int = 4  # first test captions exported as npy / BVH / GIF to <workdir>/samples
+  # Frames of every generated clip (evaluation and generation only): 0 = length_source in the
+  # evaluation, the length estimator in generation only; > 0 = this many (a multiple of 4).
+  length: int = 0
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
   rvq: rvq_stage.RVQStageConfig = rvq_stage.RVQStageConfig()
   model: stage.MoMaskStageConfig = stage.MoMaskStageConfig()
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: EvalConfig = EvalConfig()
+  generate: GenerateConfig = GenerateConfig()
 
   def __post_init__(self):
     if self.length_source not in LENGTH_SOURCES:
       raise ValueError(f"length_source must be one of {LENGTH_SOURCES}, got {self.length_source!r}")
-    if self.data.max_length % self.rvq.model.downsample:
+    down, max_length = self.rvq.model.downsample, self.data.max_length
+    if max_length % down:
       raise ValueError(
-        f"data.max_length {self.data.max_length} must be a multiple of "
-        f"{self.rvq.model.downsample} (one token per 2**down_t frames)"
+        f"data.max_length {max_length} must be a multiple of {down} (one token per 2**down_t "
+        "frames)"
+      )
+    if self.length and (self.length % down or not down <= self.length <= max_length):
+      raise ValueError(
+        f"length must be 0 (lengths from length_source / the estimator) or a multiple of {down} "
+        f"in [{down}, {max_length}] (data.max_length), got {self.length}"
       )
 
 
@@ -196,9 +225,157 @@ def length_accuracy(model, params, data, feats, config: Config) -> dict:
   }
 
 
+def _fingerprints(config: Config, encoder: str) -> dict[str, dict]:
+  """What each trained stage depends on (its `cached_stage` key); ``encoder`` names the text
+  features' encoder."""
+  r, m = config.rvq, config.model
+  rvq_fp = {"data": to_dict(config.data), "seed": config.seed, "rvq": to_dict(r)}
+  transformer_keys = {
+    key: val for key, val in to_dict(replace(m, decode=stage.DecodeSettings())).items()
+    if not key.startswith("length_")
+  }  # fmt: skip
+  tf_fp = {**rvq_fp, "model": transformer_keys, "features": encoder}
+  length_fp = {**tf_fp, "length": [m.length_width, m.length_dropout]}
+  return {"rvq": rvq_fp, "momask_base": tf_fp, "momask_residual": tf_fp,
+          "momask_length": length_fp}  # fmt: skip
+
+
+def _generator(config: Config, data, feats, rvq_vars, base_params, res_params) -> stage.Generator:
+  return stage.Generator(
+    rvq_stage.make_model(config.rvq, data.dim), rvq_vars, base_params, res_params, config.model,
+    feats, data.mean, data.std, max_frames=config.data.max_length, chunk=config.eval.chunk,
+  )  # fmt: skip
+
+
+def clip_lengths(
+  config: Config,
+  count: int,
+  true_lengths: Sequence[int] | None,
+  predict_tokens: Callable[[], np.ndarray],
+) -> np.ndarray:
+  """Frames of ``count`` generated clips: ``config.length`` when > 0; else the length
+  estimator's token counts (``predict_tokens()``) x 4 when ``length_source`` is 'predicted' or no
+  true lengths are given (generation only); else the true lengths; at most ``data.max_length``."""
+  max_length = config.data.max_length
+  if config.length > 0:
+    return np.full(count, config.length)
+  if true_lengths is None or config.length_source == "predicted":
+    return np.minimum(np.asarray(predict_tokens()) * config.rvq.model.downsample, max_length)
+  return np.minimum(np.asarray(true_lengths, int), max_length)
+
+
+class Trained(NamedTuple):
+  """A trained workdir's MoMask: the `Generator` and the length estimator."""
+
+  generator: stage.Generator
+  length_model: Any
+  length_params: Any
+  data: prep.TextMotionData
+
+  def predict_tokens(self, texts: Sequence[str], key: jax.Array) -> np.ndarray:
+    text = self.generator.features.sentence_embeddings(list(texts))
+    return stage.sample_lengths(self.length_model, self.length_params, text, key)
+
+
+def _load(workdir: pathlib.Path, name: str, fingerprint: dict):
+  try:
+    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
+  except FileNotFoundError as e:
+    raise FileNotFoundError(
+      f"{e}. Train first: python launch.py --experiment=momask[:PRESET] --workdir={workdir}"
+    ) from None
+  except ValueError as e:
+    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+
+
+def load_trained(config: Config, workdir: str | pathlib.Path, texts: Sequence[str] = ()) -> Trained:
+  """The workdir's trained stages (nothing is trained): FileNotFoundError when the run has not
+  trained them, ValueError naming the changed keys when ``config`` differs from the one they
+  were trained with. ``texts`` not in the feature cache are encoded (MiniLM) first."""
+  workdir = pathlib.Path(workdir)
+  rvq_fp = _fingerprints(config, "")["rvq"]  # needs no data: fails before loading any
+  rvq_vars = _load(workdir, "rvq", rvq_fp)["variables"]
+  data = text_data.load(config.data, workdir)
+  feats, _, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
+  fps = _fingerprints(config, str(feats.encoder))
+  q = config.rvq.model.num_quantizers
+  base_params = _load(workdir, "momask_base", fps["momask_base"])["params"]
+  res_params = _load(workdir, "momask_residual", fps["momask_residual"])["params"] if q > 1 else {}
+  length_params = _load(workdir, "momask_length", fps["momask_length"])["params"]
+  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
+  max_tokens = config.data.max_length // config.rvq.model.downsample
+  return Trained(
+    _generator(config, data, feats, rvq_vars, base_params, res_params),
+    stage.make_length_model(config.model, max_tokens),
+    length_params,
+    data,
+  )
+
+
+def generate_only(config: Config, workdir: pathlib.Path) -> dict:
+  """Clips for ``config.generate.texts`` from the workdir's trained stages (module docstring)."""
+  t0 = time.perf_counter()
+  g = config.generate
+  captions = g.captions()
+  frames = g.frame_counts(len(captions))
+  if frames is not None:
+    frames = token_frames(frames, config.rvq.model.downsample, config.data.max_length)
+  trained = load_trained(config, workdir, captions)
+  texts = g.repeat(captions)
+  key = jax.random.PRNGKey(config.seed)
+  if frames is not None:
+    lengths = np.asarray(g.repeat(frames.tolist()))
+  else:
+    lengths = clip_lengths(
+      config, len(texts), None, lambda: trained.predict_tokens(texts, jax.random.fold_in(key, 7))
+    )
+  motions = trained.generator.generate(texts, lengths, key)
+  return write_generated(workdir / g.out, texts, lengths, motions, config, t0)
+
+
+def export_edits(generator: stage.Generator, pairs, config: Config, out_dir: pathlib.Path):
+  """Temporal editing (MoMask Sec. 4.4) of the first evaluation clip (cropped to whole tokens of
+  at most ``data.max_length`` frames): its first half kept, its second half kept, and its outer
+  quarters kept (middle regenerated), the rest regenerated from the first other caption of the
+  evaluation pairs; `export_clips` writes the source and the three edits to ``out_dir`` with an
+  ``edits.json``. None (nothing written) when the clip is shorter than 4 tokens or there is no
+  other caption."""
+  down = generator.down
+  n = min(len(pairs.motions[0]), config.data.max_length) // down * down
+  caption = pairs.captions[0][0]
+  other = next((c[0] for c in pairs.captions[1:] if c[0] != caption), None)
+  if n < 4 * down or other is None:
+    return None
+  src = np.asarray(pairs.motions[0][:n], np.float32)
+  half, quarter = n // 2 // down * down, n // 4 // down * down
+  t = np.arange(n)
+  keep = {
+    "first half kept": t < half,
+    "second half kept": t >= half,
+    "middle regenerated": (t < quarter) | (t >= n - quarter),
+  }
+  key = jax.random.PRNGKey(config.seed + 2 * 10**6)
+  edited, _, _ = generator.inpaint(
+    [other] * len(keep), [src] * len(keep), list(keep.values()), key, settings=config.model.decode
+  )
+  texts = [f"source: {caption}"] + [f"{name}: {other}" for name in keep]
+  index = text_motion_report.export_clips(out_dir, texts, [src, *edited])
+
+  def spans(mask):  # kept frame ranges [start, end)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
+
+  info = {"source_caption": caption, "edit_caption": other, "frames": int(n), "index": str(index),
+          "kept_frames": {name: spans(mask) for name, mask in keep.items()}}  # fmt: skip
+  report.write_json(out_dir / "edits.json", info)
+  return info
+
+
 def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
+  if config.generate.texts:
+    return generate_only(config, workdir)
   ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
   timings = {}
   t0 = time.perf_counter()
@@ -219,10 +396,9 @@ def run(config: Config, workdir: str) -> dict:
     _, variables = rvq_stage.train(r, rvq_batcher, data.dim, workdir / "rvq", seed=config.seed)
     return {"variables": variables}, {}
 
-  base_fp = {"data": to_dict(config.data), "seed": config.seed}
-  rvq_fp = {**base_fp, "rvq": to_dict(r)}
+  fps = _fingerprints(config, str(feats.encoder))
   t0 = time.perf_counter()
-  rvq_vars = artifacts.cached_stage(workdir, "rvq", train_rvq, rvq_fp).arrays["variables"]
+  rvq_vars = artifacts.cached_stage(workdir, "rvq", train_rvq, fps["rvq"]).arrays["variables"]
   timings["rvq_train_s"] = time.perf_counter() - t0
   mpjpe = reconstruction_mpjpe(rvq_model, rvq_vars, data, config.eval.split, config.data.max_length)
 
@@ -234,11 +410,6 @@ def run(config: Config, workdir: str) -> dict:
                                     seed=config.seed)  # fmt: skip
   tokens = stage.token_batch_fn(text_batcher, rvq_model, rvq_vars)
   k, q = r.model.vq.num_codes, r.model.num_quantizers
-  transformer_keys = {
-    key: val for key, val in to_dict(replace(m, decode=stage.DecodeSettings())).items()
-    if not key.startswith("length_")
-  }  # fmt: skip
-  tf_fp = {**rvq_fp, "model": transformer_keys, "features": str(feats.encoder)}
 
   def train_base():
     params = stage.train_base(m, tokens, k, workdir / "momask_base", seed=config.seed)
@@ -249,14 +420,15 @@ def run(config: Config, workdir: str) -> dict:
     return {"params": params}, {}
 
   t0 = time.perf_counter()
-  base_params = artifacts.cached_stage(workdir, "momask_base", train_base, tf_fp).arrays["params"]
+  base_params = artifacts.cached_stage(workdir, "momask_base", train_base, fps["momask_base"])
+  base_params = base_params.arrays["params"]
   timings["base_train_s"] = time.perf_counter() - t0
   t0 = time.perf_counter()
   res_params = {}
   if q > 1:
-    res_params = artifacts.cached_stage(workdir, "momask_residual", train_residual, tf_fp).arrays[
-      "params"
-    ]
+    res_params = artifacts.cached_stage(
+      workdir, "momask_residual", train_residual, fps["momask_residual"]
+    ).arrays["params"]
   timings["residual_train_s"] = time.perf_counter() - t0
 
   max_tokens = config.data.max_length // r.model.downsample
@@ -266,17 +438,14 @@ def run(config: Config, workdir: str) -> dict:
     params = stage.train_length(m, tokens, max_tokens, workdir / "momask_length", seed=config.seed)
     return {"params": params}, {}
 
-  length_fp = {**tf_fp, "length": [m.length_width, m.length_dropout]}
   t0 = time.perf_counter()
-  length_params = artifacts.cached_stage(workdir, "momask_length", train_length, length_fp)
+  length_params = artifacts.cached_stage(workdir, "momask_length", train_length,
+                                         fps["momask_length"])  # fmt: skip
   length_params = length_params.arrays["params"]
   timings["length_train_s"] = time.perf_counter() - t0
   length_eval = length_accuracy(length_model, length_params, data, feats, config)
 
-  generator = stage.Generator(
-    rvq_model, rvq_vars, base_params, res_params, m, feats, data.mean, data.std,
-    max_frames=config.data.max_length, chunk=config.eval.chunk,
-  )  # fmt: skip
+  generator = _generator(config, data, feats, rvq_vars, base_params, res_params)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
   kw = e.protocol_kwargs(len(pairs), config.seed)
@@ -287,11 +456,12 @@ def run(config: Config, workdir: str) -> dict:
     def generate(texts, lengths):
       key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
       calls[0] += 1
-      lengths = np.minimum(np.asarray(lengths, int), config.data.max_length)
-      if config.length_source == "predicted":
+
+      def predict_tokens():
         text = feats.sentence_embeddings(list(texts))
-        ntok = stage.sample_lengths(length_model, length_params, text, jax.random.fold_in(key, 7))
-        lengths = np.minimum(ntok * r.model.downsample, config.data.max_length)
+        return stage.sample_lengths(length_model, length_params, text, jax.random.fold_in(key, 7))
+
+      lengths = clip_lengths(config, len(texts), lengths, predict_tokens)
       return generator.generate(texts, lengths, key, settings=settings)
 
     return generate
@@ -332,14 +502,21 @@ def run(config: Config, workdir: str) -> dict:
     timings["generate_eval_unguided_s"] = time.perf_counter() - t0
   real = [x[: config.data.max_length] for x in pairs.motions]
   physics = text_motion_report.plausibility_table(real, first_sets)
-  n_export = min(config.export_clips, len(pairs))
+  n_export = min(config.generate.export_clips, len(pairs))
   if n_export > 0:
     texts = [pairs.captions[i][0] for i in range(n_export)]
     lengths = [len(real[i]) // r.model.downsample * r.model.downsample for i in range(n_export)]
+    if config.length > 0:
+      lengths = [config.length] * n_export
     clips = generator.generate(texts, lengths, jax.random.PRNGKey(config.seed + 10**6), settings=d)
     text_motion_report.export_clips(workdir / "samples", texts, clips)
     text_motion_report.export_clips(workdir / "samples" / "real", texts,
                                     [real[i][:n] for i, n in enumerate(lengths)])  # fmt: skip
+  edits = None
+  if e.export_edits:
+    t0 = time.perf_counter()
+    edits = export_edits(generator, pairs, config, workdir / "samples" / "editing")
+    timings["edits_s"] = time.perf_counter() - t0
   timings["total_s"] = time.perf_counter() - t_start
   main = results[label]
   chance3 = sanity["chance_r_precision"][2]
@@ -361,6 +538,7 @@ def run(config: Config, workdir: str) -> dict:
     "headline": headline,
     "rvq_mpjpe_mm": mpjpe,
     "length_estimator": length_eval,
+    "edits": edits,
     "fid_real_halves": sanity["fid_real_halves"],
     "timings": timings,
     "dataset": {"root": str(data.root), "split": e.split, "pairs": len(pairs)},
@@ -394,8 +572,9 @@ def run(config: Config, workdir: str) -> dict:
   md.append(
     f"- Length estimator on the {e.split} split (mode of the predicted token count): exact "
     f"{length_eval['exact']:.2f}, within one token {length_eval['within_one']:.2f}, mean absolute "
-    f"error {length_eval['mae_frames']:.1f} frames; generation used {config.length_source} "
-    "lengths."
+    f"error {length_eval['mae_frames']:.1f} frames; generation used "
+    + (f"{config.length}-frame" if config.length else config.length_source)
+    + " lengths."
   )
   md.append(
     f"\n## Physical plausibility (the {len(real)} real {e.split} clips, the first repeat's "
@@ -404,6 +583,14 @@ def run(config: Config, workdir: str) -> dict:
   md.append(text_motion_report.plausibility_markdown(physics))
   if n_export > 0:
     md.append(f"- {n_export} generated test clips (GIF, BVH, npy) in samples/index.md.")
+  if edits is not None:
+    md.append(
+      f"- Temporal editing (MoMask Sec. 4.4) of the first {e.split} clip ({edits['frames']} "
+      f'frames, "{edits["source_caption"]}"), the regenerated frames driven by '
+      f'"{edits["edit_caption"]}": first half kept, second half kept, outer quarters kept '
+      "(middle regenerated); GIF and BVH of each in "
+      "[samples/editing/index.md](samples/editing/index.md)."
+    )
   md.append(f"\nConfig (seed {config.seed}) is in results.json.")
   text = "\n".join(md) + "\n"
   (workdir / "results.md").write_text(text)

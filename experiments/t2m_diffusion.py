@@ -36,8 +36,8 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.generation import GenerateConfig, with_captions, write_generated
 from motion_jax.config import config_dict, to_dict
-from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import SAMPLERS
 from motion_jax.io import report
@@ -56,45 +56,6 @@ FEATURES_FILE = ev_lib.FEATURES_FILE  # one sentence-feature cache shared with t
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(ev_lib.GenerationEvalConfig):
   compare_unguided: bool = True  # also evaluate guidance scale 0
-
-
-@dataclasses.dataclass(frozen=True)
-class GenerateConfig:
-  """Generation from a trained workdir, and the clips exported after an evaluation.
-
-  ``texts`` (captions separated by ``|``) switches the run to generation only: the trained denoiser
-  of the workdir (same preset and overrides as its training run) samples each caption at
-  ``lengths`` (frames, comma separated, one per caption or one for all; empty = the median
-  training length), ``samples`` times, and the clips go to ``<workdir>/<out>/`` (`export_clips`:
-  features, joints, BVH, GIF). Nothing is trained or evaluated. After an evaluation run, the first
-  ``export_clips`` test captions are exported to ``<workdir>/samples/``.
-  """
-
-  texts: str = ""
-  lengths: str = ""
-  samples: int = 1
-  out: str = "generated"
-  export_clips: int = 4
-
-  def parse(self, default_length: int) -> tuple[list[str], list[int]]:
-    texts = [t.strip() for t in self.texts.split("|") if t.strip()]
-    if not texts:
-      raise ValueError("generate.texts: no caption (separate captions with '|')")
-    if self.samples < 1:
-      raise ValueError(f"generate.samples must be >= 1, got {self.samples}")
-    try:
-      lengths = [int(x) for x in self.lengths.split(",") if x.strip()] or [default_length]
-    except ValueError as e:
-      raise ValueError(
-        f"generate.lengths: comma-separated frame counts, got {self.lengths!r}"
-      ) from e
-    if len(lengths) == 1:
-      lengths = lengths * len(texts)
-    if len(lengths) != len(texts):
-      raise ValueError(f"generate.lengths: {len(lengths)} lengths for {len(texts)} captions")
-    texts = [t for t in texts for _ in range(self.samples)]
-    lengths = [n for n in lengths for _ in range(self.samples)]
-    return texts, lengths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,11 +175,7 @@ def load_trained(
     ) from None
   except ValueError as e:
     raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
-  missing = [t for t in set(texts) if tf_lib.sentence_key(t) not in feats.index]
-  if missing:
-    from motion_jax.models.text_encoder import minilm_encoder
-
-    feats = tf_lib.ensure_text_features(workdir / FEATURES_FILE, missing, encoder=minilm_encoder())
+  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
   tokens = prep.token_budget(feats, list(captions) + list(texts))
   model = stage.make_model(config.model, config.denoiser, data.dim)
   return _generator(config, workdir, model, result.arrays["params"], data, feats, tokens), data
@@ -233,13 +190,7 @@ def generate_only(config: Config, workdir: pathlib.Path) -> dict:
   default_length = min(default_length, config.data.max_length) // config.data.unit_length
   texts, lengths = config.generate.parse(default_length * config.data.unit_length)
   motions = _sample(generator, config, texts, lengths)
-  index = text_motion_report.export_clips(workdir / config.generate.out, texts, motions)
-  seconds = time.perf_counter() - t0
-  out = {"texts": texts, "lengths": lengths, "index": str(index), "seconds": seconds,
-         "config": to_dict(config), "seed": config.seed}  # fmt: skip
-  report.write_json(workdir / config.generate.out / "generation.json", out)
-  print(f"{len(texts)} clip(s) in {seconds:.1f} s: {index}")
-  return out
+  return write_generated(workdir / config.generate.out, texts, lengths, motions, config, t0)
 
 
 def run(config: Config, workdir: str) -> dict:

@@ -11,6 +11,20 @@ diversity, multimodality, mean ± 95% interval over ``eval.num_repeats`` seeds, 
 and "Shuffled texts" rows. Results go to ``results.md`` / ``results.json`` (kind "generator", so
 ``t2m_table`` lists the rows).
 
+``--config.length=N`` (frames, a multiple of 4 up to ``data.max_length``; 0 = off) forces every
+generated clip to N frames instead: End is masked out of the logits before N / 4 tokens and
+forced at it, inside the same compiled sampler (a new length does not recompile).
+
+Generation only: ``--config.generate.texts="a person walks|a person jumps"`` (with
+``generate.samples``, ``generate.lengths``, ``generate.out``; `experiments.generation`) loads the
+workdir's trained VQ-VAE and GPT (same preset and overrides as the training run: another config
+is refused, naming the changed keys), samples the captions and exports them to
+``<workdir>/generated/`` with a ``generation.json``; nothing is trained or evaluated. Lengths:
+``generate.lengths`` (frames, rounded down to whole 4-frame tokens, clipped to
+``data.max_length``), else ``length`` when > 0, else the End token (not before
+``evaluator.min_frames``, as in the evaluation). After an evaluation run the first
+``generate.export_clips`` test captions are exported to ``samples/``.
+
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``vqvae``, ``t2m_gpt``.
 
 Presets: default = T2M-GPT's sizes (512 x 512 VQ; GPT 9 layers, 1024 dims, 16 heads, block 51);
@@ -23,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import jax
@@ -30,6 +45,7 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.generation import GenerateConfig, token_frames, with_captions, write_generated
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
@@ -48,17 +64,25 @@ FEATURES_FILE = ev_lib.FEATURES_FILE
 @dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
-  export_clips: int = 4  # first test captions exported as npy / BVH / GIF to <workdir>/samples
+  # Frames of every generated clip (evaluation and generation only): 0 = the End token decides;
+  # > 0 = End forced after length / 4 tokens (a multiple of 4).
+  length: int = 0
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
   vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
   model: stage.T2MGPTStageConfig = stage.T2MGPTStageConfig()
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: ev_lib.GenerationEvalConfig = ev_lib.GenerationEvalConfig()
+  generate: GenerateConfig = GenerateConfig()
 
   def __post_init__(self):
-    down = self.vqvae.model.downsample
-    if self.data.max_length % down:
-      raise ValueError(f"data.max_length {self.data.max_length} must be a multiple of {down}")
+    down, max_length = self.vqvae.model.downsample, self.data.max_length
+    if max_length % down:
+      raise ValueError(f"data.max_length {max_length} must be a multiple of {down}")
+    if self.length and (self.length % down or not down <= self.length <= max_length):
+      raise ValueError(
+        f"length must be 0 (the End token decides) or a multiple of {down} in [{down}, "
+        f"{max_length}] (data.max_length), got {self.length}"
+      )
     if self.data.max_length // down + 1 > self.model.gpt.block_size:
       raise ValueError(
         f"data.max_length / {down} tokens + the text token exceed model.gpt.block_size "
@@ -115,9 +139,71 @@ def _motion_only(batch):
   return {"motion": np.asarray(batch["motion"], np.float32), "mask": np.asarray(batch["mask"])}
 
 
+def _fingerprints(config: Config, encoder: str) -> dict[str, dict]:
+  """What each trained stage depends on (its `cached_stage` key); ``encoder`` names the text
+  features' encoder."""
+  vq_fp = {"data": to_dict(config.data), "seed": config.seed, "vqvae": to_dict(config.vqvae)}
+  gpt_fp = {**vq_fp, "model": to_dict(replace(config.model, temperature=1.0, top_k=0)),
+            "features": encoder}  # fmt: skip
+  return {"vqvae": vq_fp, "t2m_gpt": gpt_fp}
+
+
+def _generator(config: Config, data, feats, vq_vars, params, min_frames: int) -> stage.Generator:
+  return stage.Generator(
+    vq_stage.make_model(config.vqvae, data.dim), vq_vars, params, config.model, feats, data.mean,
+    data.std, max_frames=config.data.max_length, chunk=config.eval.chunk, min_frames=min_frames,
+  )  # fmt: skip
+
+
+def _load(workdir: pathlib.Path, name: str, fingerprint: dict):
+  try:
+    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
+  except FileNotFoundError as e:
+    raise FileNotFoundError(
+      f"{e}. Train first: python launch.py --experiment=t2m_gpt[:PRESET] --workdir={workdir}"
+    ) from None
+  except ValueError as e:
+    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+
+
+def load_trained(
+  config: Config, workdir: str | pathlib.Path, texts: Sequence[str] = ()
+) -> stage.Generator:
+  """The workdir's trained VQ-VAE and GPT as a `Generator` (nothing is trained):
+  FileNotFoundError when the run has not trained them, ValueError naming the changed keys when
+  ``config`` differs from the one they were trained with. ``texts`` not in the feature cache are
+  encoded (MiniLM) first. End is not sampled before ``evaluator.min_frames``, as in the
+  evaluation."""
+  workdir = pathlib.Path(workdir)
+  vq_vars = _load(workdir, "vqvae", _fingerprints(config, "")["vqvae"])["variables"]
+  data = text_data.load(config.data, workdir)
+  feats, _, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
+  params = _load(workdir, "t2m_gpt", _fingerprints(config, str(feats.encoder))["t2m_gpt"])
+  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
+  return _generator(config, data, feats, vq_vars, params["params"], config.evaluator.min_frames)
+
+
+def generate_only(config: Config, workdir: pathlib.Path) -> dict:
+  """Clips for ``config.generate.texts`` from the workdir's trained stages (module docstring)."""
+  t0 = time.perf_counter()
+  g = config.generate
+  captions = g.captions()
+  frames = g.frame_counts(len(captions))
+  if frames is not None:
+    frames = token_frames(frames, config.vqvae.model.downsample, config.data.max_length).tolist()
+  generator = load_trained(config, workdir, captions)
+  texts = g.repeat(captions)
+  forced = g.repeat(frames) if frames is not None else [config.length] * len(texts)
+  motions = generator.generate(texts, jax.random.PRNGKey(config.seed), forced)
+  lengths = [len(x) for x in motions]
+  return write_generated(workdir / g.out, texts, lengths, motions, config, t0)
+
+
 def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
+  if config.generate.texts:
+    return generate_only(config, workdir)
   ev_cfg = replace(config.evaluator, data=config.data)
   timings = {}
   t0 = time.perf_counter()
@@ -136,9 +222,9 @@ def run(config: Config, workdir: str) -> dict:
     _, variables = vq_stage.train(v, vq_batcher, data.dim, workdir / "vqvae", seed=config.seed)
     return {"variables": variables}, {}
 
-  vq_fp = {"data": to_dict(config.data), "seed": config.seed, "vqvae": to_dict(v)}
+  fps = _fingerprints(config, str(feats.encoder))
   t0 = time.perf_counter()
-  vq_vars = artifacts.cached_stage(workdir, "vqvae", train_vq, vq_fp).arrays["variables"]
+  vq_vars = artifacts.cached_stage(workdir, "vqvae", train_vq, fps["vqvae"]).arrays["variables"]
   timings["vq_train_s"] = time.perf_counter() - t0
   vq = vq_stage.make_model(v, data.dim)
 
@@ -148,19 +234,14 @@ def run(config: Config, workdir: str) -> dict:
   batcher = prep.train_batcher(data, config.data, post, batch_size=m.batch_size, seed=config.seed)
   batch_fn = stage.gpt_batch_fn(batcher, vq, vq_vars, m.pkeep, config.seed)
   k = v.model.num_codes
-  gpt_fp = {**vq_fp, "model": to_dict(replace(m, temperature=1.0, top_k=0)),
-            "features": str(feats.encoder)}  # fmt: skip
 
   def train_gpt():
     return {"params": stage.train(m, batch_fn, k, workdir / "t2m_gpt", seed=config.seed)}, {}
 
   t0 = time.perf_counter()
-  params = artifacts.cached_stage(workdir, "t2m_gpt", train_gpt, gpt_fp).arrays["params"]
+  params = artifacts.cached_stage(workdir, "t2m_gpt", train_gpt, fps["t2m_gpt"]).arrays["params"]
   timings["gpt_train_s"] = time.perf_counter() - t0
-  generator = stage.Generator(
-    vq, vq_vars, params, m, feats, data.mean, data.std, max_frames=config.data.max_length,
-    chunk=config.eval.chunk, min_frames=evaluator.min_frames,
-  )  # fmt: skip
+  generator = _generator(config, data, feats, vq_vars, params, evaluator.min_frames)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
   kw = e.protocol_kwargs(len(pairs), config.seed)
@@ -170,7 +251,7 @@ def run(config: Config, workdir: str) -> dict:
   def generate(texts):
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
     calls[0] += 1
-    out = generator.generate(texts, key)
+    out = generator.generate(texts, key, [config.length] * len(texts))
     lengths_seen.extend(len(x) for x in out)
     return out
 
@@ -190,10 +271,12 @@ def run(config: Config, workdir: str) -> dict:
   timings["generate_eval_s"] = time.perf_counter() - t0
   real = [x[: config.data.max_length] for x in pairs.motions]
   physics = text_motion_report.plausibility_table(real, first_sets)
-  n_export = min(config.export_clips, len(pairs))
+  n_export = min(config.generate.export_clips, len(pairs))
   if n_export > 0:
     texts = [pairs.captions[i][0] for i in range(n_export)]
-    clips = generator.generate(texts, jax.random.PRNGKey(config.seed + 10**6))
+    clips = generator.generate(
+      texts, jax.random.PRNGKey(config.seed + 10**6), [config.length] * n_export
+    )
     text_motion_report.export_clips(workdir / "samples", texts, clips)
     text_motion_report.export_clips(workdir / "samples" / "real", texts, real[:n_export])
   timings["total_s"] = time.perf_counter() - t_start
@@ -222,12 +305,15 @@ def run(config: Config, workdir: str) -> dict:
   }
   report.write_json(workdir / "results.json", out)
   rows = [gen_lib.format_row(n, r) for n, r in results.items()]
+  length_note = (
+    f"End forced at {config.length} frames" if config.length else "length from the End token"
+  )
   md = [
     "# t2m_gpt results\n",
     f"T2M-GPT on {data.root} ({len(pairs)} {e.split} pairs): VQ-VAE {k} codes, "
     f"{v.loop.num_steps} steps of {v.batch_size}; GPT {m.gpt.num_layers} layers x {m.gpt.dim}, "
     f"{m.loop.num_steps} steps of {m.batch_size}, pkeep {m.pkeep:g}; sampling with a KV cache, "
-    f"temperature {m.temperature:g}, length from the End token; seed {config.seed}. Mean ± 95% "
+    f"temperature {m.temperature:g}, {length_note}; seed {config.seed}. Mean ± 95% "
     f"interval over {e.num_repeats} repeats. Total wall time {timings['total_s']:.0f} s.\n",
     report.markdown_table(gen_lib.TABLE_HEADER, rows, "{}") + "\n",
     f"- R-precision top-3: {headline['r_precision_top3']:.3f} vs shuffled texts "

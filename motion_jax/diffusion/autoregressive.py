@@ -12,6 +12,11 @@ a model as a function. Choices (fields of `ARConfig`): End is not allowed before
   [B, max_tokens + 1, K + 1]``, the whole causal forward pass at every step (O(L^2) per step);
   the reference the cache must match.
 Both return ``(tokens [B, max_tokens + 1] with End = K after the motion, lengths [B])``.
+
+Length control: both take an optional ``target`` [B] int (tokens; 0 = free): a row with
+``target > 0`` has End masked out of its logits before position ``target`` and every other token
+masked out at it, so its length is exactly ``target`` (in 1..max_tokens) whatever the model
+prefers. It is a traced argument: new lengths do not recompile.
 """
 
 from __future__ import annotations
@@ -31,10 +36,15 @@ class ARConfig(NamedTuple):
   min_tokens: int = 1  # End is not allowed before this many tokens
 
 
-def _pick(key, logits, t, cfg: ARConfig, num_codes: int):
-  logits = logits.astype(jnp.float32)
-  early = t < max(cfg.min_tokens, 1)
-  logits = jnp.where(early & (jnp.arange(num_codes + 1) == num_codes), -jnp.inf, logits)
+def _pick(key, logits, t, cfg: ARConfig, num_codes: int, target: Array | None = None):
+  logits = logits.astype(jnp.float32)  # [B, K + 1]
+  is_end = jnp.arange(num_codes + 1) == num_codes
+  no_end = jnp.broadcast_to(t < max(cfg.min_tokens, 1), logits.shape[:1])  # [B]
+  if target is not None:  # rows with target > 0: End exactly at position `target`
+    forced = target > 0
+    no_end = jnp.where(forced, t < target, no_end)
+    logits = jnp.where((forced & (t >= target))[:, None] & ~is_end, -jnp.inf, logits)
+  logits = jnp.where(no_end[:, None] & is_end, -jnp.inf, logits)
   if cfg.top_k:
     kth = jax.lax.top_k(logits, cfg.top_k)[0][..., -1:]
     logits = jnp.where(logits < kth, -jnp.inf, logits)
@@ -54,7 +64,7 @@ def _finish(tokens, num_codes):  # tokens [T, B] -> ([B, T] End-padded, lengths 
 
 def sample_cached(
   step_fn: Callable, cache, text: Array, key: Array, cfg: ARConfig, num_codes: int,
-  max_tokens: int,
+  max_tokens: int, target: Array | None = None,
 ) -> tuple[Array, Array]:  # fmt: skip
   """Sampling with a key/value cache (module docstring)."""
   b = text.shape[0]
@@ -63,7 +73,7 @@ def sample_cached(
     cache, prev, key = carry
     key, k = jax.random.split(key)
     logits, cache = step_fn(text, prev, cache, t)
-    tok = _pick(k, logits, t, cfg, num_codes)
+    tok = _pick(k, logits, t, cfg, num_codes, target)
     return (cache, tok, key), tok
 
   init = (cache, jnp.zeros((b,), jnp.int32), key)
@@ -72,8 +82,9 @@ def sample_cached(
 
 
 def sample_full(
-  full_fn: Callable, text: Array, key: Array, cfg: ARConfig, num_codes: int, max_tokens: int
-) -> tuple[Array, Array]:
+  full_fn: Callable, text: Array, key: Array, cfg: ARConfig, num_codes: int, max_tokens: int,
+  target: Array | None = None,
+) -> tuple[Array, Array]:  # fmt: skip
   """Sampling by re-running the whole causal sequence each step (module docstring)."""
   b = text.shape[0]
   ids0 = jnp.full((b, max_tokens + 1), num_codes + 1, jnp.int32)  # the last slot is never read
@@ -83,7 +94,7 @@ def sample_full(
     key, k = jax.random.split(key)
     logits = full_fn(text, ids[:, :max_tokens])
     logits = jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
-    tok = _pick(k, logits, t, cfg, num_codes)
+    tok = _pick(k, logits, t, cfg, num_codes, target)
     ids = jax.lax.dynamic_update_slice_in_dim(ids, tok[:, None], t, axis=1)
     return (ids, key), tok
 

@@ -7,7 +7,8 @@ VQ-VAE (`motion_jax.stages.vqvae`), and text-to-motion sampling with a key/value
   corruption, Sec. 3.2), ``weight`` [B, N + 1] (codes and End), ``text`` [B, F].
 * `make_loss_fn` / `train`: next-token cross-entropy (T2M-GPT eq. 5) via `losses.token_loss`.
 * `Generator`: captions -> tokens by `motion_jax.diffusion.autoregressive.sample_cached` (one jitted
-  scan per chunk) until End (length = 4 x tokens) -> VQ decoder -> raw features.
+  scan per chunk) until End (length = 4 x tokens; or End forced at a given length) -> VQ decoder
+  -> raw features.
 
 Defaults (FACTS.md, public code): 9 layers, 1024 dims, 16 heads, block 51, pkeep 0.5, lr 1e-4.
 Choices (fields): AdamW (0.9, 0.99), 300k steps of 128 with x0.05 at 150k, sampling temperature 1
@@ -172,29 +173,53 @@ class Generator:
     min_tokens = min(-(-min_frames // down), self.max_tokens)  # End allowed from here on
     sample_cfg = ar.ARConfig(cfg.temperature, cfg.top_k, min_tokens)
 
-    def run(params, v, text, key):
+    def run(params, v, text, key, target):
       def step_fn(text, prev, cache, pos):
         return model.apply({"params": params}, text, prev, cache, pos, method=T2MGPT.step)
 
       cache = init_cache(cfg.gpt, text.shape[0])
-      tokens, lengths = ar.sample_cached(step_fn, cache, text, key, sample_cfg, k, max_tokens)
+      tokens, lengths = ar.sample_cached(
+        step_fn, cache, text, key, sample_cfg, k, max_tokens, target
+      )
       codes = jnp.where(tokens[:, :max_tokens] < k, tokens[:, :max_tokens], 0)
       return lengths, vq.apply(v, codes_to_latents(v, codes), method=VQVAE.decode)
 
     self._fn = jax.jit(run)
 
-  def generate(self, texts: Sequence[str], key: jax.Array) -> list[np.ndarray]:
-    """Raw motions ``[4 x tokens before End, F]`` for ``texts`` (chunk c: ``fold_in(key, c)``)."""
+  def generate(
+    self, texts: Sequence[str], key: jax.Array, lengths: Sequence[int] | None = None
+  ) -> list[np.ndarray]:
+    """Raw motions ``[4 x tokens before End, F]`` for ``texts`` (chunk c: ``fold_in(key, c)``).
+
+    ``lengths`` (frames per text; 0 = the End token decides) forces End after ``lengths // 4``
+    tokens (`motion_jax.diffusion.autoregressive`, a mask on the logits in the same compiled
+    sampler): those motions have exactly ``4 (lengths // 4)`` frames."""
     texts = list(texts)
     rows = self.features.rows(texts)
     if np.any(rows < 0):
       raise KeyError(f"{int(np.sum(rows < 0))} caption(s) have no cached text features")
+    target = np.zeros(len(texts), np.int32)
+    if lengths is not None:
+      lengths = np.asarray(lengths, int)
+      if lengths.shape != (len(texts),):
+        raise ValueError(f"{len(texts)} texts but {lengths.size} lengths")
+      bad = (lengths != 0) & ((lengths < self.down) | (lengths > self.down * self.max_tokens))
+      if bad.any():
+        raise ValueError(
+          f"lengths {lengths[bad].tolist()}: must be 0 (End token) or in "
+          f"[{self.down}, {self.down * self.max_tokens}] frames"
+        )
+      target = (lengths // self.down).astype(np.int32)
     text = self.features.sentence_embeddings(texts)
     out = []
     for c, start in enumerate(range(0, len(texts), self.chunk)):
       idx = np.arange(start, start + self.chunk) % len(texts)
       lengths, x = self._fn(
-        self.params, self.vq_variables, jnp.asarray(text[idx]), jax.random.fold_in(key, c)
+        self.params,
+        self.vq_variables,
+        jnp.asarray(text[idx]),
+        jax.random.fold_in(key, c),
+        jnp.asarray(target[idx]),
       )
       x = np.asarray(x) * self.std + self.mean
       lengths = np.asarray(lengths)

@@ -94,3 +94,47 @@ def test_end_is_not_sampled_before_min_tokens():
                                      K, MAX)  # fmt: skip
   assert np.asarray(lengths).tolist() == [5] * B
   assert (np.asarray(tokens[:, :5]) == 2).all()
+
+
+def test_forced_length_gives_exactly_the_target_token_count_and_compiles_once():
+  m, params, text, _ = _model()
+  step_fn, full_fn = _fns(m, params)
+  traces = []
+
+  def counted(*a):
+    traces.append(1)
+    return step_fn(*a)
+
+  cfg = ar.ARConfig(temperature=1.0, min_tokens=4)
+  cached = jax.jit(lambda text, key, target: ar.sample_cached(
+    counted, init_cache(CFG, B), text, key, cfg, K, MAX, target))  # fmt: skip
+  full = jax.jit(lambda text, key, target: ar.sample_full(full_fn, text, key, cfg, K, MAX, target))
+  key = jax.random.PRNGKey(3)
+  free_tokens, free_lengths = ar.sample_cached(step_fn, init_cache(CFG, B), text, key, cfg, K, MAX)
+  for target in ([1, 0, MAX], [2, 7, 0], [MAX, 3, 5]):  # below min_tokens, free, the maximum
+    target = jnp.asarray(target, jnp.int32)
+    tokens, lengths = cached(text, key, target)
+    t = np.asarray(target)
+    lengths, tokens = np.asarray(lengths), np.asarray(tokens)
+    np.testing.assert_array_equal(lengths[t > 0], t[t > 0])
+    for b in range(B):
+      assert (tokens[b, : lengths[b]] < K).all() and (tokens[b, lengths[b] :] == K).all()
+      if t[b] == 0:  # a free row samples as without a target
+        assert lengths[b] == free_lengths[b]
+        np.testing.assert_array_equal(tokens[b], free_tokens[b])
+    t2, l2 = full(text, key, target)
+    np.testing.assert_array_equal(t2, tokens)
+    np.testing.assert_array_equal(l2, lengths)
+  assert len(traces) == 1  # new lengths reuse the compiled sampler
+
+
+def test_forced_length_overrides_the_model_and_top_k():
+  def step_fn(text, prev, cache, pos):  # End always the most likely
+    return jnp.zeros((B, K + 1)).at[:, K].set(10.0).at[:, 2].set(1.0), cache
+
+  target = jnp.asarray([6, 1, MAX], jnp.int32)
+  for cfg in (ar.ARConfig(temperature=0.0), ar.ARConfig(temperature=1.0, top_k=1)):
+    tokens, lengths = ar.sample_cached(step_fn, (), jnp.zeros((B, F)), jax.random.PRNGKey(0),
+                                       cfg, K, MAX, target)  # fmt: skip
+    assert np.asarray(lengths).tolist() == [6, 1, MAX]
+    assert (np.asarray(tokens[0, :6]) == 2).all() and (np.asarray(tokens[0, 6:]) == K).all()

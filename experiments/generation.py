@@ -1,0 +1,114 @@
+"""Generation from a trained workdir, shared by the text-to-motion generators (t2m_diffusion,
+momask, t2m_gpt): the ``generate`` config block, caption and length parsing, captions the
+feature cache lacks, and the export of the clips with a ``generation.json``.
+
+Not an experiment (launch.py does not list it): experiments import it, as they import presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from motion_jax.config import to_dict
+from motion_jax.data.text_motion import features as tf_lib
+from motion_jax.io import report
+from motion_jax.reports import text_motion as text_motion_report
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+  """Generation from a trained workdir, and the clips exported after an evaluation.
+
+  ``texts`` (captions separated by ``|``) switches the run to generation only: the trained model
+  of the workdir (same preset and overrides as its training run) samples each caption at
+  ``lengths`` (frames, comma separated, one per caption or one for all; when empty, each
+  experiment's default: t2m_diffusion the median training length, momask the length estimator,
+  t2m_gpt the End token), ``samples`` times, and the clips go to ``<workdir>/<out>/``
+  (`export_clips`: features, joints, BVH, GIF) with a ``generation.json``. Nothing is trained or
+  evaluated. After an evaluation run, the first ``export_clips`` test captions are exported to
+  ``<workdir>/samples/``.
+  """
+
+  texts: str = ""
+  lengths: str = ""
+  samples: int = 1
+  out: str = "generated"
+  export_clips: int = 4
+
+  def captions(self) -> list[str]:
+    """The captions of ``texts``, once each (ValueError when there is none)."""
+    texts = [t.strip() for t in self.texts.split("|") if t.strip()]
+    if not texts:
+      raise ValueError("generate.texts: no caption (separate captions with '|')")
+    if self.samples < 1:
+      raise ValueError(f"generate.samples must be >= 1, got {self.samples}")
+    return texts
+
+  def frame_counts(self, num_captions: int) -> list[int] | None:
+    """``lengths`` as one frame count per caption, or None when it is empty."""
+    try:
+      lengths = [int(x) for x in self.lengths.split(",") if x.strip()]
+    except ValueError as e:
+      raise ValueError(
+        f"generate.lengths: comma-separated frame counts, got {self.lengths!r}"
+      ) from e
+    if not lengths:
+      return None
+    if len(lengths) == 1:
+      lengths = lengths * num_captions
+    if len(lengths) != num_captions:
+      raise ValueError(f"generate.lengths: {len(lengths)} lengths for {num_captions} captions")
+    return lengths
+
+  def repeat(self, items: Sequence) -> list:
+    """Each item ``samples`` times in a row (one per generated clip)."""
+    return [x for x in items for _ in range(self.samples)]
+
+  def parse(self, default_length: int) -> tuple[list[str], list[int]]:
+    """(caption, frames) of every clip; ``default_length`` when ``lengths`` is empty."""
+    texts = self.captions()
+    lengths = self.frame_counts(len(texts)) or [default_length] * len(texts)
+    return self.repeat(texts), self.repeat(lengths)
+
+
+def token_frames(lengths: Sequence[int], unit: int, max_length: int) -> np.ndarray:
+  """Frame counts rounded down to the token unit (``unit`` frames a token) and clipped to
+  ``max_length``; ValueError for a length shorter than one token."""
+  lengths = np.asarray(lengths, int)
+  short = lengths[lengths < unit]
+  if short.size:
+    raise ValueError(
+      f"generate.lengths: {short.tolist()} frame(s) is shorter than one token ({unit} frames)"
+    )
+  return np.minimum(lengths // unit * unit, max_length // unit * unit)
+
+
+def with_captions(features_path: pathlib.Path, feats: tf_lib.TextFeatures, texts: Sequence[str]):
+  """``feats`` with the sentence features of ``texts`` it lacks, encoded by MiniLM into the
+  cache at ``features_path`` (the encoder is loaded only when a caption is missing)."""
+  missing = sorted({t for t in texts if tf_lib.sentence_key(t) not in feats.index})
+  if not missing:
+    return feats
+  from motion_jax.models.text_encoder import minilm_encoder
+
+  return tf_lib.ensure_text_features(features_path, missing, encoder=minilm_encoder())
+
+
+def write_generated(out_dir: pathlib.Path, texts, lengths, motions, config, t0: float) -> dict:
+  """Clips via `export_clips` into ``out_dir`` and ``generation.json`` (texts, lengths, seed,
+  config, seconds since ``t0``, a `time.perf_counter` reading); returns that record."""
+  index = text_motion_report.export_clips(out_dir, texts, motions)
+  seconds = time.perf_counter() - t0
+  out = {"texts": list(texts), "lengths": [int(n) for n in lengths], "index": str(index),
+         "seconds": seconds, "config": to_dict(config), "seed": config.seed}  # fmt: skip
+  report.write_json(out_dir / "generation.json", out)
+  print(f"{len(texts)} clip(s) in {seconds:.1f} s: {index}")
+  return out
+
+
+__all__ = ["GenerateConfig", "token_frames", "with_captions", "write_generated"]
