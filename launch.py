@@ -148,8 +148,12 @@ def main(argv, module, name, arg):
 
   cache = compilation.enable_cache(FLAGS.compilation_cache)
   policy = precision.apply(FLAGS.precision)
+  # A generation-only run (--config.generate.texts) records its config beside its clips, so the
+  # training run's config.json in the workdir is kept.
+  gen = getattr(config, "generate", None)
+  info_dir = workdir / gen.out if getattr(gen, "texts", "") else workdir
   write_run_info(
-    workdir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}", precision=policy
+    info_dir, to_dict(config), seed=config.seed, experiment=f"{name}:{arg}", precision=policy
   )
   print(
     f"[launch] experiment={name} arg={arg or '-'} workdir={workdir} "

@@ -114,6 +114,9 @@ def test_generate_only_from_the_trained_workdir(trained):
   assert record["lengths"] == [24, 24, 28, 28] and record["seed"] == 0
   assert record["texts"][1] == "a person walks forward" and record["seconds"] > 0
   assert record["config"]["generate"]["samples"] == 2
+  # launch.py records the generation's config beside the clips; the training config is kept.
+  assert json.loads((trained / "config.json").read_text())["generate"]["texts"] == ""
+  assert json.loads((trained / "generated" / "config.json").read_text())["generate"]["samples"] == 2
   a, b = (np.load(trained / "generated" / f"clip_00{i}.npy") for i in (0, 1))
   assert not np.allclose(a[:24], b[:24])  # two samples of one caption differ
   # `length` > 0: every clip has that many frames.

@@ -1,0 +1,267 @@
+"""BioVAE's Euler-Lagrange residual module (Kang, Wang, Mu; biovae.txt Sec. III-A/B, eqs. 1-5).
+
+From joint coordinates X [B, T, J, 3] (the t2m joints that `recover_from_ric` gives for the
+UNet's prediction), the module predicts the joint accelerations by the Euler-Lagrange form the
+paper prints (eq. 3 / eq. 5):
+
+    Ẍ_t = M⁻¹(X_{:t}) · ( E(X_{:t}) + C(X_{:t}) + R(X_{:t})·A(u) )
+
+where all four terms are small networks over a causal motion latent:
+
+* **M⁻¹**, the inverse inertia: symmetric positive definite by construction. It depends on
+  position only (paper: "M only on position"). ``inertia="per_joint"`` (the default) uses one
+  3 x 3 block per joint, L Lᵀ + εI with L lower-triangular and a softplus diagonal.
+  ``"low_rank"`` uses a full 3J x 3J matrix diag(softplus) + U Uᵀ + εI of rank ``inertia_rank``,
+  which couples the joints.
+* **E**, the external contact force: a function of position and velocity (eq. 5: "elastic +
+  resistive").
+* **C**, the Coriolis and gravity term: a function of pose and velocity (eq. 4).
+* **R·A(u)**, the muscle-driven internal force: u ∈ (0, 1)^8 are the activations of MIA's eight
+  muscles (R/L quadriceps, hamstrings, gluteus, biceps), predicted from pose (u = u(X_{:t})).
+  The paper models R·A(u) "using cross-attention". Here each joint's pose token queries eight
+  muscle tokens, each scaled by its activation; the attended value gives the joint's force.
+
+The **autoregressive residual decoder** turns Ẍ into a residual on the UNet's x̂₀ in feature
+space (paper: "iteratively generates residuals from the acceleration information to guide the
+UNet's generation"). It is a GRU over time whose input at frame t is Ẍ_t, the UNet's prediction
+at t and its own residual at t-1. Its output layer starts at zero, so an untrained module leaves
+the UNet's prediction unchanged and fine-tuning starts from the pre-trained UNet exactly.
+
+**Acceleration editing** (Tab. VI): ``accel_scale`` (a scalar, or one factor per joint)
+multiplies Ẍ before the decoder.
+
+Choices the paper leaves open, all fields of `BioVAEConfig`:
+
+- latent and head widths;
+- a causal temporal convolution encoder (kernel 3, two layers), so the terms depend on X_{:t};
+- velocity by a backward difference at ``fps`` (zero at the first frame);
+- X relative to the root joint for the pose-only terms (M⁻¹, u, R); absolute height and
+  velocity for E and C, which need the floor and gravity;
+- the inertia parameterisation and ε;
+- the muscle cross-attention width and heads;
+- the GRU width;
+- the sign of C. It is ``c_sign = +1`` as printed in eq. 3. The textbook Lagrangian M Ẍ = F − C
+  is ``c_sign = -1``. Because C is learned, the sign only fixes the convention.
+
+Nothing here trains. The diffusion fine-tuning with L_accel + L_phys (eqs. 6-9) is separate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+INERTIA = ("per_joint", "low_rank")
+MUSCLES = ("quadriceps_r", "quadriceps_l", "hamstrings_r", "hamstrings_l", "gluteus_r",
+           "gluteus_l", "biceps_l", "biceps_r")  # fmt: skip  # MIA's channel order (FACTS.md)
+
+
+@dataclasses.dataclass(frozen=True)
+class BioVAEConfig:
+  latent: int = 128  # motion-encoder width
+  encoder_kernel: int = 3  # causal temporal conv kernel (frames)
+  hidden: int = 256  # width of the M⁻¹ / E / C / u heads
+  inertia: str = "per_joint"  # 'per_joint' (3x3 SPD blocks) | 'low_rank' (diag + U Uᵀ, 3J x 3J)
+  inertia_rank: int = 8
+  inertia_eps: float = 1e-3
+  muscles: int = len(MUSCLES)
+  muscle_dim: int = 32  # cross-attention width of R·A(u)
+  muscle_heads: int = 4
+  decoder_hidden: int = 256  # GRU width of the autoregressive residual decoder
+  fps: float = 20.0
+  c_sign: float = 1.0  # eq. 3 as printed: Ẍ = M⁻¹(E + C + RA); -1: the textbook M Ẍ = F − C
+
+  def __post_init__(self):
+    if self.inertia not in INERTIA:
+      raise ValueError(f"inertia must be one of {INERTIA}, got {self.inertia!r}")
+    if self.muscle_dim % self.muscle_heads:
+      raise ValueError(
+        f"muscle_dim {self.muscle_dim} is not divisible by muscle_heads {self.muscle_heads}"
+      )
+    if self.inertia_eps <= 0:
+      raise ValueError(f"inertia_eps must be > 0 (M⁻¹ positive definite), got {self.inertia_eps}")
+
+
+class BioVAEOutput(NamedTuple):
+  accel: Array  # [B, T, J, 3] Ẍ after accel_scale (eq. 3)
+  residual: Array  # [B, T, D] added to the UNet's x̂₀ (normalised features)
+  activations: Array  # [B, T, muscles] u
+  force: Array  # [B, T, J, 3] E + c_sign C + R·A(u), the bracket of eq. 3
+  minv_factor: Array  # per_joint: L [B, T, J, 3, 3]; low_rank: U [B, T, 3J, r]
+  minv_diag: Array  # low_rank: softplus diagonal [B, T, 3J]; per_joint: empty [B, T, 0]
+
+
+def finite_velocity(x: Array, fps: float) -> Array:
+  """Backward difference over time (axis 1), zero at the first frame: Ẋ_t = (X_t − X_{t−1}) fps."""
+  v = (x[:, 1:] - x[:, :-1]) * fps
+  return jnp.concatenate([jnp.zeros_like(x[:, :1]), v], axis=1)
+
+
+class CausalEncoder(nn.Module):
+  """[B, T, F] -> [B, T, latent]; frame t sees frames <= t only (left-padded convolutions)."""
+
+  latent: int
+  kernel: int
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    for _ in range(2):
+      x = jnp.pad(x, ((0, 0), (self.kernel - 1, 0), (0, 0)))
+      x = nn.gelu(nn.Conv(self.latent, (self.kernel,), padding="VALID")(x))
+    return x
+
+
+def mlp(x: Array, hidden: int, out: int, name: str) -> Array:
+  h = nn.gelu(nn.Dense(hidden, name=f"{name}_in")(x))
+  return nn.Dense(out, name=f"{name}_out")(h)
+
+
+def inverse_inertia_apply(out: BioVAEOutput, force: Array, cfg: BioVAEConfig) -> Array:
+  """M⁻¹ f for forces ``force`` [B, T, J, 3] with the factors of ``out`` (eq. 3)."""
+  if cfg.inertia == "per_joint":
+    low = out.minv_factor  # L
+    lt_f = jnp.einsum("btjki,btjk->btji", low, force)  # Lᵀ f
+    return jnp.einsum("btjik,btjk->btji", low, lt_f) + cfg.inertia_eps * force
+  b, t, j, _ = force.shape
+  f = force.reshape(b, t, j * 3)
+  u = out.minv_factor
+  mf = out.minv_diag * f + jnp.einsum("btir,btr->bti", u, jnp.einsum("btir,bti->btr", u, f))
+  return (mf + cfg.inertia_eps * f).reshape(b, t, j, 3)
+
+
+def inverse_inertia_matrix(out: BioVAEOutput, cfg: BioVAEConfig) -> Array:
+  """The dense M⁻¹ [B, T, 3J, 3J] (tests and inspection; the module never forms it)."""
+  b, t = out.activations.shape[:2]
+  if cfg.inertia == "per_joint":
+    low = out.minv_factor
+    blocks = jnp.einsum("btjik,btjlk->btjil", low, low)  # L Lᵀ per joint
+    j = blocks.shape[2]
+    eye_j = jnp.eye(j, dtype=blocks.dtype)
+    dense = jnp.einsum("btjil,jm->btjiml", blocks, eye_j).reshape(b, t, 3 * j, 3 * j)
+  else:
+    u = out.minv_factor
+    dense = jnp.einsum("btir,btkr->btik", u, u) + jax.vmap(jax.vmap(jnp.diag))(out.minv_diag)
+  n = dense.shape[-1]
+  return dense + cfg.inertia_eps * jnp.eye(n, dtype=dense.dtype)
+
+
+class BioVAE(nn.Module):
+  """``(joints [B, T, J, 3], x0_pred [B, T, D]) -> BioVAEOutput`` (see the module docstring)."""
+
+  cfg: BioVAEConfig
+  features: int  # D, the width of the UNet's (normalised) features
+
+  @nn.compact
+  def __call__(self, joints: Array, x0_pred: Array, accel_scale: Array | float = 1.0):
+    c = self.cfg
+    b, t, j, _ = joints.shape
+    rel = joints - joints[:, :, :1]  # pose relative to the root
+    vel = finite_velocity(joints, c.fps)
+    pose = rel.reshape(b, t, j * 3)
+    state = jnp.concatenate([joints.reshape(b, t, j * 3), vel.reshape(b, t, j * 3)], -1)
+    z_pose = CausalEncoder(c.latent, c.encoder_kernel, name="pose_encoder")(pose)
+    z_state = CausalEncoder(c.latent, c.encoder_kernel, name="state_encoder")(state)
+
+    # M⁻¹ (position only), symmetric positive definite by construction.
+    if c.inertia == "per_joint":
+      raw = mlp(z_pose, c.hidden, j * 6, "inertia").reshape(b, t, j, 6)
+      rows, cols = jnp.tril_indices(3)
+      vals = jnp.where(rows == cols, nn.softplus(raw), raw)
+      low = jnp.zeros((b, t, j, 3, 3), raw.dtype).at[..., rows, cols].set(vals)
+      factor, diag = low, jnp.zeros((b, t, 0), raw.dtype)
+    else:
+      n = 3 * j
+      raw = mlp(z_pose, c.hidden, n * (c.inertia_rank + 1), "inertia")
+      diag = nn.softplus(raw[..., :n])
+      factor = raw[..., n:].reshape(b, t, n, c.inertia_rank) / jnp.sqrt(c.inertia_rank)
+
+    contact = mlp(z_state, c.hidden, j * 3, "contact").reshape(b, t, j, 3)  # E
+    coriolis = mlp(z_state, c.hidden, j * 3, "coriolis").reshape(b, t, j, 3)  # C (eq. 4)
+    u = nn.sigmoid(mlp(z_pose, c.hidden, c.muscles, "activation"))  # u(X_{:t}) in (0, 1)
+    muscle_force = MuscleForce(c, name="muscle_force")(z_pose, u, j)  # R·A(u) (eq. 2)
+    force = contact + c.c_sign * coriolis + muscle_force
+
+    out = BioVAEOutput(None, None, u, force, factor, diag)
+    accel = inverse_inertia_apply(out, force, c)  # eq. 3 / eq. 5
+    scale = jnp.asarray(accel_scale, accel.dtype)
+    accel = accel * (scale[:, None] if scale.ndim == 1 else scale)  # Tab. VI editing
+    residual = ResidualDecoder(c.decoder_hidden, self.features, name="decoder")(
+      accel.reshape(b, t, j * 3), x0_pred
+    )
+    return out._replace(accel=accel, residual=residual)
+
+
+class MuscleForce(nn.Module):
+  """R·A(u): each joint's pose token attends to the muscle tokens (eq. 2, "cross-attention")."""
+
+  cfg: BioVAEConfig
+
+  @nn.compact
+  def __call__(self, z_pose: Array, u: Array, joints: int) -> Array:
+    c = self.cfg
+    b, t, _ = z_pose.shape
+    joint_embed = self.param(
+      "joint_embedding", nn.initializers.normal(0.02), (joints, c.muscle_dim)
+    )
+    muscle_embed = self.param(
+      "muscle_embedding", nn.initializers.normal(0.02), (c.muscles, c.muscle_dim)
+    )
+    queries = nn.Dense(c.muscle_dim)(z_pose)[:, :, None, :] + joint_embed  # [B, T, J, dm]
+    muscles = u[..., None] * muscle_embed  # A(u): activation-scaled muscle tokens [B, T, M, dm]
+    att = nn.MultiHeadDotProductAttention(num_heads=c.muscle_heads, qkv_features=c.muscle_dim)
+    h = att(queries.reshape(b * t, joints, -1), muscles.reshape(b * t, c.muscles, -1))
+    return nn.Dense(3)(h).reshape(b, t, joints, 3)
+
+
+class _DecoderStep(nn.Module):
+  """One frame of the residual decoder: ((h, r_{t−1}), x_t) -> ((h', r_t), r_t)."""
+
+  hidden: int
+  features: int
+
+  @nn.compact
+  def __call__(self, carry, x_t):
+    h, r_prev = carry
+    h, y = nn.GRUCell(self.hidden, name="gru")(h, jnp.concatenate([x_t, r_prev], -1))
+    r = nn.Dense(self.features, kernel_init=nn.initializers.zeros, name="out")(y)
+    return (h, r), r
+
+
+class ResidualDecoder(nn.Module):
+  """Autoregressive GRU over time: (Ẍ_t, x̂₀_t, r_{t−1}) -> r_t; zero-initialised output."""
+
+  hidden: int
+  features: int
+
+  @nn.compact
+  def __call__(self, accel: Array, x0_pred: Array) -> Array:
+    b = accel.shape[0]
+    inputs = jnp.concatenate([accel, x0_pred], -1)  # [B, T, 3J + D]
+    scan = nn.scan(
+      _DecoderStep,
+      variable_broadcast="params",
+      split_rngs={"params": False},
+      in_axes=1,
+      out_axes=1,
+    )
+    h0 = jnp.zeros((b, self.hidden), accel.dtype)
+    r0 = jnp.zeros((b, self.features), accel.dtype)
+    _, residual = scan(self.hidden, self.features, name="step")((h0, r0), inputs)
+    return residual
+
+
+__all__ = [
+  "INERTIA",
+  "MUSCLES",
+  "BioVAE",
+  "BioVAEConfig",
+  "BioVAEOutput",
+  "finite_velocity",
+  "inverse_inertia_apply",
+  "inverse_inertia_matrix",
+]

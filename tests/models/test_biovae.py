@@ -1,0 +1,121 @@
+"""BioVAE's Euler-Lagrange residual module (biovae.txt eqs. 1-5): SPD inverse inertia, eq. 3's
+composition, causality over time, the zero residual at initialisation and acceleration editing."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from motion_jax.models import biovae
+
+B, T, J, D = 2, 12, 22, 263
+SMALL = biovae.BioVAEConfig(latent=16, hidden=24, muscle_dim=8, muscle_heads=2, decoder_hidden=16)
+
+
+def _inputs(seed=0):
+  k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+  joints = jax.random.normal(k1, (B, T, J, 3))
+  x0 = jax.random.normal(k2, (B, T, D))
+  return joints, x0
+
+
+def _init(cfg, seed=0):
+  model = biovae.BioVAE(cfg, D)
+  joints, x0 = _inputs(seed)
+  params = model.init(jax.random.PRNGKey(seed + 1), joints, x0)
+  return model, params
+
+
+def _perturb(params, scale, seed):
+  """Random non-zero weights everywhere (the decoder's zero-initialised head included)."""
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+  noisy = [x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+  return jax.tree.unflatten(tree, noisy)
+
+
+@pytest.mark.parametrize("inertia", biovae.INERTIA)
+def test_inverse_inertia_is_symmetric_positive_definite_for_random_inputs(inertia):
+  cfg = dataclasses.replace(SMALL, inertia=inertia)
+  model, params = _init(cfg)
+  for seed in range(3):
+    joints, x0 = _inputs(seed + 10)
+    out = model.apply(_perturb(params, 0.5, seed), joints * (seed + 1), x0)
+    # The dense matrix from the module's factors in float64: eigenvalues near eps next to ones
+    # of 1e4 are below float32's resolution of the entries.
+    with jax.enable_x64(True):
+      out64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)), out)
+      m = np.asarray(biovae.inverse_inertia_matrix(out64, cfg))
+    assert m.shape == (B, T, 3 * J, 3 * J)
+    np.testing.assert_allclose(m, np.swapaxes(m, -1, -2), atol=1e-5)
+    assert np.linalg.eigvalsh(m).min() >= cfg.inertia_eps * (1 - 1e-3)
+
+
+@pytest.mark.parametrize("inertia", biovae.INERTIA)
+def test_acceleration_is_inverse_inertia_times_the_force_bracket(inertia):
+  cfg = dataclasses.replace(SMALL, inertia=inertia)
+  model, params = _init(cfg)
+  joints, x0 = _inputs(3)
+  out = model.apply(_perturb(params, 0.3, 4), joints, x0)
+  m = biovae.inverse_inertia_matrix(out, cfg)
+  expect = jnp.einsum("btij,btj->bti", m, out.force.reshape(B, T, 3 * J)).reshape(B, T, J, 3)
+  # float32 sums of terms up to ~1e3 that cancel: compare at 1e-5 of the largest value.
+  np.testing.assert_allclose(out.accel, expect, rtol=1e-4, atol=1e-5 * float(jnp.abs(expect).max()))
+
+
+def test_outputs_at_a_frame_depend_on_earlier_frames_only():
+  model, params = _init(SMALL)
+  params = _perturb(params, 0.3, 5)
+  joints, x0 = _inputs(6)
+  t0 = 6
+  noise = jax.random.normal(jax.random.PRNGKey(12), joints.shape)  # not a pure translation:
+  later = joints.at[:, t0 + 1 :].add(noise[:, t0 + 1 :])  # the pose terms see root-relative X
+  x0_later = x0.at[:, t0 + 1 :].add(1.0)
+  a, b = model.apply(params, joints, x0), model.apply(params, later, x0_later)
+  for name in ("accel", "residual", "activations", "force"):
+    np.testing.assert_allclose(getattr(a, name)[:, : t0 + 1], getattr(b, name)[:, : t0 + 1])
+    assert not np.allclose(getattr(a, name)[:, t0 + 1 :], getattr(b, name)[:, t0 + 1 :]), name
+
+
+def test_untrained_module_leaves_the_prediction_unchanged():
+  model, params = _init(SMALL)
+  joints, x0 = _inputs(7)
+  out = model.apply(params, joints, x0)
+  assert out.residual.shape == (B, T, D)
+  np.testing.assert_array_equal(out.residual, 0.0)
+  assert np.all((out.activations > 0) & (out.activations < 1))
+
+
+def test_acceleration_editing_scales_all_joints_or_one():
+  model, params = _init(SMALL)
+  params = _perturb(params, 0.3, 8)
+  joints, x0 = _inputs(9)
+  base = model.apply(params, joints, x0)
+  double = model.apply(params, joints, x0, accel_scale=2.0)
+  np.testing.assert_allclose(double.accel, 2.0 * base.accel, rtol=1e-6)
+  one = jnp.ones(J).at[4].set(0.5)  # one joint (t2m left knee) at half
+  edited = model.apply(params, joints, x0, accel_scale=one)
+  np.testing.assert_allclose(edited.accel[:, :, 4], 0.5 * base.accel[:, :, 4], rtol=1e-6)
+  np.testing.assert_allclose(edited.accel[:, :, 5:], base.accel[:, :, 5:], rtol=1e-6)
+  assert not np.allclose(edited.residual, base.residual)  # the decoder sees the edit
+
+
+def test_the_sign_of_c_follows_the_config():
+  plus = dataclasses.replace(SMALL, c_sign=1.0)
+  minus = dataclasses.replace(SMALL, c_sign=-1.0)
+  model, params = _init(plus)
+  params = _perturb(params, 0.3, 10)
+  joints, x0 = _inputs(11)
+  a = model.apply(params, joints, x0)
+  b = biovae.BioVAE(minus, D).apply(params, joints, x0)
+  # E + C + RA vs E - C + RA: their sum is 2 (E + RA), their difference 2 C; C is not zero.
+  assert not np.allclose(a.force, b.force)
+
+
+def test_bad_settings_are_refused():
+  with pytest.raises(ValueError, match="inertia must be one of"):
+    biovae.BioVAEConfig(inertia="full")
+  with pytest.raises(ValueError, match="positive definite"):
+    biovae.BioVAEConfig(inertia_eps=0.0)
