@@ -8,10 +8,12 @@
 * `kinmo`: KinMo's hierarchical alignment (eq. 7) -> `kinmo_loss`.
 * `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
+* `biovae`: BioVAE's L_accel and L_phys (eqs. 8-9) -> `physics_losses`, `biovae_loss`.
 Objectives return `(total, {term: value})`; stages apply a model and call one of them.
 """
 
 from motion_jax.losses import bige_guidance
+from motion_jax.losses.biovae import BioVAELossWeights, biovae_loss, physics_losses
 from motion_jax.losses.common import filtered_negatives_mask, gaussian_kl, info_nce, smooth_l1
 from motion_jax.losses.diffusion import (
   DiffusionLossWeights,
@@ -32,11 +34,13 @@ from motion_jax.losses.vqvae import (
 )
 
 __all__ = [
+  "BioVAELossWeights",
   "DiffusionLossWeights",
   "RVQLossConfig",
   "TMRLossWeights",
   "VQLossConfig",
   "bige_guidance",
+  "biovae_loss",
   "commitment_loss",
   "contrastive_loss",
   "diffusion_loss",
@@ -46,6 +50,7 @@ __all__ = [
   "info_nce",
   "kinmo_loss",
   "masked_mse",
+  "physics_losses",
   "masked_token_loss",
   "reconstruction_loss",
   "rvq_loss",

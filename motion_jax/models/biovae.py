@@ -43,7 +43,13 @@ Choices the paper leaves open, all fields of `BioVAEConfig`:
 - the sign of C. It is ``c_sign = +1`` as printed in eq. 3. The textbook Lagrangian M Ẍ = F − C
   is ``c_sign = -1``. Because C is learned, the sign only fixes the convention.
 
-Nothing here trains. The diffusion fine-tuning with L_accel + L_phys (eqs. 6-9) is separate.
+`BioVAEDenoiser` puts the module on the UNet (Fig. 2): the UNet predicts x̂₀ (StableMoFusion
+predicts x₀), joints come from the de-normalised x̂₀ by `recover_from_ric`, and the module's
+residual corrects x̂₀. The module reads the UNet's x̂₀ rather than the noisy Θᵗ that eq. 7 names,
+because joints recovered from a noisy state carry no usable physics. It has the UNet's call
+signature, so samplers and `stages.diffusion.Generator` use it unchanged. Its parameters are
+``{"unet": ..., "biovae": ...}``, so a pre-trained UNet's parameters drop in as ``"unet"``.
+The losses of eqs. 6-9 are in `motion_jax.losses.biovae`.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from motion_jax.models.motion_unet import MotionUNet, UNetConfig
+from motion_jax.representations import humanml3d
 
 Array = jax.Array
 INERTIA = ("per_joint", "low_rank")
@@ -255,11 +264,41 @@ class ResidualDecoder(nn.Module):
     return residual
 
 
+class BioVAEDenoiser(nn.Module):
+  """StableMoFusion's UNet with the BioVAE residual: ``(x_t, t, text, text_mask, keep, mask) ->
+  x̂₀ + residual`` (the UNet's signature); ``physics=True`` also returns the `BioVAEOutput`.
+
+  ``mean`` / ``std`` (tuples, the training normalisation of the 263 features) de-normalise x̂₀
+  for `recover_from_ric`; ``accel_scale`` is the Tab. VI editing factor (one or one per joint).
+  """
+
+  unet: UNetConfig
+  biovae: BioVAEConfig
+  motion_features: int
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  accel_scale: float | tuple[float, ...] = 1.0
+
+  @nn.compact
+  def __call__(self, x, t, text, text_mask, keep, mask, deterministic=True, physics=False):
+    x0 = MotionUNet(self.unet, self.motion_features, name="unet")(
+      x, t, text, text_mask, keep, mask, deterministic
+    )
+    mean, std = jnp.asarray(self.mean, x0.dtype), jnp.asarray(self.std, x0.dtype)
+    joints = humanml3d.recover_from_ric(x0 * std + mean, check_finite=False)
+    out = BioVAE(self.biovae, self.motion_features, name="biovae")(
+      joints, x0, jnp.asarray(self.accel_scale, x0.dtype)
+    )
+    corrected = x0 + out.residual * mask[..., None].astype(x0.dtype)
+    return (corrected, out) if physics else corrected
+
+
 __all__ = [
   "INERTIA",
   "MUSCLES",
   "BioVAE",
   "BioVAEConfig",
+  "BioVAEDenoiser",
   "BioVAEOutput",
   "finite_velocity",
   "inverse_inertia_apply",

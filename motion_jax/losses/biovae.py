@@ -1,0 +1,78 @@
+"""BioVAE's physics losses (biovae.txt Sec. III-C, eqs. 8-9).
+
+* **L_phys** = MSE(BioVAE's predicted accelerations, Ẍ_gt): the module's Euler-Lagrange output
+  against the ground truth's joint accelerations (the paper: "L_phys = MSE(VAE(Θᵗ), Ẍ_gtᵗ)").
+* **L_accel** (eq. 8) = MSE(Ẍ of the denoised motion, Ẍ_gt): the acceleration of the joints
+  recovered from the final (corrected) x̂₀, against the same target.
+* **L** (eq. 9) = L_diffusion + L_accel + L_phys, weights 1 in the paper (`BioVAELossWeights`).
+
+Ẍ of joint positions is the backward second difference at ``fps``,
+(X_t − 2 X_{t−1} + X_{t−2}) fps². It matches the module's causal view, in which frame t sees
+X_{:t}. It is defined from the third frame on, and only where all three frames are valid.
+Positions are in metres, so the terms are in (m/s²)²; the paper weights them 1 without
+rescaling, and so do we.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class BioVAELossWeights:
+  accel: float = 1.0  # eq. 8
+  phys: float = 1.0  # L_phys
+
+
+def finite_acceleration(x: Array, fps: float) -> tuple[Array, Array]:
+  """Backward second difference of ``x [B, T, ...]`` over time: ``(Ẍ [B, T-2, ...], frame index
+  offset 2)``: row i is the acceleration at frame i + 2."""
+  return (x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]) * fps**2, 2
+
+
+def acceleration_mask(mask: Array) -> Array:
+  """Frames t >= 2 whose t, t-1 and t-2 are all valid: ``[B, T-2]``."""
+  return mask[:, 2:] & mask[:, 1:-1] & mask[:, :-2]
+
+
+def masked_accel_mse(pred: Array, target: Array, mask: Array) -> Array:
+  """Mean over valid frames (``mask [B, T']``), joints and axes of (pred − target)²."""
+  m = mask.astype(pred.dtype).reshape(mask.shape + (1,) * (pred.ndim - 2))
+  per = pred.size // (pred.shape[0] * pred.shape[1])
+  return (((pred - target) ** 2) * m).sum() / jnp.maximum(m.sum() * per, 1.0)
+
+
+def physics_losses(
+  joints: Array, joints_hat: Array, module_accel: Array, mask: Array, fps: float
+) -> dict[str, Array]:
+  """``{"accel": L_accel, "phys": L_phys}`` for ground-truth joints, the joints of the corrected
+  x̂₀ and the module's accelerations (all ``[B, T, J, 3]``), valid frames ``mask [B, T]``."""
+  target, k = finite_acceleration(joints, fps)
+  valid = acceleration_mask(mask)
+  generated, _ = finite_acceleration(joints_hat, fps)
+  return {
+    "accel": masked_accel_mse(generated, target, valid),
+    "phys": masked_accel_mse(module_accel[:, k:], target, valid),
+  }
+
+
+def biovae_loss(
+  diffusion_total: Array, physics: dict[str, Array], weights: BioVAELossWeights
+) -> Array:
+  """Eq. 9: the diffusion loss plus the weighted physics terms."""
+  return diffusion_total + weights.accel * physics["accel"] + weights.phys * physics["phys"]
+
+
+__all__ = [
+  "BioVAELossWeights",
+  "acceleration_mask",
+  "biovae_loss",
+  "finite_acceleration",
+  "masked_accel_mse",
+  "physics_losses",
+]

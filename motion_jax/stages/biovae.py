@@ -1,0 +1,148 @@
+"""BioVAE fine-tuning (biovae.txt Sec. III-C and IV-F): the pre-trained StableMoFusion UNet plus
+the Euler-Lagrange residual module (`models.biovae.BioVAEDenoiser`), trained with
+L = L_diffusion + L_accel + L_phys (eqs. 6-9; `losses.biovae`).
+
+The paper pre-trains the diffusion model for 50k iterations and then fine-tunes with the module for
+10k: `stages.diffusion.train` is the first stage, `train` here the second. Its parameters start
+from the UNet's (``"unet"``) and a fresh module (``"biovae"``). The module's output starts at zero,
+so step 0 reproduces the pre-trained model. `BioVAEStageConfig` holds the module, the loss weights
+(the ablation's "BioVAE loss" switch: 0 turns L_accel and L_phys off while keeping the module), and
+the fine-tuning loop and optimiser (the paper: AdamW 2e-4, weight decay 0.01, batch 64; 10k steps).
+
+Only x₀ prediction is supported, which is StableMoFusion's: the residual corrects x̂₀.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from motion_jax import diffusion, losses
+from motion_jax.losses import biovae as bio_losses
+from motion_jax.models.biovae import BioVAEConfig, BioVAEDenoiser
+from motion_jax.representations import humanml3d
+from motion_jax.stages import diffusion as diff_stage
+from motion_jax.train import loop as loop_lib
+from motion_jax.train import optim
+from motion_jax.train.state import eval_params
+
+
+@dataclasses.dataclass(frozen=True)
+class BioVAEStageConfig:
+  module: BioVAEConfig = BioVAEConfig()
+  loss: bio_losses.BioVAELossWeights = bio_losses.BioVAELossWeights()
+  optim: optim.OptimConfig = optim.OptimConfig(
+    learning_rate=2e-4, b1=0.9, b2=0.999, weight_decay=0.01, grad_clip_norm=1.0
+  )
+  loop: loop_lib.LoopConfig = loop_lib.LoopConfig(
+    num_steps=10_000, log_every=100, checkpoint_every=2000, keep_checkpoints=2, ema_decay=0.9998
+  )
+
+
+def make_model(
+  diff_cfg: diff_stage.DiffusionStageConfig,
+  cfg: BioVAEStageConfig,
+  motion_features: int,
+  mean,
+  std,
+  accel_scale: float | tuple[float, ...] = 1.0,
+) -> BioVAEDenoiser:
+  if diff_cfg.prediction != "x0":
+    raise ValueError(f"BioVAE corrects x̂₀: prediction must be 'x0', got {diff_cfg.prediction!r}")
+  return BioVAEDenoiser(
+    diff_cfg.unet,
+    cfg.module,
+    motion_features,
+    tuple(float(v) for v in np.asarray(mean).ravel()),
+    tuple(float(v) for v in np.asarray(std).ravel()),
+    accel_scale,
+  )
+
+
+def make_loss_fn(
+  model: BioVAEDenoiser, schedule: diffusion.Schedule, diff_cfg, cfg: BioVAEStageConfig
+) -> Callable:
+  """Eq. 9 on a batch: the denoising loss on the corrected x̂₀ plus L_accel and L_phys."""
+  mean, std = jnp.asarray(model.mean), jnp.asarray(model.std)
+  fps = cfg.module.fps
+
+  def loss_fn(params, mutables, batch, rngs):
+    x0, mask = batch["motion"], batch["mask"]
+    b = x0.shape[0]
+    k_t, k_cond = jax.random.split(rngs["sample"])
+    t = jax.random.randint(k_t, (b,), 0, schedule.num_timesteps)
+    eps = jax.random.normal(rngs["noise"], x0.shape, x0.dtype)
+    x_t = diffusion.q_sample(schedule, x0, t, eps)
+    keep = diffusion.drop_condition(k_cond, b, diff_cfg.cond_drop_prob)
+    x0_hat, phys = model.apply(
+      {"params": params},
+      x_t,
+      t,
+      batch["global_tokens"],
+      batch["global_mask"],
+      keep,
+      mask,
+      deterministic=False,
+      physics=True,
+      rngs={"dropout": rngs["dropout"]},
+    )
+    simple, terms = losses.diffusion_loss(x0_hat, x0, mask)
+    joints = humanml3d.recover_from_ric(x0 * std + mean, check_finite=False)
+    joints_hat = humanml3d.recover_from_ric(x0_hat * std + mean, check_finite=False)
+    physics = bio_losses.physics_losses(joints, joints_hat, phys.accel, mask, fps)
+    total = bio_losses.biovae_loss(simple, physics, cfg.loss)
+    return total, ({**terms, **physics}, mutables)
+
+  return loss_fn
+
+
+def train(
+  diff_cfg: diff_stage.DiffusionStageConfig,
+  cfg: BioVAEStageConfig,
+  batch_fn: Callable[[int], dict],
+  model: BioVAEDenoiser,
+  unet_params: Any,
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "biovae",
+) -> Any:
+  """Fine-tunes UNet + module from the pre-trained ``unet_params``; returns the evaluation params
+  (EMA when kept) as numpy, ``{"unet": ..., "biovae": ...}``."""
+  example = jax.tree.map(lambda x: x[:1], batch_fn(0))
+  unet_params = jax.tree.map(jnp.asarray, unet_params)
+
+  def init_fn(key):
+    v = model.init(
+      {"params": key},
+      example["motion"],
+      jnp.zeros((1,), jnp.int32),
+      example["global_tokens"],
+      example["global_mask"],
+      jnp.ones((1,), bool),
+      example["mask"],
+    )
+    params = dict(v["params"])
+    params["unet"] = unet_params  # the pre-trained denoiser (stage 1)
+    return params, {}
+
+  state = loop_lib.train(
+    workdir=workdir,
+    loop=cfg.loop,
+    init_fn=init_fn,
+    loss_fn=make_loss_fn(model, diff_stage.make_schedule(diff_cfg), diff_cfg, cfg),
+    tx=optim.make_optimizer(cfg.optim, cfg.loop.num_steps),
+    batch_fn=batch_fn,
+    seed=seed,
+    desc=desc,
+  )
+  return loop_lib.to_numpy(eval_params(state))
+
+
+__all__ = ["BioVAEStageConfig", "make_loss_fn", "make_model", "train"]
