@@ -90,6 +90,7 @@ def plot(result: dict, path: pathlib.Path) -> None:
     rows = result[key]
     xs = [r[x] for r in rows]
     ax.plot(xs, [r[y] for r in rows], "o-", color="C0")
+    ax.set_ylim(bottom=0)  # throughput from zero: flat curves look flat
     ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel, color="C0")
@@ -113,7 +114,11 @@ def main() -> None:
   ap.add_argument("--repeats", type=int, default=2)
   ap.add_argument("--precision", default="auto", choices=precision.POLICIES)
   ap.add_argument("--out", type=pathlib.Path, default=REPO / "benchmarks/results/scaling")
+  ap.add_argument("--replot", type=pathlib.Path, help="redraw the PNG of a saved JSON and exit")
   args = ap.parse_args()
+  if args.replot:
+    plot(json.loads(args.replot.read_text()), args.replot.with_suffix(".png"))
+    return
   cands = [int(c) for c in args.candidates.split(",")]
   batches = [int(b) for b in args.batches.split(",")]
   if args.published:
