@@ -147,13 +147,17 @@ def train(
   mean=None,
   std=None,
   desc: str = "diffusion",
+  init_params: Any = None,
 ) -> Any:
   """Trains (or resumes) the denoiser with the shared loop; returns the evaluation params (EMA
-  when kept) as numpy."""
+  when kept) as numpy. ``init_params``: start from these parameters (e.g. a pre-trained
+  denoiser being fine-tuned) instead of a fresh initialisation."""
   schedule = make_schedule(cfg)
   example = jax.tree.map(lambda x: x[:1], batch_fn(0))
 
   def init_fn(key):
+    if init_params is not None:
+      return jax.tree.map(jnp.asarray, init_params), {}
     v = model.init(
       {"params": key},
       example["motion"],
