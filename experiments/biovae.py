@@ -48,7 +48,6 @@ from motion_jax.io import report
 from motion_jax.losses.biovae import BioVAELossWeights
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.models.biovae import BioVAEConfig
-from motion_jax.models.denoiser_common import TextConditionerConfig
 from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.stages import biovae as bio_stage
 from motion_jax.stages import diffusion as diff_stage
@@ -86,20 +85,10 @@ class Config:
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  if preset not in (None, "quick", "tiny"):
-    raise ValueError(f"unknown preset {preset!r}; choose quick or tiny")
+  preset = presets.check(preset)
   c = Config()
-  m, b = c.model, c.bio
+  m, b = presets.diffusion_model(c.model, preset), c.bio
   if preset == "quick":  # the t2m_diffusion quick UNet (same fingerprint: its stage is reused)
-    text = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
-    m = replace(
-      m,
-      unet=replace(m.unet, base_dim=32, dim_mults=(1, 2, 2), attention_heads=4, text=text),
-      mdm=replace(m.mdm, latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, text=text),
-      optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=1000, log_every=50, checkpoint_every=500, ema_decay=0.99),
-      batch_size=32,
-    )
     b = replace(
       b,
       module=BioVAEConfig(latent=64, hidden=128, muscle_dim=32, decoder_hidden=128),
@@ -108,15 +97,6 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(c, data=presets.generator_data(c.data, preset))
   elif preset == "tiny":
-    text = TextConditionerConfig(width=16, num_layers=1, num_heads=2, ff_dim=32)
-    m = replace(
-      m,
-      unet=replace(m.unet, base_dim=8, dim_mults=(1, 2), groups=4, attention_heads=2, text=text),
-      mdm=replace(m.mdm, latent_dim=16, num_layers=1, num_heads=2, ff_dim=32, text=text),
-      optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=4, log_every=2, checkpoint_every=0, ema_decay=0.5),
-      batch_size=8,
-    )
     b = replace(
       b,
       module=BioVAEConfig(latent=16, hidden=16, muscle_dim=8, muscle_heads=2, decoder_hidden=16),

@@ -18,6 +18,7 @@ from motion_jax.config import to_dict
 from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.io import report
 from motion_jax.reports import text_motion as text_motion_report
+from motion_jax.train import artifacts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,19 @@ class GenerateConfig:
     return self.repeat(texts), self.repeat(lengths)
 
 
+def load_trained_stage(workdir: pathlib.Path, name: str, fingerprint, experiment: str) -> dict:
+  """The arrays of the workdir's stage ``name`` trained with ``fingerprint``: FileNotFoundError
+  telling the user to train ``experiment`` first, ValueError naming the changed keys."""
+  try:
+    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
+  except FileNotFoundError as e:
+    raise FileNotFoundError(
+      f"{e}. Train first: python launch.py --experiment={experiment}[:PRESET] --workdir={workdir}"
+    ) from None
+  except ValueError as e:
+    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+
+
 def token_frames(lengths: Sequence[int], unit: int, max_length: int) -> np.ndarray:
   """Frame counts rounded down to the token unit (``unit`` frames a token) and clipped to
   ``max_length``; ValueError for a length shorter than one token."""
@@ -111,4 +125,10 @@ def write_generated(out_dir: pathlib.Path, texts, lengths, motions, config, t0: 
   return out
 
 
-__all__ = ["GenerateConfig", "token_frames", "with_captions", "write_generated"]
+__all__ = [
+  "GenerateConfig",
+  "load_trained_stage",
+  "token_frames",
+  "with_captions",
+  "write_generated",
+]

@@ -56,7 +56,13 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
-from experiments.generation import GenerateConfig, token_frames, with_captions, write_generated
+from experiments.generation import (
+  GenerateConfig,
+  load_trained_stage,
+  token_frames,
+  with_captions,
+  write_generated,
+)
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
@@ -278,14 +284,7 @@ class Trained(NamedTuple):
 
 
 def _load(workdir: pathlib.Path, name: str, fingerprint: dict):
-  try:
-    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-      f"{e}. Train first: python launch.py --experiment=momask[:PRESET] --workdir={workdir}"
-    ) from None
-  except ValueError as e:
-    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+  return load_trained_stage(workdir, name, fingerprint, "momask")
 
 
 def load_trained(config: Config, workdir: str | pathlib.Path, texts: Sequence[str] = ()) -> Trained:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from motion_jax.data.text_motion.preparation import TextMotionDataConfig
+from motion_jax.models.denoiser_common import TextConditionerConfig
+from motion_jax.stages.diffusion import DiffusionStageConfig
 from motion_jax.stages.evaluator import EvaluatorConfig, GenerationEvalConfig
 from motion_jax.stages.surrogate import SurrogateStageConfig
 from motion_jax.stages.vqvae import VQStageConfig
@@ -96,6 +98,32 @@ def evaluator(preset: str | None) -> EvaluatorConfig:
 
 
 __all__ = ["PRESETS", "check", "evaluator", "surrogate", "vqvae"]
+
+
+def diffusion_model(cfg: DiffusionStageConfig, preset: str | None) -> DiffusionStageConfig:
+  """The denoisers' quick (small UNet / MDM, 1,000 steps of 32) and tiny sizes, shared by
+  t2m_diffusion and biovae (whose UNet stage is t2m_diffusion's, same fingerprint)."""
+  if preset == "quick":
+    text = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
+    return replace(
+      cfg,
+      unet=replace(cfg.unet, base_dim=32, dim_mults=(1, 2, 2), attention_heads=4, text=text),
+      mdm=replace(cfg.mdm, latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, text=text),
+      optim=replace(cfg.optim, learning_rate=1e-3),
+      loop=replace(cfg.loop, num_steps=1000, log_every=50, checkpoint_every=500, ema_decay=0.99),
+      batch_size=32,
+    )
+  if preset == "tiny":
+    text = TextConditionerConfig(width=16, num_layers=1, num_heads=2, ff_dim=32)
+    return replace(
+      cfg,
+      unet=replace(cfg.unet, base_dim=8, dim_mults=(1, 2), groups=4, attention_heads=2, text=text),
+      mdm=replace(cfg.mdm, latent_dim=16, num_layers=1, num_heads=2, ff_dim=32, text=text),
+      optim=replace(cfg.optim, learning_rate=1e-3),
+      loop=replace(cfg.loop, num_steps=4, log_every=2, checkpoint_every=0, ema_decay=0.5),
+      batch_size=8,
+    )
+  return cfg
 
 
 def generator_data(cfg: TextMotionDataConfig, preset: str | None) -> TextMotionDataConfig:

@@ -36,13 +36,17 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
-from experiments.generation import GenerateConfig, with_captions, write_generated
+from experiments.generation import (
+  GenerateConfig,
+  load_trained_stage,
+  with_captions,
+  write_generated,
+)
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import SAMPLERS
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
-from motion_jax.models.denoiser_common import TextConditionerConfig
 from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.stages import diffusion as stage
 from motion_jax.stages import evaluator as ev_lib
@@ -84,31 +88,13 @@ class Config:
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   preset = presets.check(preset)
   c = Config()
-  m = c.model
+  m = presets.diffusion_model(c.model, preset)
   if preset == "quick":
-    text = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
-    m = replace(
-      m,
-      unet=replace(m.unet, base_dim=32, dim_mults=(1, 2, 2), attention_heads=4, text=text),
-      mdm=replace(m.mdm, latent_dim=128, num_layers=3, num_heads=4, ff_dim=256, text=text),
-      optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=1000, log_every=50, checkpoint_every=500, ema_decay=0.99),
-      batch_size=32,
-    )
     c = replace(
       c,
       data=presets.generator_data(c.data, preset),
     )
   elif preset == "tiny":
-    text = TextConditionerConfig(width=16, num_layers=1, num_heads=2, ff_dim=32)
-    m = replace(
-      m,
-      unet=replace(m.unet, base_dim=8, dim_mults=(1, 2), groups=4, attention_heads=2, text=text),
-      mdm=replace(m.mdm, latent_dim=16, num_layers=1, num_heads=2, ff_dim=32, text=text),
-      optim=replace(m.optim, learning_rate=1e-3),
-      loop=replace(m.loop, num_steps=4, log_every=2, checkpoint_every=0, ema_decay=0.5),
-      batch_size=8,
-    )
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0"),
@@ -167,18 +153,12 @@ def load_trained(
   workdir = pathlib.Path(workdir)
   data = text_data.load(config.data, workdir)
   feats, captions, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
-  try:
-    result = artifacts.load_matching_stage(workdir, config.denoiser, _fingerprint(config, feats))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-      f"{e}. Train first: python launch.py --experiment=t2m_diffusion[:PRESET] --workdir={workdir}"
-    ) from None
-  except ValueError as e:
-    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+  fp = _fingerprint(config, feats)
+  arrays = load_trained_stage(workdir, config.denoiser, fp, "t2m_diffusion")
   feats = with_captions(workdir / FEATURES_FILE, feats, texts)
   tokens = prep.token_budget(feats, list(captions) + list(texts))
   model = stage.make_model(config.model, config.denoiser, data.dim)
-  return _generator(config, workdir, model, result.arrays["params"], data, feats, tokens), data
+  return _generator(config, workdir, model, arrays["params"], data, feats, tokens), data
 
 
 def generate_only(config: Config, workdir: pathlib.Path) -> dict:

@@ -45,7 +45,13 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
-from experiments.generation import GenerateConfig, token_frames, with_captions, write_generated
+from experiments.generation import (
+  GenerateConfig,
+  load_trained_stage,
+  token_frames,
+  with_captions,
+  write_generated,
+)
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
@@ -156,14 +162,7 @@ def _generator(config: Config, data, feats, vq_vars, params, min_frames: int) ->
 
 
 def _load(workdir: pathlib.Path, name: str, fingerprint: dict):
-  try:
-    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
-  except FileNotFoundError as e:
-    raise FileNotFoundError(
-      f"{e}. Train first: python launch.py --experiment=t2m_gpt[:PRESET] --workdir={workdir}"
-    ) from None
-  except ValueError as e:
-    raise ValueError(f"{e}; pass the preset and overrides it was trained with") from None
+  return load_trained_stage(workdir, name, fingerprint, "t2m_gpt")
 
 
 def load_trained(
