@@ -7,9 +7,18 @@
 * `autoregressive`: next-token sampling (T2M-GPT) with or without a key/value cache.
 * `masked`: masked token modelling (MoMask): training corruption, iterative decoding with
   guidance over token logits, inpainting by known tokens.
+* `refine`: refinement of an estimate by inversion to a level t then DDIM back (BioVAE eqs.
+  10-11), and a list-of-clips refiner built from a trained denoiser.
 """
 
-from motion_jax.diffusion import autoregressive, classifier_free, masked, samplers, schedule
+from motion_jax.diffusion import (
+  autoregressive,
+  classifier_free,
+  masked,
+  refine,
+  samplers,
+  schedule,
+)
 from motion_jax.diffusion.classifier_free import drop_condition, guide, guided_model_fn
 from motion_jax.diffusion.samplers import (
   SAMPLERS,
@@ -41,6 +50,7 @@ __all__ = [
   "autoregressive",
   "classifier_free",
   "masked",
+  "refine",
   "ddim_inversion_plan",
   "ddim_invert",
   "drop_condition",

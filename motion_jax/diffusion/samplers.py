@@ -24,6 +24,9 @@ on the host from the schedule, and the model's integer time input per step:
   other way): from level abar_prev to abar_{t_i} with the model evaluated at the target timestep
   t_i on the current sample (the usual approximation x_{t_i} ~ x_{t_{i-1}}, as diffusers'
   ``DDIMInverseScheduler``); deterministic.
+* partial trajectories (`ddim_plan_from`, `ddim_inversion_plan_to`): the same DDIM steps between
+  clean and one level abar_t, on `partial_timesteps` (evenly spaced on [0, t]), for refinement
+  by inversion then sampling (`refine`).
 
 Noise comes from an explicit key (step i uses ``fold_in(key, i)``), or, for reference comparisons,
 from an explicit ``noise [N, *x.shape]`` array.
@@ -168,6 +171,72 @@ def ddim_inversion_plan(schedule: Schedule, steps: int, initial_alpha_one: bool 
   ``initial_alpha_one`` is False, before the first) to abar_{t_i}, the model seeing t_i."""
   abar = schedule.host_alphas_cumprod()
   ts = leading_timesteps(len(abar), steps)[::-1].copy()
+  a_n = abar[ts]
+  a_c = np.concatenate([[1.0 if initial_alpha_one else abar[0]], a_n[:-1]])
+  zeros = np.zeros(steps)
+  return _plan(
+    "ddim_inversion",
+    ts,
+    np.sqrt(a_c),
+    np.sqrt(1.0 - a_c),
+    np.sqrt(a_n),
+    np.sqrt(1.0 - a_n),
+    zeros,
+    np.sqrt(a_n),
+    np.sqrt(1.0 - a_n),
+    zeros,
+    zeros,
+  )
+
+
+def partial_timesteps(t: int, steps: int) -> np.ndarray:
+  """``steps`` descending timesteps from ``t``: t_i = round(t (N - i) / N), i = 0..N-1 (the
+  partial-trajectory spacing of refinement / editing, SDEdit-style: evenly spaced on [0, t])."""
+  if not 1 <= steps <= t:
+    raise ValueError(f"steps must be in [1, t={t}], got {steps}")
+  return np.round(t * (steps - np.arange(steps)) / steps).astype(np.int64)
+
+
+def ddim_plan_from(
+  schedule: Schedule, t: int, steps: int, eta: float = 0.0, final_alpha_one: bool = True
+) -> Plan:
+  """DDIM (eq. 12, sigma of eq. 16) from level abar_t down to clean in ``steps`` steps on
+  `partial_timesteps` (BioVAE eq. 11's "forward" from an inverted x_t)."""
+  if eta < 0:
+    raise ValueError(f"eta must be >= 0, got {eta}")
+  abar = schedule.host_alphas_cumprod()
+  if not 0 < t < len(abar):
+    raise ValueError(f"t must be in [1, {len(abar) - 1}], got {t}")
+  ts = partial_timesteps(t, steps)
+  final = 1.0 if final_alpha_one else abar[0]
+  a_t = abar[ts]
+  a_p = np.concatenate([abar[ts[1:]], [final]])
+  std = eta * np.sqrt((1.0 - a_p) / (1.0 - a_t) * (1.0 - a_t / a_p))
+  zeros = np.zeros(steps)
+  return _plan(
+    "ddim",
+    ts,
+    np.sqrt(a_t),
+    np.sqrt(1.0 - a_t),
+    np.sqrt(a_p),
+    np.sqrt(1.0 - a_p),
+    zeros,
+    np.sqrt(a_p),
+    np.sqrt(np.maximum(1.0 - a_p - std**2, 0.0)),
+    zeros,
+    std,
+  )
+
+
+def ddim_inversion_plan_to(
+  schedule: Schedule, t: int, steps: int, initial_alpha_one: bool = False
+) -> Plan:
+  """`ddim_inversion_plan` on `partial_timesteps` ascending: clean (abar_0, or 1 when
+  ``initial_alpha_one``) up to level abar_t in ``steps`` steps, the model seeing each target."""
+  abar = schedule.host_alphas_cumprod()
+  if not 0 < t < len(abar):
+    raise ValueError(f"t must be in [1, {len(abar) - 1}], got {t}")
+  ts = partial_timesteps(t, steps)[::-1].copy()
   a_n = abar[ts]
   a_c = np.concatenate([[1.0 if initial_alpha_one else abar[0]], a_n[:-1]])
   zeros = np.zeros(steps)
@@ -376,14 +445,17 @@ __all__ = [
   "Plan",
   "SAMPLERS",
   "ddim_inversion_plan",
+  "ddim_inversion_plan_to",
   "ddim_invert",
   "ddim_plan",
+  "ddim_plan_from",
   "ddpm_plan",
   "dpmpp_2m_sde_plan",
   "karras_sigmas",
   "leading_timesteps",
   "make_plan",
   "make_sample_fn",
+  "partial_timesteps",
   "run",
   "sigma_to_timestep",
 ]
