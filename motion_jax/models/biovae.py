@@ -270,6 +270,8 @@ class BioVAEDenoiser(nn.Module):
 
   ``mean`` / ``std`` (tuples, the training normalisation of the 263 features) de-normalise x̂₀
   for `recover_from_ric`; ``accel_scale`` is the Tab. VI editing factor (one or one per joint).
+  A variable ``{"edit": {"accel_scale": ...}}`` passed to ``apply`` overrides it; as a traced
+  value, it lets one compiled sampler run every factor.
   """
 
   unet: UNetConfig
@@ -286,9 +288,9 @@ class BioVAEDenoiser(nn.Module):
     )
     mean, std = jnp.asarray(self.mean, x0.dtype), jnp.asarray(self.std, x0.dtype)
     joints = humanml3d.recover_from_ric(x0 * std + mean, check_finite=False)
-    out = BioVAE(self.biovae, self.motion_features, name="biovae")(
-      joints, x0, jnp.asarray(self.accel_scale, x0.dtype)
-    )
+    scale = self.get_variable("edit", "accel_scale")  # Tab. VI editing without recompiling
+    scale = jnp.asarray(self.accel_scale if scale is None else scale, x0.dtype)
+    out = BioVAE(self.biovae, self.motion_features, name="biovae")(joints, x0, scale)
     corrected = x0 + out.residual * mask[..., None].astype(x0.dtype)
     return (corrected, out) if physics else corrected
 

@@ -70,7 +70,7 @@ def make_loss_fn(
 ) -> Callable:
   """Eq. 9 on a batch: the denoising loss on the corrected x̂₀ plus L_accel and L_phys."""
   mean, std = jnp.asarray(model.mean), jnp.asarray(model.std)
-  fps = cfg.module.fps
+  fps = cfg.loss.difference_rate(cfg.module.fps)  # m/frame² or m/s² (losses.biovae)
 
   def loss_fn(params, mutables, batch, rngs):
     x0, mask = batch["motion"], batch["mask"]

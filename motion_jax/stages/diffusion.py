@@ -196,6 +196,9 @@ class Generator:
     max_frames: the frame axis every chunk is padded to (the dataset's max_length).
     caption_tokens: token axis length.
     chunk: rows per compiled call.
+    extra_variables: Flax variable collections besides ``params`` (e.g. BioVAE's
+      ``{"edit": {"accel_scale": [J]}}``). They are traced arguments, so changing their values
+      (``generator.extra_variables = ...``) does not recompile.
   """
 
   def __init__(
@@ -212,8 +215,10 @@ class Generator:
     chunk: int = 32,
     features_path: pathlib.Path | None = None,
     encoder: tf_lib.EncoderFn | None = None,
+    extra_variables: dict | None = None,
   ):
     self.model, self.params, self.cfg = model, params, cfg
+    self.extra_variables = dict(extra_variables or {})
     self.features, self._features_path, self._encoder = features, features_path, encoder
     self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     self.max_frames, self.caption_tokens, self.chunk = max_frames, caption_tokens, chunk
@@ -226,11 +231,11 @@ class Generator:
       plan = diffusion.make_plan(self.schedule, sampler, steps, eta)
       model = self.model
 
-      def denoise(params, x, t, cond):
+      def denoise(variables, x, t, cond):
         tokens, tmask, mask = cond
 
         def apply(x, t, c, keep):
-          return model.apply({"params": params}, x, t, c[0], c[1], keep, c[2])
+          return model.apply(variables, x, t, c[0], c[1], keep, c[2])
 
         if scale in (0.0, 1.0):  # one branch only: unconditional (0) or conditional (1)
           return apply(x, t, cond, jnp.full((x.shape[0],), scale == 1.0))
@@ -281,7 +286,7 @@ class Generator:
       k_init, k_run = jax.random.split(jax.random.fold_in(key, c))
       x_init = jax.random.normal(k_init, (self.chunk, self.max_frames, len(self.mean)))
       x = fn(
-        self.params,
+        {"params": self.params, **self.extra_variables},
         (jnp.asarray(tokens[idx]), jnp.asarray(tmask[idx]), jnp.asarray(mask)),
         x_init,
         k_run,

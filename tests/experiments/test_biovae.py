@@ -3,6 +3,7 @@ per row, every row evaluated with the physics table; a rerun reuses every stage.
 
 import json
 
+import numpy as np
 import pytest
 
 from motion_jax.config import from_dict
@@ -42,5 +43,75 @@ def test_unknown_rows_are_refused():
 
   cfg = biovae.get_config("tiny")
   cfg.rows = "module,mia"
-  with pytest.raises(ValueError, match="choose from no_module, module, module_loss"):
+  with pytest.raises(
+    ValueError, match="choose from no_module, module, module_mia, module_loss, all"
+  ):
     from_dict(biovae.Config, cfg)
+
+
+def test_edit_settings_are_checked():
+  from experiments import biovae
+
+  for key, value, match in (
+    ("row", "no_module", "edit.row"),
+    ("joint", "left_tail", "edit.joint"),
+    ("factors", (0.5, -1.0), "edit.factors"),
+  ):
+    cfg = biovae.get_config("tiny")
+    cfg.rows = "no_module,module"
+    setattr(cfg.edit, key, value)
+    with pytest.raises(ValueError, match=match):
+      from_dict(biovae.Config, cfg)
+  cfg = biovae.get_config("tiny")
+  cfg.rows = "module,no_module"
+  assert from_dict(biovae.Config, cfg).edit_row() == "module"  # auto: the last module row
+  cfg.rows = "no_module"
+  assert from_dict(biovae.Config, cfg).edit_row() == ""
+
+
+def test_accel_scales_put_the_factor_on_all_joints_or_one():
+  from experiments import biovae
+
+  np.testing.assert_array_equal(biovae.accel_scales(1.5, "all"), np.full(22, 1.5))
+  one = biovae.accel_scales(2.0, "right_wrist")
+  assert one[21] == 2.0 and np.all(np.delete(one, 21) == 1.0)
+
+
+def _physics(**rows):
+  cols = ("vc", "ac", "skating", "penetration")
+  return {"rows": {k: {c: {"mean": v} for c in cols} for k, v in rows.items()}}
+
+
+def test_direction_compares_each_module_row_with_no_module_against_real():
+  from experiments import biovae
+
+  physics = _physics(**{"Real": 0.1, "biovae no_module": 0.5, "biovae module": 0.2})
+  physics["rows"]["biovae module"]["ac"]["mean"] = 0.9  # further from Real than no_module
+  check = biovae.direction(physics)
+  assert check == {"biovae module": {"vc": True, "ac": False, "skating": True, "penetration": True}}
+  assert "AC no" in biovae.direction_markdown(physics)
+  assert biovae.direction(_physics(Real=0.1, **{"biovae module": 0.2})) == {}
+
+
+def test_editing_markdown_reports_the_speed_sequence_and_the_paper_rows():
+  from experiments import biovae
+  from motion_jax.metrics import plausibility
+
+  def row(speed):
+    metrics = {k: {"mean": 0.5, "ci95": 0.01} for k in biovae.EDIT_METRICS}
+    return {"metrics": metrics,
+            "plausibility": {c: {"mean": speed} for c in plausibility.COLUMNS}}  # fmt: skip
+
+  editing = {
+    "row": "all",
+    "factors": [0.5, 1.0, 2.0],
+    "scopes": {
+      "all": {"0.5": row(0.2), "1": row(0.3), "2": row(0.4)},
+      "right_wrist": {"0.5": row(0.3), "1": row(0.3), "2": row(0.35)},
+    },
+  }
+  assert biovae.speed_sequence(editing, "all") == [0.2, 0.3, 0.4]
+  md = biovae.editing_markdown(editing)
+  assert "(all): 0.5: 0.200, 1: 0.300, 2: 0.400 — rises monotonically: yes" in md
+  assert "(right_wrist): 0.5: 0.300, 1: 0.300, 2: 0.350 — rises monotonically: no" in md
+  assert "| paper (all) | 2 | 0.124 |" in md and "not ours" in md

@@ -94,16 +94,16 @@ def test_only_x0_prediction_is_accepted():
 
 
 def test_fine_tuning_starts_from_the_unet_and_lowers_the_physics_loss(models, tmp_path):
-  """`stage.train` on one fixed batch (an overfitting check of the module's gradient path).
+  """`stage.train` on one fixed batch with the full eq. 9 (an overfitting check of the module's
+  gradient path), Ẍ in the default m/frame².
 
-  L_accel is off here: at the paper's weight 1 its (m/s²)² scale (~1e3 on this batch) swamps the
-  other terms in 30 steps (measured: L_phys 25.3 -> 25.5, the simple loss 0.011 -> 0.17); with it
-  off, L_phys fell 25.3 -> 20.5 over 30 steps (2026-11-30)."""
+  In m/s² (``accel_unit="second"``) L_accel is ~1e3 on this batch and at weight 1 swamps the other
+  terms in 30 steps (measured 2026-11-30: L_phys 25.3 -> 25.5, the simple loss 0.011 -> 0.17)."""
   _, unet_params, model, params = models
   cfg = dataclasses.replace(
     BIO,
     optim=dataclasses.replace(BIO.optim, learning_rate=1e-2),
-    loss=bio_losses.BioVAELossWeights(accel=0.0, phys=1.0),
+    loss=bio_losses.BioVAELossWeights(),
     loop=dataclasses.replace(BIO.loop, num_steps=30, log_every=10),
   )
   out = stage.train(DIFF, cfg, lambda step: _batch(2), model, unet_params, tmp_path, seed=0)
@@ -116,5 +116,29 @@ def test_fine_tuning_starts_from_the_unet_and_lowers_the_physics_loss(models, tm
   assert set(after) >= {"simple", "accel", "phys"}
   assert all(np.isfinite(v) for v in after.values())
   assert after["phys"] < 0.9 * before["phys"], (before, after)
+  assert after["simple"] < 2 * before["simple"] + 1e-3, (before, after)  # not swamped
   joints = humanml3d.recover_from_ric(batch["motion"], check_finite=False)
   assert joints.shape == (B, T, 22, 3)
+
+
+def test_accel_unit_chooses_the_difference_rate():
+  assert bio_losses.BioVAELossWeights().difference_rate(20.0) == 1.0  # m/frame²
+  assert bio_losses.BioVAELossWeights(accel_unit="second").difference_rate(20.0) == 20.0
+  with pytest.raises(ValueError, match="accel_unit"):
+    bio_losses.BioVAELossWeights(accel_unit="minute")
+
+
+def test_an_edit_variable_scales_the_acceleration_like_the_attribute(models):
+  """Tab. VI editing through ``{"edit": {"accel_scale": [J]}}`` (one compiled sampler for every
+  factor) equals building the model with that ``accel_scale``, and changes the output."""
+  _, _, model, params = models
+  params = dict(params)  # a "trained" module: non-zero residual decoder
+  params["biovae"] = jax.tree.map(lambda x: x + 0.05 * jnp.ones_like(x), params["biovae"])
+  args = _args(_batch(1))
+  scale = np.ones(22, np.float32)
+  scale[5] = 2.0  # one joint
+  edited = model.apply({"params": params, "edit": {"accel_scale": jnp.asarray(scale)}}, *args)
+  built = stage.make_model(DIFF, BIO, F, MEAN, STD, accel_scale=tuple(scale.tolist()))
+  np.testing.assert_allclose(edited, built.apply({"params": params}, *args), rtol=1e-6, atol=1e-6)
+  plain = model.apply({"params": params}, *args)
+  assert np.abs(np.asarray(edited) - np.asarray(plain)).max() > 1e-6
