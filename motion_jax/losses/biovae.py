@@ -92,3 +92,28 @@ __all__ = [
   "masked_accel_mse",
   "physics_losses",
 ]
+
+
+def muscle_pretrain_loss(
+  u_pred: Array, u_target: Array, channel_mask: Array, frame_mask: Array
+) -> tuple[Array, dict[str, Array]]:
+  """Pre-training loss of the muscle mapping u(X) ("MIA pre-train", Tabs. III/IV): masked MSE.
+
+  The paper does not give this loss (FACTS.md A1 lists the MIA pre-training loss as not in the
+  text); the mean squared error of the activations is our choice. It averages
+  (u_pred − u_target)² over the valid frames and the channels that have a target.
+
+  Args:
+    u_pred: ``[B, T, C]`` predicted activations (the module's ``BioVAEOutput.activations``).
+    u_target: ``[B, T, C]`` target activations.
+    channel_mask: ``[C]`` True where the channel has a target (the squat stand-in has no biceps).
+    frame_mask: ``[B, T]`` True on valid frames.
+  Returns:
+    ``(total, {"muscle_mse": total})``.
+  """
+  m = frame_mask.astype(u_pred.dtype)[..., None] * channel_mask.astype(u_pred.dtype)
+  mse = (((u_pred - u_target) ** 2) * m).sum() / jnp.maximum(m.sum(), 1.0)
+  return mse, {"muscle_mse": mse}
+
+
+__all__ += ["muscle_pretrain_loss"]

@@ -112,11 +112,18 @@ def train(
   *,
   seed: int,
   desc: str = "biovae",
+  module_init: Any | None = None,
 ) -> Any:
   """Fine-tunes UNet + module from the pre-trained ``unet_params``; returns the evaluation params
-  (EMA when kept) as numpy, ``{"unet": ..., "biovae": ...}``."""
+  (EMA when kept) as numpy, ``{"unet": ..., "biovae": ...}``.
+
+  ``module_init``: pre-trained module parameters (`stages.biovae_muscle.pretrain`, the "MIA
+  pre-train" switch). When given they replace ALL of the fresh module's ``params["biovae"]``;
+  their tree and shapes must match the module's (else a ValueError)."""
   example = jax.tree.map(lambda x: x[:1], batch_fn(0))
   unet_params = jax.tree.map(jnp.asarray, unet_params)
+  if module_init is not None:
+    module_init = jax.tree.map(jnp.asarray, module_init)
 
   def init_fn(key):
     v = model.init(
@@ -130,6 +137,17 @@ def train(
     )
     params = dict(v["params"])
     params["unet"] = unet_params  # the pre-trained denoiser (stage 1)
+    if module_init is not None:
+      leaves = jax.tree_util.tree_leaves_with_path
+      fresh = {jax.tree_util.keystr(k): jnp.shape(v) for k, v in leaves(params["biovae"])}
+      given = {jax.tree_util.keystr(k): jnp.shape(v) for k, v in leaves(module_init)}
+      bad = sorted(k for k in fresh.keys() | given.keys() if fresh.get(k) != given.get(k))
+      if bad:
+        raise ValueError(
+          f"module_init: {len(bad)} parameter(s) differ from the module's (another BioVAEConfig?)"
+          f", e.g. {bad[0]}: given {given.get(bad[0])}, the module's {fresh.get(bad[0])}"
+        )
+      params["biovae"] = module_init  # the pre-trained muscle mapping (MIA pre-train)
     return params, {}
 
   state = loop_lib.train(
