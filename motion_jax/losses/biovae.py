@@ -83,17 +83,6 @@ def biovae_loss(
   return diffusion_total + weights.accel * physics["accel"] + weights.phys * physics["phys"]
 
 
-__all__ = [
-  "ACCEL_UNITS",
-  "BioVAELossWeights",
-  "acceleration_mask",
-  "biovae_loss",
-  "finite_acceleration",
-  "masked_accel_mse",
-  "physics_losses",
-]
-
-
 def muscle_pretrain_loss(
   u_pred: Array, u_target: Array, channel_mask: Array, frame_mask: Array
 ) -> tuple[Array, dict[str, Array]]:
@@ -116,4 +105,13 @@ def muscle_pretrain_loss(
   return mse, {"muscle_mse": mse}
 
 
-__all__ += ["muscle_pretrain_loss"]
+__all__ = [
+  "ACCEL_UNITS",
+  "BioVAELossWeights",
+  "acceleration_mask",
+  "biovae_loss",
+  "finite_acceleration",
+  "masked_accel_mse",
+  "muscle_pretrain_loss",
+  "physics_losses",
+]

@@ -10,31 +10,42 @@ from motion_jax.config import from_dict
 from tests.conftest import run_python
 
 
-def test_tiny_ablation_row_trains_evaluates_and_reuses_its_stages(tmp_path):
-  """One row (the module with eq. 9's loss) keeps the test short: every train step of the tiny
-  UNet takes about a minute to compile on 2 cores; the other rows differ only in the loss."""
+def test_tiny_ablation_trains_evaluates_edits_refines_and_reuses_its_stages(tmp_path):
+  """Two rows keep the test short (each tiny train step takes about a minute to compile on 2
+  cores): the baseline and ``all`` (muscle pre-training + eq. 9), which together exercise every
+  stage, the editing table and the refinement table; the other rows differ only in switches."""
   args = [
     "launch.py",
     "--experiment=biovae:tiny",
     f"--workdir={tmp_path}",
-    "--config.rows=module_loss",
+    "--config.rows=no_module,all",
   ]
-  run_python(args, timeout=1200)
+  run_python(args, timeout=1500)
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["kind"] == "generator" and results["seed"] == 0
-  assert set(results["results"]) == {"Real", "Shuffled texts", "biovae module_loss"}
-  tops = [
-    results["results"]["biovae module_loss"][f"r_precision_top{k}"]["mean"] for k in (1, 2, 3)
-  ]
+  rows = {"biovae no_module", "biovae all"}
+  assert set(results["results"]) == {"Real", "Shuffled texts"} | rows
+  tops = [results["results"]["biovae all"][f"r_precision_top{k}"]["mean"] for k in (1, 2, 3)]
   assert all(0 <= r <= 1 for r in tops) and tops == sorted(tops)
-  assert set(results["plausibility"]["rows"]) == {"Real", "biovae module_loss"}
+  assert set(results["plausibility"]["rows"]) == {"Real"} | rows
+  assert set(results["direction"]) == {"biovae all"}
+  channels = results["muscle_pretrain"]["trained"]["channels"]
+  assert channels["biceps_l"] is None and channels["quadriceps_r"]["mse"] >= 0
+  editing = results["editing"]
+  assert editing["row"] == "all" and set(editing["scopes"]) == {"all", "right_wrist"}
+  assert set(editing["scopes"]["all"]) == {"0.5", "1", "2"}
+  estimation = results["estimation"]
+  assert set(estimation["kinds"]) == {"jitter", "foot_sliding", "floor_offset"}
+  methods = {r["method"] for r in estimation["kinds"]["jitter"]}
+  assert methods == {"none", "diffusion", "diffusion + BioVAE"}, methods
   md = (tmp_path / "results.md").read_text()
-  assert "| biovae module_loss |" in md and "not ours" in md
+  assert "| biovae all |" in md and "not ours" in md
+  assert "Acceleration editing" in md and "Estimation refinement" in md
   stages = {p.name for p in tmp_path.iterdir() if p.is_dir()}
-  assert {"unet", "biovae_module_loss"} <= stages
+  assert {"unet", "muscle", "biovae_no_module", "biovae_all"} <= stages
   # The rerun trains nothing: every stage marker is unchanged.
   before = {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")}
-  run_python(args, timeout=900)
+  run_python(args, timeout=1200)
   assert {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")} == before
 
 
