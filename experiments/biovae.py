@@ -239,7 +239,6 @@ def run(config: Config, workdir: str) -> dict:
 
     stage = artifacts.cached_stage(workdir, "muscle", muscle, muscle_fp)
     muscle_params, muscle_metrics = stage.arrays["params"], stage.info["metrics"]
-    print(muscle_stage.format_metrics(muscle_metrics["trained"]))
     timings["muscle_s"] = time.perf_counter() - t0
 
   trained = {}
@@ -329,7 +328,9 @@ def run(config: Config, workdir: str) -> dict:
     "seed": config.seed,
   }
   report.write_json(workdir / "results.json", out)
-  text = _markdown(config, results, physics, editing, estimation, data, pairs, timings)
+  text = _markdown(
+    config, results, physics, editing, estimation, muscle_metrics, data, pairs, timings
+  )
   (workdir / "results.md").write_text(text)
   print(text)
   return out
@@ -421,6 +422,17 @@ def _estimation(config: Config, models: dict, pairs, data, feats) -> dict:
   }
   return refinement_report.refinement_table(
     clean, est.corruption, refiners, est.method.ts, config.seed
+  )
+
+
+def muscle_markdown(metrics: dict) -> str:
+  """The MIA pre-train stand-in's held-out fit (squat subjects not trained on)."""
+  return (
+    "## Muscle pre-training (the 'MIA pre-train' stand-in)\n\nu(X) on the squat dataset's "
+    "OpenSim activations grouped into MIA's channels (`data/squat/mia.py`), held-out subjects; "
+    "base = the training mean:\n\n```\n"
+    + muscle_stage.format_metrics(metrics["trained"])
+    + "\n```\n"
   )
 
 
@@ -542,9 +554,11 @@ def editing_markdown(editing: dict) -> str:
   for scope in editing["scopes"]:
     seq = speed_sequence(editing, scope)
     mono = all(b > a for a, b in zip(seq, seq[1:]))
-    pretty = ", ".join(f"{f:g}: {v:.3f}" for f, v in zip(editing["factors"], seq))
+    pretty = ", ".join(f"{f:g}: {v:.5f}" for f, v in zip(editing["factors"], seq))
+    change = 100 * (seq[-1] - seq[0]) / max(abs(seq[0]), 1e-12)
     lines.append(
-      f"\nSpeed by factor ({scope}): {pretty} — rises monotonically: {'yes' if mono else 'no'}."
+      f"\nSpeed by factor ({scope}): {pretty} m/s — rises monotonically: "
+      f"{'yes' if mono else 'no'}; {change:+.3f} % from the first to the last factor."
     )
   lines.append(
     "\nOurs: mean ± 95% interval over repeats (generation), clip means (physics). Paper rows: "
@@ -554,7 +568,7 @@ def editing_markdown(editing: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _markdown(config, results, physics, editing, estimation, data, pairs, timings) -> str:
+def _markdown(config, results, physics, editing, estimation, muscle, data, pairs, timings) -> str:
   b = config.bio
   rows = [gen_lib.format_row(label, r) for label, r in results.items()]
   return (
@@ -571,6 +585,7 @@ def _markdown(config, results, physics, editing, estimation, data, pairs, timing
         "## Physical plausibility (closer to Real is better)\n",
         text_motion_report.plausibility_markdown(physics),
         direction_markdown(physics),
+        muscle_markdown(muscle) if muscle else "",
         paper_markdown(config.row_names()),
         editing_markdown(editing) if editing else "",
         estimation_markdown(estimation) if estimation else "",

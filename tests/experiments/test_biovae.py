@@ -123,6 +123,8 @@ def test_editing_markdown_reports_the_speed_sequence_and_the_paper_rows():
   }
   assert biovae.speed_sequence(editing, "all") == [0.2, 0.3, 0.4]
   md = biovae.editing_markdown(editing)
-  assert "(all): 0.5: 0.200, 1: 0.300, 2: 0.400 — rises monotonically: yes" in md
-  assert "(right_wrist): 0.5: 0.300, 1: 0.300, 2: 0.350 — rises monotonically: no" in md
+  assert (
+    "(all): 0.5: 0.20000, 1: 0.30000, 2: 0.40000 m/s — rises monotonically: yes; +100.000 %" in md
+  )
+  assert "(right_wrist): 0.5: 0.30000, 1: 0.30000, 2: 0.35000 m/s — rises monotonically: no" in md
   assert "| paper (all) | 2 | 0.124 |" in md and "not ours" in md
