@@ -135,21 +135,10 @@ def ddpm_plan(schedule: Schedule, steps: int | None = None) -> Plan:
   )
 
 
-def ddim_plan(
-  schedule: Schedule, steps: int, eta: float = 0.0, final_alpha_one: bool = True
-) -> Plan:
-  """DDIM (Song et al. 2021) eq. 12: x' = sqrt(abar') x0 + sqrt(1 - abar' - sigma^2) eps + sigma z,
-  sigma = eta sqrt((1 - abar') / (1 - abar)) sqrt(1 - abar / abar') (eq. 16)."""
-  if eta < 0:
-    raise ValueError(f"eta must be >= 0, got {eta}")
-  abar = schedule.host_alphas_cumprod()
-  ts = leading_timesteps(len(abar), steps)
-  prev = ts - len(abar) // steps
-  final = 1.0 if final_alpha_one else abar[0]
-  a_t = abar[ts]
-  a_p = np.where(prev >= 0, abar[np.maximum(prev, 0)], final)
+def _ddim(ts: np.ndarray, a_t: np.ndarray, a_p: np.ndarray, eta: float) -> Plan:
+  """DDIM steps from levels ``a_t`` (the model seeing ``ts``) to ``a_p`` (`ddim_plan`'s eq. 12)."""
   std = eta * np.sqrt((1.0 - a_p) / (1.0 - a_t) * (1.0 - a_t / a_p))
-  zeros = np.zeros(steps)
+  zeros = np.zeros(len(ts))
   return _plan(
     "ddim",
     ts,
@@ -165,15 +154,11 @@ def ddim_plan(
   )
 
 
-def ddim_inversion_plan(schedule: Schedule, steps: int, initial_alpha_one: bool = True) -> Plan:
-  """DDIM inversion (Song et al. 2021, Sec. 4.3, eq. 13 towards noise): ascending leading
-  timesteps t_i = i (T // N); step i goes from abar_{t_{i-1}} (abar = 1, or abar_0 when
-  ``initial_alpha_one`` is False, before the first) to abar_{t_i}, the model seeing t_i."""
-  abar = schedule.host_alphas_cumprod()
-  ts = leading_timesteps(len(abar), steps)[::-1].copy()
+def _ddim_inversion(ts: np.ndarray, abar: np.ndarray, first: float) -> Plan:
+  """Inversion steps on ascending ``ts``, from level ``first`` then each previous target."""
   a_n = abar[ts]
-  a_c = np.concatenate([[1.0 if initial_alpha_one else abar[0]], a_n[:-1]])
-  zeros = np.zeros(steps)
+  a_c = np.concatenate([[first], a_n[:-1]])
+  zeros = np.zeros(len(ts))
   return _plan(
     "ddim_inversion",
     ts,
@@ -187,6 +172,30 @@ def ddim_inversion_plan(schedule: Schedule, steps: int, initial_alpha_one: bool 
     zeros,
     zeros,
   )
+
+
+def ddim_plan(
+  schedule: Schedule, steps: int, eta: float = 0.0, final_alpha_one: bool = True
+) -> Plan:
+  """DDIM (Song et al. 2021) eq. 12: x' = sqrt(abar') x0 + sqrt(1 - abar' - sigma^2) eps + sigma z,
+  sigma = eta sqrt((1 - abar') / (1 - abar)) sqrt(1 - abar / abar') (eq. 16)."""
+  if eta < 0:
+    raise ValueError(f"eta must be >= 0, got {eta}")
+  abar = schedule.host_alphas_cumprod()
+  ts = leading_timesteps(len(abar), steps)
+  prev = ts - len(abar) // steps
+  final = 1.0 if final_alpha_one else abar[0]
+  a_p = np.where(prev >= 0, abar[np.maximum(prev, 0)], final)
+  return _ddim(ts, abar[ts], a_p, eta)
+
+
+def ddim_inversion_plan(schedule: Schedule, steps: int, initial_alpha_one: bool = True) -> Plan:
+  """DDIM inversion (Song et al. 2021, Sec. 4.3, eq. 13 towards noise): ascending leading
+  timesteps t_i = i (T // N); step i goes from abar_{t_{i-1}} (abar = 1, or abar_0 when
+  ``initial_alpha_one`` is False, before the first) to abar_{t_i}, the model seeing t_i."""
+  abar = schedule.host_alphas_cumprod()
+  ts = leading_timesteps(len(abar), steps)[::-1].copy()
+  return _ddim_inversion(ts, abar, 1.0 if initial_alpha_one else abar[0])
 
 
 def partial_timesteps(t: int, steps: int) -> np.ndarray:
@@ -209,23 +218,7 @@ def ddim_plan_from(
     raise ValueError(f"t must be in [1, {len(abar) - 1}], got {t}")
   ts = partial_timesteps(t, steps)
   final = 1.0 if final_alpha_one else abar[0]
-  a_t = abar[ts]
-  a_p = np.concatenate([abar[ts[1:]], [final]])
-  std = eta * np.sqrt((1.0 - a_p) / (1.0 - a_t) * (1.0 - a_t / a_p))
-  zeros = np.zeros(steps)
-  return _plan(
-    "ddim",
-    ts,
-    np.sqrt(a_t),
-    np.sqrt(1.0 - a_t),
-    np.sqrt(a_p),
-    np.sqrt(1.0 - a_p),
-    zeros,
-    np.sqrt(a_p),
-    np.sqrt(np.maximum(1.0 - a_p - std**2, 0.0)),
-    zeros,
-    std,
-  )
+  return _ddim(ts, abar[ts], np.concatenate([abar[ts[1:]], [final]]), eta)
 
 
 def ddim_inversion_plan_to(
@@ -237,22 +230,7 @@ def ddim_inversion_plan_to(
   if not 0 < t < len(abar):
     raise ValueError(f"t must be in [1, {len(abar) - 1}], got {t}")
   ts = partial_timesteps(t, steps)[::-1].copy()
-  a_n = abar[ts]
-  a_c = np.concatenate([[1.0 if initial_alpha_one else abar[0]], a_n[:-1]])
-  zeros = np.zeros(steps)
-  return _plan(
-    "ddim_inversion",
-    ts,
-    np.sqrt(a_c),
-    np.sqrt(1.0 - a_c),
-    np.sqrt(a_n),
-    np.sqrt(1.0 - a_n),
-    zeros,
-    np.sqrt(a_n),
-    np.sqrt(1.0 - a_n),
-    zeros,
-    zeros,
-  )
+  return _ddim_inversion(ts, abar, 1.0 if initial_alpha_one else abar[0])
 
 
 def karras_sigmas(
