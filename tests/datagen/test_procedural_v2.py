@@ -354,3 +354,13 @@ def test_vague_phrases_state_no_parameters_and_tokenize():
       assert not words & {"left", "right", "backward", "slowly", "quickly", "fast", "ahead"}
       assert not [n for n in _numbers(vp)], vp
       C.tokenize(vp)
+
+
+def test_each_size_has_its_own_cache_folder():
+  """Presets of different sizes must not rebuild over each other's cache."""
+  from motion_jax.datagen.procedural.build import DATA_DIR, DEFAULT_ROOT, default_root
+
+  assert default_root("1.0.0", 3000) == DEFAULT_ROOT == default_root("1.0.0")
+  assert default_root("1.0.0", 1200) == DATA_DIR / "cache" / "text_motion_1200"
+  assert default_root("2.0.0", 1200) == DATA_DIR / "cache" / "text_motion_v2_1200"
+  assert len({default_root(v, n) for v in ("1.0.0", "2.0.0") for n in (1200, 3000)}) == 4

@@ -84,12 +84,15 @@ DEFAULT_ROOT = DATA_DIR / "cache" / "text_motion"  # version 1.x (its historical
 
 
 def default_root(version: str = GENERATOR_VERSION, clips: int | None = None) -> Path:
-  """Cache folder of a build: ``data/cache/text_motion`` for 1.x (any size, as before),
-  ``data/cache/text_motion_v2_<clips>`` for 2.x (so a quick subset never replaces the full
-  build)."""
-  if check_version(version) == V1:
-    return DEFAULT_ROOT
-  clips = DEFAULT_CLIPS[version] if clips is None else clips
+  """Cache folder of a build: ``data/cache/text_motion`` for 1.x at its default size (3000 clips)
+  and ``text_motion_<clips>`` for other 1.x sizes; ``data/cache/text_motion_v2_<clips>`` for 2.x.
+  One folder per size, so presets of different sizes (the generators' 1,200-clip quick data,
+  kinmo_retrieval's 3,000) never rebuild over each other's cache."""
+  clips = DEFAULT_CLIPS[check_version(version)] if clips is None else clips
+  if version == V1:
+    return (
+      DEFAULT_ROOT if clips == DEFAULT_CLIPS[V1] else DATA_DIR / "cache" / f"text_motion_{clips}"
+    )
   return DATA_DIR / "cache" / f"text_motion_v2_{clips}"
 
 
