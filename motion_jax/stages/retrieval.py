@@ -95,6 +95,7 @@ class AlignmentModelConfig:
   frame_stride: int = 1  # > 1: temporal subsampling of the motion input (CPU presets)
   alignment: str = "pre"  # 'pre': cross-attention before each level's encoder (eqs. 5-6) | 'post'
   cross_memory: str = "states"  # what a finer level attends to: 'states' | 'latent'
+  cross_norm_first: bool = True  # 'pre' cross-attention as x + CA(LN(x), h) (else LN(x + CA))
   vae: bool = True  # mu and logvar tokens, sampled latents (TMR); False: deterministic token
   retrieval: str = "concat"  # 'concat': [mu_c; mu_g; mu_i] (sec. 4.1) | 'finest': finest level
 
@@ -191,6 +192,7 @@ def make_model(
       alignment=alignment or cfg.alignment,
       use_cross_attention=use_cross_attention,
       cross_memory=cfg.cross_memory,
+      cross_norm_first=cfg.cross_norm_first,
       vae=cfg.vae,
       retrieval_level="concat" if cfg.retrieval == "concat" else levels[-1],
     )
