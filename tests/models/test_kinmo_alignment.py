@@ -127,7 +127,8 @@ def test_ablation_without_cross_attention(kw):
   enc = HierarchicalTextEncoder(cfg)
   text, _ = _inputs(jax.random.PRNGKey(0))
   params = jax.jit(enc.init)(jax.random.PRNGKey(1), *text)
-  assert not any("cross" in k for k in jax.tree_util.tree_flatten_with_path(params)[0].__str__())
+  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+  assert paths and not any("cross" in p for p in paths)
   g, g_mask, b, b_mask, i, i_mask = text
   apply = jax.jit(enc.apply)
   base = apply(params, *text)
