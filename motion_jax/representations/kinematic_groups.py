@@ -272,6 +272,9 @@ def linear_operator(groups: KinematicGroups = T2M_GROUPS) -> np.ndarray:
 def feature_matrix(groups: KinematicGroups = T2M_GROUPS) -> np.ndarray:
   """The linear part as one matrix on HumanML3D feature vectors: ``[126, D]`` for t2m.
 
+  This is the whole linear part of the ``"angles"`` representation; in ``"rotations"`` only the
+  position rows (the first 63) apply, its velocities being angular.
+
   Output per frame (flattened, xyz fastest): 6x3 group positions, 15x3 relative positions,
   6x3 group velocities, 15x3 relative velocities, all in the root's facing frame. Joint
   positions come from the root height (root at ``(0, root_y, 0)``) and the ``ric`` block; joint
