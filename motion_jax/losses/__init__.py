@@ -5,7 +5,8 @@
 * `surrogate`: BIGE's muscle-surrogate L1 (Sec. 3.2) -> `surrogate_loss`.
 * `bige_guidance`: BIGE's guidance terms (eqs. 2-4, Table 1).
 * `tmr`: TMR's objective (eqs. 1-3) -> `tmr_loss`, and its InfoNCE alone -> `contrastive_loss`.
-* `kinmo`: KinMo's hierarchical alignment (eq. 7) -> `kinmo_loss`.
+* `kinmo`: KinMo's hierarchical alignment (sec. 3.3: per-level TMR terms + eq. 7) -> `kinmo_loss`,
+  and eq. 7's InfoNCE alone -> `kinmo_nce_loss`.
 * `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 * `biovae`: BioVAE's L_accel and L_phys (eqs. 8-9) -> `physics_losses`, `biovae_loss`.
@@ -21,7 +22,7 @@ from motion_jax.losses.diffusion import (
   geometric_losses,
   masked_mse,
 )
-from motion_jax.losses.kinmo import kinmo_loss
+from motion_jax.losses.kinmo import kinmo_loss, kinmo_nce_loss
 from motion_jax.losses.momask import RVQLossConfig, masked_token_loss, rvq_loss, token_loss
 from motion_jax.losses.surrogate import surrogate_loss
 from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
@@ -49,6 +50,7 @@ __all__ = [
   "geometric_losses",
   "info_nce",
   "kinmo_loss",
+  "kinmo_nce_loss",
   "masked_mse",
   "physics_losses",
   "masked_token_loss",

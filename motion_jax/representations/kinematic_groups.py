@@ -1,55 +1,107 @@
 """KinMo's kinematic-group representation (Zhang, Liu, Kim, Garrido, Chaudhuri, "KinMo:
-Kinematic-aware Human Motion Understanding and Generation", arXiv:2411.15472 / ICCV 2025, sec. 3).
+Kinematic-aware Human Motion Understanding and Generation", arXiv:2411.15472 / ICCV 2025, sec. 3.1,
+eqs. 1-3; the paper text is in ``shared/papers/kinmo.txt``).
 
 KinMo describes a motion at three levels: global action, six kinematic groups (torso, head/neck,
-left arm, right arm, left leg, right leg) and the 15 pairwise interactions between groups. Per
-group it uses a *position*, *limb angles* and a *velocity* (eq. 1); per pair of groups a
-*relative position*, the *angle at the connecting joints* and a *relative velocity* (eqs. 2-3).
-The positional quantities are linear in the joint-level representation.
+left arm, right arm, left leg, right leg) and the 15 pairwise interactions between groups. Two
+representations are implemented, chosen by :class:`GroupRepresentationConfig.representation`:
 
-What is computed here, precisely (``J`` joints, ``T`` frames, groups in the order of
-:data:`GROUP_NAMES`, pairs ``(i, j), i < j`` in lexicographic order):
+``"rotations"`` (default, the paper's eqs. 1-3): :func:`rotation_groups`
+--------------------------------------------------------------------------
+``J`` joints, ``T`` frames, groups in the order of :data:`GROUP_NAMES`, pairs ``(g, h), g < h``
+in lexicographic order (:data:`PAIRS`).
 
-* **Group position** (eq. 1): ``P_g = mean_{k in g} x_k`` -> ``[..., T, 6, 3]``. Linear:
-  ``P = A X`` with the membership-averaging matrix ``A [6, J]`` (:func:`group_matrix`).
-* **Group velocity** (eq. 1): ``V_g = A v`` where ``v`` are joint velocities (HumanML3D's
-  ``local_velocity`` block, or forward differences ``x[t+1] - x[t]``), in metres *per frame*.
-* **Limb angles** (eq. 1): for each group member ``k`` that has a parent ``p`` and a child ``c`` on
-  the same kinematic chain, the interior angle ``angle(x_p - x_k, x_c - x_k)`` in radians (pi for
-  a straight limb). 16 angles for t2m: torso at spine1/spine2/spine3, head/neck at the neck, each
-  arm at collar/shoulder/elbow, each leg at hip/knee/ankle (:data:`T2M_GROUPS.angle_triplets`).
-  Not linear (arccos of a normalised dot product).
-* **Relative position** (eq. 2): ``P_i - P_j`` -> ``[..., T, 15, 3]``; linear, ``D A X`` with the
-  pair incidence matrix ``D [15, 6]`` (:func:`pair_matrix`).
-* **Relative velocity** (eq. 3): ``V_i - V_j`` = ``D A v``; linear.
-* **Connecting-joint angle** (eq. 2): each limb group hangs from a torso joint (head and arms from
-  spine3, legs from the pelvis: :data:`KinematicGroups.attach`). For a pair ``(i, j)`` the angle is
-  ``angle(P_i - a_i, P_j - a_j)`` where ``a_g`` is group ``g``'s attachment joint and, for the
-  torso, ``a_torso`` is the attachment of the other group. When both groups hang from the same
-  joint (arm-arm, arm-head, leg-leg, torso-anything) this is exactly the angle at that connecting
-  joint between the two groups; for groups hanging from different torso joints (arm-leg,
-  head-leg) it is the angle between the two groups' directions.
+* **Group position** (eq. 1): ``P_g = mean_{j in g} p_j`` -> ``[..., T, 6, 3]`` (linear:
+  :func:`group_matrix`).
+* **Limb angles** (eq. 2): ``Theta_g = {r_j | j in g}``, ``r_j`` the axis-angle vector (radians,
+  ``angle * axis``) of joint ``j``'s rotation relative to its parent ->
+  ``rotations [..., T, J, 3]`` indexed by joint (``Theta_g = rotations[..., members[g], :]``).
+* **Group velocity** (eq. 2): ``V_g = mean_{j in g} v_j`` with ``v_j`` the relative angular
+  velocity of joint ``j`` (rad/s) -> ``angular_velocities [..., T-1, J, 3]`` and
+  ``velocities [..., T-1, 6, 3]``.
+* **Interactions** (eq. 3), per pair ``(g, h)``: ``rel_positions = P_g - P_h`` ``[..., T, 15, 3]``
+  (the sign of :func:`pair_matrix`; the paper writes ``P_h - P_g``, an immaterial sign);
+  ``rel_rotations`` ``[..., T, 15, 3]`` the axis-angle of the rotation at the joint the two
+  groups share; ``rel_velocities`` ``[..., T-1, 15, 6]`` = ``[V_g - V_h ; w_gh]`` with ``w_gh``
+  the angular velocity of that shared-joint rotation.
 
-Interpretation. Only the paper's abstract and third-party summaries could be consulted when this
-was written, not the text of its equations, so the equation numbers above are indicative and the
-following are our reading of the paper's description (six groups; per group position, limb
-angle, velocity; per pair relative position, connecting-joint angle, relative velocity; the
-positional part linear in the joints): the joint membership of each group, interior angles as
-"limb angles", the attachment rule for "connecting joints", velocities per frame (not per
-second), the group/pair orderings, and which inverse exists (below). Each is stated above; check
-them against the paper before relying on exact numbers.
+What the features hold (checked in :mod:`motion_jax.representations.humanml3d`, step 7): the
+``rot`` block of the 263-dim t2m features stores, for joint ``c = 1..21``, the 6D form of an
+inverse-kinematics rotation ``q[c] = R^-1 quat_between(raw_offset[c], bone(parent(c) -> c))``,
+where ``R`` is the orientation of the previous bone *of the same kinematic chain*, or the root's
+facing rotation at a chain's first bone. Bone orientations are shortest arcs from the rest
+direction, so they carry no twist about the bone. Two consequences, both handled here:
 
-Inverse: the linear part ``X -> (P, P_i - P_j)`` has rank 6 per coordinate, so joints cannot be
-recovered from group positions alone. What *is* exactly invertible, and tested:
+1. The stored rotation at index ``c`` is the rotation of bone ``parent(c) -> c`` relative to the
+   bone that ends at ``parent(c)``: it is the bend *at* ``parent(c)`` toward ``c``. We keep that
+   indexing: ``r_c`` is "joint ``c``'s rotation relative to its parent" in the sense that joint
+   ``c``'s frame is the orientation of the bone that ends at ``c``.
+2. The arm chains start at spine3 *from the root's facing rotation*, so the stored collar
+   rotations (joints 13, 14) are not relative to spine3. And HumanML3D's forward kinematics
+   starts every chain from ``r_rot`` while its positions are un-rotated by ``r_rot^-1``: the
+   world orientation of bone ``c`` is ``G[c] = r_rot q[chain start] ... q[c]``, whereas the body
+   (root) frame is ``r_rot^-1``. So the stored hip and spine1 rotations are relative to a frame
+   turned by twice the facing yaw, not to the root. We recompose the chains in the world
+   (:func:`bone_orientations`; tested: ``G[c] raw_offset[c]`` is the bone direction of the
+   shipped joints) and take ``r_j = G[parent(j)]^-1 G[j]`` with ``G[0] = r_rot^-1``, so every
+   ``r_j`` is relative to its kinematic parent. HumanML3D's root has yaw only, so pelvis tilt
+   appears in the hip and spine1 rotations.
+
+The root ``r_0`` is the root's facing (yaw) orientation ``r_rot^-1``, integrated from
+``root_rot_velocity`` (relative to frame 0) on the features path; on the joints path ``r_rot``
+comes from :func:`motion_jax.representations.humanml3d.facing_rotation` (smoothed, frame 0 pinned
+to the identity), as in the features' IK.
+
+Choices the paper leaves open (config fields of :class:`GroupRepresentationConfig`):
+
+* ``fps``: the data's frame rate for angular velocities (default: the skeleton's, 20 for t2m).
+* ``angular_velocity_frame``: ``v_j(t) = log(r_j(t+1) r_j(t)^-1) * fps`` expressed in the parent
+  frame (``"parent"``, default), or ``log(r_j(t)^-1 r_j(t+1)) * fps`` in the joint's own frame
+  (``"child"``). Forward differences: ``T - 1`` velocity frames.
+* Shared joint of a pair (:func:`pair_frames`). Each limb group hangs from a torso joint
+  (:attr:`KinematicGroups.attach`: head and arms from spine3, legs from the pelvis) through its
+  first member (its *entry* joint). The shared-joint rotation of ``(g, h)`` is
+  ``G[a]^-1 G[b]`` for two frames ``a, b``:
+
+  - torso with a limb: ``a`` = the limb's attachment joint (the torso's frame there), ``b`` = the
+    limb's entry joint, so the rotation is exactly ``r_entry`` (e.g. ``r_13``, the rotation at
+    spine3 toward the left collar);
+  - two limbs hanging from the same joint (head-arm, arm-arm, leg-leg): ``a, b`` = the two entry
+    joints: the rotation between the two bones leaving the shared joint (identity in the rest
+    pose);
+  - limbs with no shared joint (arm-leg, head-leg: 6 of the 15 pairs), ``unshared_pairs``:
+    ``"entry_frames"`` (default) uses the same formula (relative rotation between the groups'
+    entry-bone frames), ``"identity"`` sets the rotation and its velocity to zero (no shared
+    joint, nothing to describe). :data:`SHARED` marks which pairs share a joint.
+
+``"angles"`` (the earlier reading, kept as a named option): :func:`angle_groups`
+--------------------------------------------------------------------------------
+Scalar interior angles from positions and linear velocities (written before the paper's text
+was available):
+
+* **Group velocity**: ``V_g = A v`` with ``v`` linear joint velocities (HumanML3D's
+  ``local_velocity`` block, or forward differences), metres *per frame*.
+* **Limb angles**: for each group member ``k`` with a parent ``p`` and a chain child ``c``, the
+  interior angle ``angle(x_p - x_k, x_c - x_k)`` (pi for a straight limb): 16 angles for t2m
+  (:attr:`KinematicGroups.angle_triplets`).
+* **Connecting-joint angle**: ``angle(P_i - a_i, P_j - a_j)`` with ``a_g`` group ``g``'s
+  attachment joint (for the torso: the other group's), for all 15 pairs.
+* **Relative velocity**: ``V_i - V_j``; no shared-joint velocity.
+
+Inverse (positional part, both representations): ``X -> (P, P_i - P_j)`` has rank 6 per
+coordinate, so joints cannot be recovered from group positions alone. What *is* exactly
+invertible, and tested:
 
 * pairwise relative positions + the torso position -> all group positions
   (:func:`group_positions_from_interactions`; ``D`` has rank 5 and the torso fixes the common
-  translation), likewise for velocities;
+  translation), likewise for (linear or angular) group velocities;
 * the lifted linear transform ``Z = M X`` with ``M = [A; C]`` (:func:`group_coordinates`), where
   ``C`` gives each non-last member's offset from its group position: 6 group positions + (J - 6)
   intra-group offsets, a square invertible ``[J, J]`` matrix, so
-  :func:`joints_from_group_coordinates` recovers the joints exactly. Applied to velocities, the same
-  matrices give group velocities + intra-group relative velocities.
+  :func:`joints_from_group_coordinates` recovers the joints exactly;
+* the rotations: ``r_j`` for all joints recompose the bone orientations by FK
+  (:func:`bone_orientations` inverted by the chain products), so ``Theta`` for all groups is the
+  features' ``rot`` block up to the 6D <-> rotation map.
 """
 
 from __future__ import annotations
@@ -58,14 +110,49 @@ import dataclasses
 import itertools
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from motion_jax.representations import humanml3d
+from motion_jax.representations import rotations as rot
 from motion_jax.skeletons.t2m import T2M, SkeletonSpec
 
 GROUP_NAMES = ("torso", "head_neck", "left_arm", "right_arm", "left_leg", "right_leg")
 PAIRS = tuple(itertools.combinations(range(len(GROUP_NAMES)), 2))  # 15 pairs, i < j
+REPRESENTATIONS = ("rotations", "angles")
+ANGULAR_VELOCITY_FRAMES = ("parent", "child")
+UNSHARED_PAIRS = ("entry_frames", "identity")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupRepresentationConfig:
+  """Which KinMo group representation, and the choices the paper leaves open (module docstring).
+
+  Attributes:
+    representation: ``"rotations"`` (eqs. 1-3: axis-angle joint rotations and relative angular
+      velocities) or ``"angles"`` (scalar interior angles and linear velocities, the earlier
+      reading).
+    fps: frame rate for angular velocities (rad/s); ``None``: the skeleton's.
+    angular_velocity_frame: ``"parent"`` or ``"child"`` (rotations only).
+    unshared_pairs: ``"entry_frames"`` or ``"identity"`` for pairs without a shared joint.
+  """
+
+  representation: str = "rotations"
+  fps: float | None = None
+  angular_velocity_frame: str = "parent"
+  unshared_pairs: str = "entry_frames"
+
+  def __post_init__(self):
+    for name, valid in (
+      ("representation", REPRESENTATIONS),
+      ("angular_velocity_frame", ANGULAR_VELOCITY_FRAMES),
+      ("unshared_pairs", UNSHARED_PAIRS),
+    ):
+      if getattr(self, name) not in valid:
+        raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
+    if self.fps is not None and not self.fps > 0:
+      raise ValueError(f"fps must be positive, got {self.fps}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +196,11 @@ class KinematicGroups:
     owner = {k: g for g, m in enumerate(self.members) for k in m}
     return tuple(owner[k] for _, k, _ in self.angle_triplets)
 
+  @property
+  def entry(self) -> tuple[int, ...]:
+    """First member of each group: the joint through which a limb hangs from the torso."""
+    return tuple(m[0] for m in self.members)
+
 
 # SMPL/t2m joint indices (see skeletons.t2m.T2M_JOINT_NAMES).
 T2M_GROUPS = KinematicGroups(
@@ -126,7 +218,7 @@ T2M_GROUPS = KinematicGroups(
 
 
 class GroupFeatures(NamedTuple):
-  """KinMo group-level and interaction-level quantities (a pytree)."""
+  """Group and interaction quantities of the ``"angles"`` representation (a pytree)."""
 
   positions: jnp.ndarray  # [..., T, 6, 3]
   angles: jnp.ndarray  # [..., T, n_angles] radians
@@ -134,6 +226,18 @@ class GroupFeatures(NamedTuple):
   rel_positions: jnp.ndarray  # [..., T, 15, 3]
   rel_angles: jnp.ndarray  # [..., T, 15] radians
   rel_velocities: jnp.ndarray  # [..., Tv, 15, 3]
+
+
+class RotationGroupFeatures(NamedTuple):
+  """Group and interaction quantities of the ``"rotations"`` representation (eqs. 1-3)."""
+
+  positions: jnp.ndarray  # [..., T, 6, 3] P_g (eq. 1)
+  rotations: jnp.ndarray  # [..., T, J, 3] r_j axis-angle rel. to parent; Theta_g = [members[g]]
+  angular_velocities: jnp.ndarray  # [..., T-1, J, 3] v_j, rad/s
+  velocities: jnp.ndarray  # [..., T-1, 6, 3] V_g = mean of v_j (eq. 2)
+  rel_positions: jnp.ndarray  # [..., T, 15, 3] P_g - P_h (eq. 3)
+  rel_rotations: jnp.ndarray  # [..., T, 15, 3] rotation at the shared joint (eq. 3)
+  rel_velocities: jnp.ndarray  # [..., T-1, 15, 6] [V_g - V_h ; shared-joint velocity] (eq. 3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,6 +271,9 @@ def linear_operator(groups: KinematicGroups = T2M_GROUPS) -> np.ndarray:
 
 def feature_matrix(groups: KinematicGroups = T2M_GROUPS) -> np.ndarray:
   """The linear part as one matrix on HumanML3D feature vectors: ``[126, D]`` for t2m.
+
+  This is the whole linear part of the ``"angles"`` representation; in ``"rotations"`` only the
+  position rows (the first 63) apply, its velocities being angular.
 
   Output per frame (flattened, xyz fastest): 6x3 group positions, 15x3 relative positions,
   6x3 group velocities, 15x3 relative velocities, all in the root's facing frame. Joint
@@ -225,21 +332,26 @@ def connecting_angles(
   return _angle(u, v)
 
 
-def kinematic_groups(
+def _check_joints(joints: jnp.ndarray, groups: KinematicGroups) -> None:
+  j = groups.skeleton.n_joints
+  if joints.ndim < 3 or joints.shape[-2:] != (j, 3):
+    raise humanml3d.MotionShapeError(f"joints must have shape [..., T, {j}, 3]; got {joints.shape}")
+
+
+def angle_groups(
   joints: jnp.ndarray, velocities: jnp.ndarray | None = None, groups: KinematicGroups = T2M_GROUPS
 ) -> GroupFeatures:
-  """KinMo group and interaction quantities from joint positions ``[..., T, J, 3]``.
+  """``"angles"`` representation from joint positions ``[..., T, J, 3]``.
 
   Args:
     joints: joint positions (any frame; positions and velocities transform with it, angles are
       invariant to rigid motions).
-    velocities: joint velocities ``[..., Tv, J, 3]``; default forward differences (``Tv = T-1``).
+    velocities: linear joint velocities ``[..., Tv, J, 3]``; default forward differences
+      (``Tv = T-1``).
     groups: the joint partition (default t2m).
   """
   joints = jnp.asarray(joints)
-  j = groups.skeleton.n_joints
-  if joints.ndim < 3 or joints.shape[-2:] != (j, 3):
-    raise humanml3d.MotionShapeError(f"joints must have shape [..., T, {j}, 3]; got {joints.shape}")
+  _check_joints(joints, groups)
   if velocities is None:
     velocities = joints[..., 1:, :, :] - joints[..., :-1, :, :]
   a = jnp.asarray(group_matrix(groups), joints.dtype)
@@ -256,14 +368,172 @@ def kinematic_groups(
   )
 
 
+# ------------------------------------------------------------------------------------------------
+# Rotations (eqs. 1-3)
+# ------------------------------------------------------------------------------------------------
+def bone_orientations(local_quats: jnp.ndarray, skeleton: SkeletonSpec = T2M) -> jnp.ndarray:
+  """World orientation of each joint's frame, ``[..., J, 4]``, from HumanML3D IK rotations.
+
+  ``local_quats [..., J, 4]`` as HumanML3D stores them: index 0 is the facing rotation ``r_rot``
+  (world -> facing), index ``c`` the rotation of bone ``parent(c) -> c`` relative to the previous
+  bone of its chain (or, at a chain's first bone, to the chain's start frame). HumanML3D's FK
+  starts every chain from ``r_rot``: ``G[chain[k]] = G[chain[k-1]] q[chain[k]]`` with
+  ``G = r_rot`` before a chain's first bone, so that ``G[c] raw_offset[c]`` is the world bone
+  direction (tested against the shipped joints). The root's own frame, ``G[0]``, is the body's
+  facing orientation ``r_rot^-1`` (facing -> world, the convention of its positions:
+  :func:`motion_jax.representations.humanml3d.recover_from_ric`).
+  """
+  g = [None] * skeleton.n_joints
+  start = local_quats[..., 0, :]
+  g[0] = rot.quat_inverse(start)
+  for chain in skeleton.kinematic_chain:
+    frame = start
+    for c in chain[1:]:
+      frame = rot.quat_multiply(frame, local_quats[..., c, :])
+      g[c] = frame
+  return jnp.stack(g, axis=-2)
+
+
+def pair_frames(
+  groups: KinematicGroups = T2M_GROUPS,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[bool, ...]]:
+  """Per pair in :data:`PAIRS`: frames ``(a, b)`` (joint indices into :func:`bone_orientations`)
+  whose relative rotation ``G[a]^-1 G[b]`` is the pair's shared-joint rotation, and whether the
+  two groups share a joint (module docstring)."""
+  torso = 0
+  fa, fb, shared = [], [], []
+  for g, h in PAIRS:
+    if g == torso:
+      fa.append(groups.attach[h])
+      fb.append(groups.entry[h])
+      shared.append(True)
+    else:
+      fa.append(groups.entry[g])
+      fb.append(groups.entry[h])
+      shared.append(groups.attach[g] == groups.attach[h])
+  return tuple(fa), tuple(fb), tuple(shared)
+
+
+SHARED = pair_frames()[2]  # t2m: which of the 15 pairs share a joint
+
+
+def joint_rotations(local_quats: jnp.ndarray, skeleton: SkeletonSpec = T2M) -> jnp.ndarray:
+  """Joint rotations relative to the kinematic parent, ``[..., J, 4]``: index 0 is the root's
+  orientation ``G[0]``, index ``j >= 1`` is ``G[parent(j)]^-1 G[j]`` (:func:`bone_orientations`)."""
+  g = bone_orientations(local_quats, skeleton)
+  par = np.maximum(np.asarray(skeleton.parents), 0)
+  rel = rot.quat_multiply(rot.quat_inverse(g[..., par, :]), g)
+  return jnp.concatenate([g[..., :1, :], rel[..., 1:, :]], axis=-2)
+
+
+def angular_velocity(quats: jnp.ndarray, fps: float, frame: str = "parent") -> jnp.ndarray:
+  """Angular velocity (rad/s) of rotations ``[..., T, K, 4]`` over time: ``[..., T-1, K, 3]``.
+
+  ``"parent"``: ``log(q(t+1) q(t)^-1) * fps`` (in the frame the rotation is expressed in);
+  ``"child"``: ``log(q(t)^-1 q(t+1)) * fps`` (in the rotated frame).
+  """
+  if frame not in ANGULAR_VELOCITY_FRAMES:
+    raise ValueError(f"frame must be one of {ANGULAR_VELOCITY_FRAMES}, got {frame!r}")
+  q0, q1 = quats[..., :-1, :, :], quats[..., 1:, :, :]
+  if frame == "parent":
+    dq = rot.quat_multiply(q1, rot.quat_inverse(q0))
+  else:
+    dq = rot.quat_multiply(rot.quat_inverse(q0), q1)
+  return rot.quat_to_axis_angle(dq) * fps
+
+
+def rotation_groups(
+  joints: jnp.ndarray,
+  local_quats: jnp.ndarray,
+  groups: KinematicGroups = T2M_GROUPS,
+  config: GroupRepresentationConfig = GroupRepresentationConfig(),
+) -> RotationGroupFeatures:
+  """``"rotations"`` representation (eqs. 1-3).
+
+  Args:
+    joints: joint positions ``[..., T, J, 3]`` (for ``P_g``).
+    local_quats: HumanML3D IK rotations ``[..., T, J, 4]``, index 0 the facing rotation
+      (:func:`bone_orientations`).
+    groups: the joint partition.
+    config: fps, angular-velocity frame, unshared-pair rule.
+  """
+  skel = groups.skeleton
+  fps = skel.fps if config.fps is None else config.fps
+  a = jnp.asarray(group_matrix(groups), joints.dtype)
+  d = jnp.asarray(pair_matrix(), joints.dtype)
+  pos = jnp.einsum("gk,...kc->...gc", a, joints)  # eq. 1
+  q = joint_rotations(local_quats, skel)  # [..., T, J, 4]
+  omega = angular_velocity(q, fps, config.angular_velocity_frame)  # [..., T-1, J, 3]
+  vel = jnp.einsum("gk,...kc->...gc", a, omega)  # eq. 2
+  g = bone_orientations(local_quats, skel)
+  fa, fb, shared = pair_frames(groups)
+  pair_q = rot.quat_multiply(
+    rot.quat_inverse(g[..., np.asarray(fa), :]), g[..., np.asarray(fb), :]
+  )  # [..., T, 15, 4]
+  pair_rot = rot.quat_to_axis_angle(pair_q)
+  pair_omega = angular_velocity(pair_q, fps, config.angular_velocity_frame)
+  if config.unshared_pairs == "identity":
+    keep = jnp.asarray(shared)[:, None]
+    pair_rot = jnp.where(keep, pair_rot, 0.0)
+    pair_omega = jnp.where(keep, pair_omega, 0.0)
+  rel_vel = jnp.einsum("pg,...gc->...pc", d, vel)
+  return RotationGroupFeatures(
+    positions=pos,
+    rotations=rot.quat_to_axis_angle(q),
+    angular_velocities=omega,
+    velocities=vel,
+    rel_positions=jnp.einsum("pg,...gc->...pc", d, pos),
+    rel_rotations=pair_rot,
+    rel_velocities=jnp.concatenate([rel_vel, pair_omega], axis=-1),  # eq. 3
+  )
+
+
+def _ik(joints: jnp.ndarray, skeleton: SkeletonSpec) -> jnp.ndarray:
+  """HumanML3D's IK on ``[T, J, 3]``: local quats ``[T, J, 4]`` (index 0: facing rotation)."""
+  r_rot = humanml3d.facing_rotation(joints, skeleton)
+  return humanml3d.local_rotations(joints, r_rot, skeleton)
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points
+# ------------------------------------------------------------------------------------------------
+def kinematic_groups(
+  joints: jnp.ndarray,
+  velocities: jnp.ndarray | None = None,
+  groups: KinematicGroups = T2M_GROUPS,
+  config: GroupRepresentationConfig = GroupRepresentationConfig(),
+) -> RotationGroupFeatures | GroupFeatures:
+  """KinMo group and interaction quantities from joint positions ``[..., T, J, 3]``.
+
+  ``"rotations"``: the joint rotations come from HumanML3D's IK (facing rotation, shortest-arc
+  bones), as the features' ``rot`` block does; ``velocities`` must be ``None``. ``"angles"``:
+  :func:`angle_groups` (``velocities``: linear joint velocities, default forward differences).
+  """
+  joints = jnp.asarray(joints)
+  _check_joints(joints, groups)
+  if config.representation == "angles":
+    return angle_groups(joints, velocities, groups)
+  if velocities is not None:
+    raise ValueError("velocities are derived from the rotations in the 'rotations' representation")
+  skel = groups.skeleton
+  lead, tail = joints.shape[:-3], joints.shape[-3:]
+  flat = joints.reshape((-1,) + tail)
+  local = jax.vmap(lambda x: _ik(x, skel))(flat)
+  local = local.reshape(lead + local.shape[1:])
+  return rotation_groups(joints, local, groups, config)
+
+
 def kinematic_groups_from_features(
-  features: jnp.ndarray, groups: KinematicGroups = T2M_GROUPS
-) -> GroupFeatures:
+  features: jnp.ndarray,
+  groups: KinematicGroups = T2M_GROUPS,
+  config: GroupRepresentationConfig = GroupRepresentationConfig(),
+) -> RotationGroupFeatures | GroupFeatures:
   """Group quantities from HumanML3D features ``[..., T, D]``, in the root's facing frame.
 
-  Joint positions are the ``ric`` block with the root at ``(0, root_y, 0)``; velocities are the
-  ``local_velocity`` block (so ``Tv = T``). The linear part equals :func:`feature_matrix` applied
-  to the features.
+  Joint positions are the ``ric`` block with the root at ``(0, root_y, 0)``. ``"rotations"``:
+  joint rotations from the ``rot`` block (6D) and the integrated root yaw. ``"angles"``:
+  velocities are the ``local_velocity`` block (so ``Tv = T``); the linear part equals
+  :func:`feature_matrix` applied to the features.
   """
   skel = groups.skeleton
   humanml3d.validate_features(features, skel)
@@ -272,7 +542,12 @@ def kinematic_groups_from_features(
     [jnp.zeros_like(blocks["root_y"]), blocks["root_y"], jnp.zeros_like(blocks["root_y"])], axis=-1
   )
   joints = jnp.concatenate([root[..., None, :], blocks["ric"]], axis=-2)
-  return kinematic_groups(joints, blocks["local_velocity"], groups)
+  if config.representation == "angles":
+    return angle_groups(joints, blocks["local_velocity"], groups)
+  local = rot.cont6d_to_quat(blocks["rot"])  # [..., T, J-1, 4]
+  r_rot, _ = humanml3d.recover_root_rot_pos(features)
+  local = jnp.concatenate([r_rot[..., None, :], local], axis=-2)
+  return rotation_groups(joints, local, groups, config)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -202,3 +202,30 @@ def yaw_quat(angle: jnp.ndarray) -> jnp.ndarray:
   angle = jnp.asarray(angle)
   z = jnp.zeros_like(angle)
   return jnp.stack([jnp.cos(angle), z, jnp.sin(angle), z], axis=-1)
+
+
+def quat_to_axis_angle(q: jnp.ndarray) -> jnp.ndarray:
+  """Unit quaternions ``[..., 4]`` to axis-angle vectors ``[..., 3]`` (the rotation log map).
+
+  The result is ``angle * axis`` with ``angle`` in ``[0, pi]``: ``q`` and ``-q`` (the same
+  rotation) give the same vector. Near the identity ``2 atan2(|v|, w) / |v|`` is replaced by its
+  limit ``2 / w``, so values and gradients stay finite at zero rotation.
+  """
+  q = jnp.where(q[..., :1] < 0, -q, q)  # w >= 0: angle in [0, pi]
+  w, v = q[..., 0], q[..., 1:]
+  n2 = jnp.sum(v * v, axis=-1)
+  small = n2 < 1e-12
+  n_safe = jnp.sqrt(jnp.where(small, 1.0, n2))  # no sqrt(0) in the graph: finite gradients
+  scale = jnp.where(small, 2.0 / jnp.maximum(w, _EPS), 2.0 * jnp.arctan2(n_safe, w) / n_safe)
+  return v * scale[..., None]
+
+
+def axis_angle_to_quat(aa: jnp.ndarray) -> jnp.ndarray:
+  """Axis-angle vectors ``[..., 3]`` (``angle * axis``) to unit quaternions ``[..., 4]``."""
+  a2 = jnp.sum(aa * aa, axis=-1)
+  small = a2 < 1e-12
+  safe = jnp.sqrt(jnp.where(small, 1.0, a2))
+  # sin(angle/2)/angle -> 1/2 and cos(angle/2) -> 1 - angle^2/8 at 0.
+  scale = jnp.where(small, 0.5, jnp.sin(0.5 * safe) / safe)
+  cos = jnp.where(small, 1.0 - a2 / 8.0, jnp.cos(0.5 * safe))
+  return jnp.concatenate([cos[..., None], aa * scale[..., None]], axis=-1)

@@ -18,11 +18,18 @@ token per description, its MiniLM sentence embedding (``kinmo_text_tokens='sente
 does not use are fed as one masked zero token, so their encoders cost nothing and get no gradient.
 
 Variants (KinMo Table 4 ablation): ``levels`` is ``global``, ``global+group`` or
-``global+group+interaction``; the loss (`motion_jax.losses.kinmo_loss`, KinMo eq. 7) is the
-weighted sum of the symmetric InfoNCE of the motion embedding against the fused text embedding of
-each trained level (weights 1 in the paper; `AlignmentLossConfig`), with TMR's negative filtering
-(captions whose MiniLM sentence cosine exceeds ``filter_threshold`` are not used as negatives of
-each other). Retrieval uses the finest trained level (``e_i`` for the full hierarchy).
+``global+group+interaction``. The model (`motion_jax.models.kinmo_alignment`) applies each finer
+level's cross-attention before its encoder (eqs. 5-6, ``alignment='pre'``; the earlier
+encode-then-fuse form is ``alignment='post'``), with TMR/ACTOR encoders holding ``mu`` and
+``logvar`` tokens. The loss (``objective='tmr'``, `motion_jax.losses.kinmo_loss`, KinMo sec. 3.3)
+is, per trained level, TMR's reconstruction, KL, cross-modal embedding and InfoNCE terms (eq. 7)
+with TMR's weights, summed with per-level weights (1 in the paper; `AlignmentLossConfig`), with
+TMR's negative filtering (captions whose MiniLM sentence cosine exceeds ``filter_threshold`` are
+not used as negatives of each other). ``objective='nce'`` is the earlier InfoNCE-only loss on the
+``mu`` embeddings (`motion_jax.losses.kinmo_nce_loss`). Retrieval (``retrieval='concat'``, sec.
+4.1) compares ``[mu_c; mu_g; mu_i]`` over the trained levels with the motion ``mu``
+(`motion_jax.models.kinmo_alignment.text_retrieval_embedding`); ``retrieval='finest'`` uses the
+finest trained level alone.
 
 Defaults (`RetrievalStageConfig()`): TMR's sizes and optimiser (Petrovich et al. 2023, Sec. 4:
 latent 256, 6 layers, 4 heads, feed-forward 1024, dropout 0.1, AdamW lr 1e-4, batch 32,
@@ -45,10 +52,14 @@ import numpy as np
 from motion_jax import losses
 from motion_jax.metrics import retrieval as retrieval_lib
 from motion_jax.models.kinmo_alignment import (
+  ALIGNMENTS,
+  CROSS_MEMORIES,
   LEVELS,
   KinMoAlignment,
   KinMoAlignmentConfig,
+  motion_retrieval_embedding,
   retrieval_similarity,
+  text_retrieval_embedding,
 )
 from motion_jax.train import loop as loop_lib
 from motion_jax.train import optim
@@ -61,6 +72,8 @@ LEVEL_SETS = {
   "global+group": ("global", "group"),
   "global+group+interaction": ("global", "group", "interaction"),
 }
+RETRIEVALS = ("concat", "finest")
+OBJECTIVES = ("tmr", "nce")
 TEXT_KEYS = (
   "global_tokens",
   "global_mask",
@@ -80,12 +93,24 @@ class AlignmentModelConfig:
   dropout_rate: float = 0.1
   kinmo_text_tokens: str = "tokens"  # 'tokens' (token states) | 'sentence' (one token each)
   frame_stride: int = 1  # > 1: temporal subsampling of the motion input (CPU presets)
+  alignment: str = "pre"  # 'pre': cross-attention before each level's encoder (eqs. 5-6) | 'post'
+  cross_memory: str = "states"  # what a finer level attends to: 'states' | 'latent'
+  cross_norm_first: bool = True  # 'pre' cross-attention as x + CA(LN(x), h) (else LN(x + CA))
+  vae: bool = True  # mu and logvar tokens, sampled latents (TMR); False: deterministic token
+  retrieval: str = "concat"  # 'concat': [mu_c; mu_g; mu_i] (sec. 4.1) | 'finest': finest level
 
   def __post_init__(self):
     if self.kinmo_text_tokens not in ("sentence", "tokens"):
       raise ValueError(
         f"kinmo_text_tokens must be 'sentence' or 'tokens', got {self.kinmo_text_tokens!r}"
       )
+    for name, valid in (
+      ("alignment", ALIGNMENTS),
+      ("cross_memory", CROSS_MEMORIES),
+      ("retrieval", RETRIEVALS),
+    ):
+      if getattr(self, name) not in valid:
+        raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
     if self.frame_stride < 1:
       raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
 
@@ -108,9 +133,30 @@ class LevelWeights:
 
 @dataclasses.dataclass(frozen=True)
 class AlignmentLossConfig:
+  """KinMo's objective: per level TMR's terms (weights of TMR Sec. 4) or InfoNCE alone."""
+
+  objective: str = "tmr"  # 'tmr': kinmo_loss (sec. 3.3) | 'nce': kinmo_nce_loss (eq. 7 alone)
   temperature: float = 0.1
   filter_threshold: float = 0.8
+  reconstruction: float = 1.0
+  kl: float = 1e-5
+  latent: float = 1e-5
+  contrastive: float = 0.1
   level_weights: LevelWeights = LevelWeights()
+
+  def __post_init__(self):
+    if self.objective not in OBJECTIVES:
+      raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+  def tmr_weights(self) -> losses.TMRLossWeights:
+    return losses.TMRLossWeights(
+      reconstruction=self.reconstruction,
+      kl=self.kl,
+      latent=self.latent,
+      contrastive=self.contrastive,
+      temperature=self.temperature,
+      threshold=self.filter_threshold,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +177,9 @@ def make_model(
   use_cross_attention: bool,
   motion_features: int,
   text_features: int,
+  alignment: str | None = None,
 ) -> KinMoAlignment:
+  """The HTMA model; ``alignment`` overrides ``cfg.alignment`` (an experiment variant)."""
   return KinMoAlignment(
     KinMoAlignmentConfig(
       text_features=text_features,
@@ -141,37 +189,58 @@ def make_model(
       num_layers=cfg.num_layers,
       num_heads=cfg.num_heads,
       dropout_rate=cfg.dropout_rate,
+      alignment=alignment or cfg.alignment,
       use_cross_attention=use_cross_attention,
-      retrieval_level=levels[-1],
+      cross_memory=cfg.cross_memory,
+      cross_norm_first=cfg.cross_norm_first,
+      vae=cfg.vae,
+      retrieval_level="concat" if cfg.retrieval == "concat" else levels[-1],
     )
   )
 
 
 def make_loss_fn(model: KinMoAlignment, levels: Sequence[str], cfg: AlignmentLossConfig):
-  """Apply the model, call `losses.kinmo_loss` over the trained levels."""
+  """Apply the model, call `losses.kinmo_loss` (or `losses.kinmo_nce_loss`) over the trained
+  levels. Logged terms: ``<level>_<term>`` (``global_contrastive``, ...)."""
   for lv in levels:
     if lv not in LEVELS:
       raise ValueError(f"unknown level {lv!r}; valid: {LEVELS}")
   weights = cfg.level_weights.as_dict()
+  tmr_weights = cfg.tmr_weights()
+  levels = tuple(levels)
 
   def loss_fn(params, mutables, batch, rngs):
-    out = model.apply(
-      {"params": params},
-      *(batch[k] for k in TEXT_KEYS),
-      batch["motion"],
-      batch["mask"],
-      deterministic=False,
-      rngs={"dropout": rngs["dropout"]},
+    text = tuple(batch[k] for k in TEXT_KEYS)
+    if cfg.objective == "tmr":
+      out = model.apply(
+        {"params": params},
+        *text,
+        batch["motion"],
+        batch["mask"],
+        levels=levels,
+        sample=True,
+        deterministic=False,
+        rngs={"dropout": rngs["dropout"], "sample": rngs["sample"]},
+      )
+      total, terms = losses.kinmo_loss(
+        out, batch["motion"], batch["mask"], batch["caption_embedding"], tmr_weights, weights
+      )
+      terms = {k.replace("/", "_"): v for k, v in terms.items() if k != "total"}
+      return total, (terms, mutables)
+    kw = dict(deterministic=False, rngs={"dropout": rngs["dropout"]})
+    t = model.apply({"params": params}, *text, method=KinMoAlignment.encode_text, **kw)
+    m = model.apply(
+      {"params": params}, batch["motion"], batch["mask"], method=KinMoAlignment.encode_motion, **kw
     )
-    total, terms = losses.kinmo_loss(
-      out["motion"],
-      {lv: out["text"][lv] for lv in levels},
+    total, terms = losses.kinmo_nce_loss(
+      m,
+      {lv: t[lv] for lv in levels},
       cfg.temperature,
       weights,
       batch["caption_embedding"],
       cfg.filter_threshold,
     )
-    return total, ({f"nce_{k}": v for k, v in terms.items()}, mutables)
+    return total, ({f"{k}_contrastive": v for k, v in terms.items()}, mutables)
 
   return loss_fn
 
@@ -246,7 +315,7 @@ def protocol_settings(
     f"(seed {seed}), incomplete last batch dropped, metrics averaged",
     "ks": list(retrieval_lib.DEFAULT_KS),
     "tie_break": "pessimistic",
-    "text_query": "caption 0 of each test clip (+ its KinMo descriptions)",
+    "text_query": "caption 0 of each test clip (+ its oracle KinMo descriptions)",
     "motion": "first frames of each test clip (<= max_length), normalised",
   }
 
@@ -257,14 +326,16 @@ def evaluate(
   caption_embeddings: np.ndarray,
   levels: Sequence[str],
   *,
+  retrieval: str = "concat",
   threshold: float = 0.8,
   dissimilar_size: int = 100,
   batch_size: int = 32,
   seed: int = 0,
   num_repeats: int = 1,
 ) -> dict:
-  """Four-protocol retrieval for the finest level (``main``), each trained level and the mean of
-  the levels' cosine similarities (``level_mean``)."""
+  """Four-protocol retrieval (``main``) with the text embedding ``[mu_c; mu_g; mu_i]`` of the
+  trained levels (``retrieval='concat'``, sec. 4.1) or the finest level (``'finest'``), and for
+  each trained level alone (``per_level``)."""
   kw = dict(
     threshold=threshold,
     dissimilar_size=dissimilar_size,
@@ -273,16 +344,22 @@ def evaluate(
     num_repeats=num_repeats,
   )
 
+  if retrieval not in RETRIEVALS:
+    raise ValueError(f"retrieval must be one of {RETRIEVALS}, got {retrieval!r}")
   sims = {lv: retrieval_similarity(text_emb[lv], motion_emb) for lv in levels}
   per_level = {
     lv: retrieval_lib.evaluate_retrieval(s, caption_embeddings, **kw) for lv, s in sims.items()
   }
-  out = {"main_level": levels[-1], "main": per_level[levels[-1]], "per_level": per_level}
-  if len(levels) > 1:
-    out["level_mean"] = retrieval_lib.evaluate_retrieval(
-      np.mean([sims[lv] for lv in levels], axis=0), caption_embeddings, **kw
-    )
-  return out
+  if retrieval == "finest":
+    return {"main_level": levels[-1], "main": per_level[levels[-1]], "per_level": per_level}
+  main = retrieval_similarity(
+    text_retrieval_embedding(text_emb, levels), motion_retrieval_embedding(motion_emb, levels)
+  )
+  return {
+    "main_level": "concat",
+    "main": retrieval_lib.evaluate_retrieval(main, caption_embeddings, **kw),
+    "per_level": per_level,
+  }
 
 
 __all__ = [
@@ -290,6 +367,8 @@ __all__ = [
   "AlignmentModelConfig",
   "LEVEL_SETS",
   "LevelWeights",
+  "OBJECTIVES",
+  "RETRIEVALS",
   "RetrievalStageConfig",
   "embed_split",
   "evaluate",

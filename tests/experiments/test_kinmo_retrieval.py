@@ -18,7 +18,9 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
   results = json.loads((tmp_path / "results.json").read_text())
   assert set(results["variants"]) == {"interaction"}
   full = results["variants"]["interaction"]
-  assert full["main_level"] == "interaction" and full["cross_attention"]
+  # Retrieval with [mu_c; mu_g; mu_i] (sec. 4.1); cross-attention before the encoders (eqs. 5-6).
+  assert full["main_level"] == "concat" and full["cross_attention"]
+  assert full["alignment"] == "pre" and results["descriptions"].startswith("oracle")
   assert set(full["per_level"]) == {"global", "group", "interaction"}
   for variant in results["variants"].values():
     for protocol in ("all", "all_threshold", "dissimilar", "small_batches"):
@@ -31,7 +33,8 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
   assert full["main"]["all_threshold"]["t2m/R@1"] >= full["main"]["all"]["t2m/R@1"]
   assert results["protocols"]["test_pairs"] == results["dataset"]["examples"]["test"]
   md = (tmp_path / "results.md").read_text()
-  assert "| (3) + interaction (full) |" in md and "(a) all test pairs" in md
+  assert "| (3) + interaction (full) |" in md and "(a) all test pairs (oracle descriptions)" in md
+  assert "**Oracle descriptions**" in md
   assert "(d) batches of 8" in md
   assert (tmp_path / "losses.png").stat().st_size > 5_000
   feats = tf_lib.load_text_features(tmp_path / "text_features.npz")
@@ -46,6 +49,10 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
     if line
   ]
   assert [r["step"] for r in rows] == [3, 6]
+  # Per-level TMR terms are logged (KinMo sec. 3.3): reconstruction, KL, embedding, InfoNCE.
+  for lv in ("global", "group", "interaction"):
+    for term in ("reconstruction", "kl", "latent", "contrastive"):
+      assert f"{lv}_{term}" in rows[-1]
   assert (tmp_path / "text_features.npz").stat().st_mtime_ns == mtime
   again = json.loads((tmp_path / "results.json").read_text())
   assert again["variants"]["interaction"]["main"] == full["main"]

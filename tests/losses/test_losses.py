@@ -285,23 +285,79 @@ def test_contrastive_loss():
   _close(terms["contrastive"], np_info_nce(x, y, 0.2, text, 0.8))
 
 
-def test_kinmo_loss_per_level_weights():
+def test_kinmo_nce_loss_per_level_weights():
   motion = _rand(28, 4, 6)
   levels = {"global": _rand(29, 4, 6), "group": _rand(30, 4, 6), "interaction": _rand(31, 4, 6)}
   captions = _rand(32, 4, 5)
   captions[2] = captions[0] * 2
   expected = {k: np_info_nce(v, motion, 0.1, captions, 0.8) for k, v in levels.items()}
-  total, terms = J(losses.kinmo_loss)(motion, levels, caption_embeddings=jnp.asarray(captions))
+  total, terms = J(losses.kinmo_nce_loss)(motion, levels, caption_embeddings=jnp.asarray(captions))
   _close(total, sum(expected.values()))
   for k, v in expected.items():
     _close(terms[k], v)
   weights = {"group": 2.0, "interaction": 0.5}  # 'global' defaults to 1
-  total, _ = J(losses.kinmo_loss)(
+  total, _ = J(losses.kinmo_nce_loss)(
     motion, levels, temperature=0.1, level_weights=weights, caption_embeddings=captions
   )
   _close(total, expected["global"] + 2.0 * expected["group"] + 0.5 * expected["interaction"])
-  total, terms = J(losses.kinmo_loss)(motion, levels, temperature=0.3)
+  total, terms = J(losses.kinmo_nce_loss)(motion, levels, temperature=0.3)
   _close(terms["group"], np_info_nce(levels["group"], motion, 0.3))
+
+
+def test_kinmo_loss_is_per_level_tmr_terms_by_hand():
+  """KinMo sec. 3.3: per level, L_R + 1e-5 L_KL + 1e-5 L_E + 0.1 L_NCE (eq. 7), summed over
+  levels with their weights; each term recomputed here with numpy."""
+  b, t, f, d = 4, 5, 3, 6
+  r = np.random.default_rng(40)
+
+  def n(*s):
+    return r.normal(size=s).astype(np.float32)
+
+  levels = ("global", "group", "interaction")
+  text = {lv: {"mu": n(b, d), "logvar": 0.5 * n(b, d), "latent": n(b, d)} for lv in levels}
+  mot = {"mu": n(b, d), "logvar": 0.5 * n(b, d), "latent": n(b, d)}
+  out = {
+    "text": text,
+    "motion": mot,
+    "motion_from_text": {lv: n(b, t, f) for lv in levels},
+    "motion_from_motion": n(b, t, f),
+  }
+  motion = _rand(41, b, t, f)
+  mask = np.arange(t)[None] < np.array([[5], [2], [4], [3]])
+  captions = _rand(42, b, 7)
+  captions[3] = captions[1] * 2  # near-duplicate captions: filtered negatives
+
+  def masked(pred):
+    return np_smooth_l1(pred, motion)[mask].mean()
+
+  mm, ml = mot["mu"], mot["logvar"]
+  want = {}
+  for lv in levels:
+    tm, tl = text[lv]["mu"], text[lv]["logvar"]
+    rec = masked(out["motion_from_text"][lv]) + masked(out["motion_from_motion"])
+    kl = np_kl(tm, tl, mm, ml) + np_kl(mm, ml, tm, tl) + np_kl(tm, tl) + np_kl(mm, ml)
+    emb = np_smooth_l1(text[lv]["latent"], mot["latent"]).mean()
+    nce = np_info_nce(text[lv]["latent"], mot["latent"], 0.1, captions, 0.8)
+    want[lv] = {"reconstruction": rec, "kl": kl, "latent": emb, "contrastive": nce}
+    want[lv]["total"] = rec + 1e-5 * kl + 1e-5 * emb + 0.1 * nce
+  total, terms = J(losses.kinmo_loss)(out, motion, jnp.asarray(mask), jnp.asarray(captions))
+  for lv in levels:
+    for k, v in want[lv].items():
+      _close(terms[f"{lv}/{k}"], v)
+  _close(total, sum(want[lv]["total"] for lv in levels))
+  weights = {"global": 0.5, "interaction": 3.0}  # group defaults to 1
+  total_w, _ = losses.kinmo_loss(
+    out, motion, jnp.asarray(mask), jnp.asarray(captions), level_weights=weights
+  )
+  _close(
+    total_w,
+    0.5 * want["global"]["total"] + want["group"]["total"] + 3.0 * want["interaction"]["total"],
+  )
+  # Only the levels present are summed (the +group ablation trains two).
+  two = {**out, "text": {lv: text[lv] for lv in levels[:2]}}
+  total2, terms2 = losses.kinmo_loss(two, motion, jnp.asarray(mask), jnp.asarray(captions))
+  _close(total2, want["global"]["total"] + want["group"]["total"])
+  assert not any(k.startswith("interaction/") for k in terms2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,3 +87,19 @@ def test_quat_between_antiparallel_fallback_axis():
   np.testing.assert_allclose(np.abs(np.asarray(q)), [[0.0, 0.0, 1.0, 0.0]], atol=1e-7)
   out = rot.quat_rotate(q, v0)
   np.testing.assert_allclose(np.asarray(out), [[0.0, 0.0, 1.0]], atol=1e-6)
+
+
+def test_axis_angle_matches_scipy(quats):
+  with jax.enable_x64(True):
+    ref = Rotation.from_quat(quats, scalar_first=True).as_rotvec()
+    np.testing.assert_allclose(rot.quat_to_axis_angle(jnp.asarray(quats)), ref, atol=1e-12)
+    # q and -q are the same rotation: the same vector.
+    np.testing.assert_allclose(rot.quat_to_axis_angle(-jnp.asarray(quats)), ref, atol=1e-12)
+    np.testing.assert_allclose(rot.axis_angle_to_quat(jnp.asarray(ref)), quats, atol=1e-12)
+    # Near and at the identity: finite values and gradients, the small-angle limit.
+    tiny = jnp.asarray([[1.0, 0.0, 0.0, 0.0], [np.cos(1e-8), np.sin(1e-8), 0.0, 0.0]])
+    np.testing.assert_allclose(rot.quat_to_axis_angle(tiny), [[0, 0, 0], [2e-8, 0, 0]], atol=1e-15)
+    grad = jax.grad(lambda q: rot.quat_to_axis_angle(q).sum())(tiny)
+    assert bool(jnp.all(jnp.isfinite(grad)))
+    aa_grad = jax.grad(lambda a: rot.axis_angle_to_quat(a).sum())(jnp.zeros(3))
+    assert bool(jnp.all(jnp.isfinite(aa_grad)))
