@@ -20,7 +20,14 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
   full = results["variants"]["interaction"]
   # Retrieval with [mu_c; mu_g; mu_i] (sec. 4.1); cross-attention before the encoders (eqs. 5-6).
   assert full["main_level"] == "concat" and full["cross_attention"]
-  assert full["alignment"] == "pre" and results["descriptions"].startswith("oracle")
+  assert full["alignment"] == "pre" and results["descriptions"].startswith("oracle, reasoner")
+  # The reasoner stand-in: texts from the training split, scored against the oracle ones.
+  agree = results["reasoner"]["agreement"]
+  assert 0 <= agree["groups"]["exact"] <= 1 and agree["groups"]["slots"] > 0
+  assert set(full["descriptions"]) == {"oracle", "reasoner"}
+  assert full["descriptions"]["oracle"]["main"] == full["main"]
+  one = full["seeds"]["reasoner"]["all"]["t2m/R@1"]
+  assert one["values"] == [full["descriptions"]["reasoner"]["main"]["all"]["t2m/R@1"]]
   assert set(full["per_level"]) == {"global", "group", "interaction"}
   for variant in results["variants"].values():
     for protocol in ("all", "all_threshold", "dissimilar", "small_batches"):
@@ -34,7 +41,8 @@ def test_tiny_run_writes_table_and_resumes(tmp_path):
   assert results["protocols"]["test_pairs"] == results["dataset"]["examples"]["test"]
   md = (tmp_path / "results.md").read_text()
   assert "| (3) + interaction (full) |" in md and "(a) all test pairs (oracle descriptions)" in md
-  assert "**Oracle descriptions**" in md
+  assert "**Oracle descriptions**" in md and "**Reasoner descriptions**" in md
+  assert "(a) all test pairs (reasoner descriptions)" in md
   assert "(d) batches of 8" in md
   assert (tmp_path / "losses.png").stat().st_size > 5_000
   feats = tf_lib.load_text_features(tmp_path / "text_features.npz")
@@ -70,3 +78,15 @@ def test_unknown_variant_is_rejected(tmp_path):
     timeout=300,
   )
   assert proc.returncode != 0 and "unknown variants" in proc.stderr
+
+
+def test_seed_aggregate_is_student_t():
+  from experiments.kinmo_retrieval import _aggregate, _row
+
+  out = _aggregate([{"a": 1.0}, {"a": 3.0}])["a"]
+  # n = 2: t(0.975, 1) = 12.706, std(ddof=1) = sqrt(2), half-width = 12.706 * sqrt(2) / sqrt(2).
+  assert out["mean"] == 2.0 and abs(out["ci95"] - 12.7062) < 1e-3 and out["values"] == [1.0, 3.0]
+  assert _aggregate([{"a": 5.0}])["a"]["ci95"] == 0.0
+  keys = [f"{d}/R@{k}" for d in ("t2m", "m2t") for k in (1, 2, 3, 5, 10)]
+  metrics = _aggregate([{**{k: 1.0 for k in keys}, "t2m/MedR": 2, "m2t/MedR": 3}] * 2)
+  assert _row("x", metrics)[1] == "1.00 ± 0.00"

@@ -16,9 +16,11 @@ Choices the paper leaves open (it has no retrieval reasoner), all fields of `Rea
   similarity of the neighbours that propose it (ties: the nearer neighbour's), so one caption
   retrieved by several near-duplicates wins over an outlier; ``'nearest'`` copies every slot of the
   single nearest caption's example;
-- ``exclude_identical``: a query caption that also occurs in the bank (the same sentence on a
-  training example) is not its own neighbour, so a reasoner scored on training captions cannot copy
-  the answer. Test captions never see test descriptions: the bank is built from the training split.
+- ``exclude_identical`` (default off): bank rows whose caption is the query's own text are
+  skipped; turn it on to score the reasoner leave-one-out on the bank's own split. Off for test
+  captions: a test caption worded like a training caption may use it, as a reasoner trained on
+  those captions would. Test captions never see test descriptions: the bank is built from the
+  training split.
 - Slots absent in a neighbour's example (empty strings) never win a vote while a non-empty
   proposal exists.
 """
@@ -37,7 +39,7 @@ RULES = ("vote", "nearest")
 class ReasonerConfig:
   neighbours: int = 5
   rule: str = "vote"  # 'vote' | 'nearest'
-  exclude_identical: bool = True
+  exclude_identical: bool = False
 
   def __post_init__(self):
     if self.rule not in RULES:
@@ -170,6 +172,30 @@ def agreement(
   return out
 
 
+class WithDescriptions:
+  """A data source (``len`` / ``[i]``) whose examples carry the given group and interaction
+  descriptions in place of their own, e.g. a test split read with reasoner-made texts."""
+
+  def __init__(
+    self, source, groups: Sequence[Sequence[str]], interactions: Sequence[Sequence[str]]
+  ):
+    if not len(source) == len(groups) == len(interactions):
+      raise ValueError(
+        f"WithDescriptions: {len(source)} examples, {len(groups)} group rows, "
+        f"{len(interactions)} interaction rows"
+      )
+    self.source, self.groups, self.interactions = source, groups, interactions
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def __getitem__(self, i: int) -> dict:
+    ex = dict(self.source[i])
+    ex["kinmo_group_texts"] = np.asarray(list(self.groups[i]), dtype=object)
+    ex["kinmo_interaction_texts"] = np.asarray(list(self.interactions[i]), dtype=object)
+    return ex
+
+
 def _str(x) -> str:
   return x.decode("utf-8") if isinstance(x, (bytes, np.bytes_)) else str(x)
 
@@ -177,6 +203,7 @@ def _str(x) -> str:
 __all__ = [
   "RULES",
   "DescriptionBank",
+  "WithDescriptions",
   "ReasonerConfig",
   "agreement",
   "build_bank",

@@ -52,7 +52,7 @@ def test_vote_weights_by_similarity_per_slot(bank):
 
 
 def test_identical_caption_is_not_its_own_neighbour(bank):
-  cfg = rs.ReasonerConfig(neighbours=1, rule="nearest")
+  cfg = rs.ReasonerConfig(neighbours=1, rule="nearest", exclude_identical=True)
   idx, sim = rs.neighbours(embed(["walk"]), bank, cfg, query_captions=["walk"])
   assert bank.captions[idx[0, 0]] == "stroll" and np.isclose(sim[0, 0], np.cos(np.deg2rad(10)))
   idx, _ = rs.neighbours(embed(["walk"]), bank, rs.ReasonerConfig(1, "nearest", False), ["walk"])
@@ -79,3 +79,13 @@ def test_bad_inputs_raise_clearly(bank):
     rs.reason(np.ones((1, 3)), bank, rs.ReasonerConfig())
   with pytest.raises(ValueError, match="no example has KinMo"):
     rs.build_bank([{"captions": ["walk"]}], embed)
+
+
+def test_with_descriptions_replaces_only_the_texts():
+  src = [{"captions": ["walk"], "kinmo_group_texts": ["a"], "motion": 1}]
+  view = rs.WithDescriptions(src, [("b", "c")], [("d",)])
+  ex = view[0]
+  assert len(view) == 1 and ex["motion"] == 1 and list(ex["kinmo_group_texts"]) == ["b", "c"]
+  assert list(ex["kinmo_interaction_texts"]) == ["d"] and src[0]["kinmo_group_texts"] == ["a"]
+  with pytest.raises(ValueError, match="1 examples, 2 group rows"):
+    rs.WithDescriptions(src, [(), ()], [()])
