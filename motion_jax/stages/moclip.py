@@ -316,6 +316,7 @@ def train(
   desc: str = "moclip",
   text_params: Any | None = None,
   on_log: Callable[[int, dict], None] | None = None,
+  stop_at: int | None = None,
 ) -> dict[str, Any]:
   """Trains (or resumes) MoCLIP with the shared loop.
 
@@ -327,6 +328,10 @@ def train(
     seed: init / dropout seed.
     text_params: the student's initial parameters (default: `pretrained_text_params`).
     on_log: forwarded to `train.loop.train`.
+    stop_at: train only to this step (e.g. `MoCLIPStageConfig.unfreeze_step`: the frozen stage,
+      which neither lambda nor the text learning rate affects, shared by several runs), with
+      the optimiser and schedules of the full ``cfg.loop.num_steps`` run, so that a copy of its
+      checkpoint resumes as that run.
   Returns:
     ``{"params": trained params, "teacher": the teacher's params}`` as numpy trees.
   """
@@ -335,9 +340,14 @@ def train(
   if text_params is None:
     text_params = pretrained_text_params(cfg)
   example = jax.tree.map(lambda x: np.asarray(x)[:1], batch_fn(0))
+  loop = cfg.loop
+  if stop_at is not None:
+    if not 0 <= stop_at <= loop.num_steps:
+      raise ValueError(f"stop_at must be in [0, {loop.num_steps}], got {stop_at}")
+    loop = dataclasses.replace(loop, num_steps=stop_at)
   state = loop_lib.train(
     workdir=workdir,
-    loop=cfg.loop,
+    loop=loop,
     init_fn=make_init_fn(model, example, text_params),
     loss_fn=make_loss_fn(model, cfg),
     tx=make_optimizer(cfg, text_cfg.num_layers),
