@@ -17,14 +17,14 @@ unfreeze step with the full run's optimiser, and each run (``<workdir>/lambda_<x
 included) and trains the remaining steps. Each run is a cached stage
 (`motion_jax.train.artifacts.cached_stage`): a rerun loads finished runs.
 
-Presets: default = the stage's defaults (public-code sizes, 50 epochs); ``quick`` = a 64-wide motion
-encoder on 10-fps motions, captions cut to 20 word pieces (the procedural captions have at most
-18), 300 steps of 32 (210 shared frozen + 90 per run: 930 steps in all), student learning rate
-1e-4 (raised from the public code's 1e-5 so that the short unfrozen stage moves the student
-measurably), generator-1.0.0 dataset of 3,000 clips; ``tiny`` = a random 2-layer text encoder,
-180 clips and a few steps (tests). Cost: each step runs the full MiniLM student forward and
-backward plus the teacher forward; on the shared 2-core CPU under load (load average ~8) a quick
-step took ~8 s, so the 30-minute target of issue 17 is not met there.
+Presets: default = the stage's defaults (public-code sizes, 50 epochs); ``quick`` = a 64-wide
+motion encoder on 10-fps motions, captions cut to 20 word pieces (at most 18 in a 180-clip sample
+of the procedural captions), 300 steps of 32 (210 shared frozen + 7 runs x 90 = 840 steps in
+all), student learning rate 1e-4 (raised from the public code's 1e-5 so that the short unfrozen
+stage moves the student measurably), generator-1.0.0 dataset of 3,000 clips; ``tiny`` = a random
+2-layer text encoder, 180 clips and a few steps (tests). Cost: each step runs the full MiniLM
+student forward and backward plus the teacher forward; on the shared 2-core CPU under load (load
+average ~8) a quick step took ~8 s, so the 30-minute target of issue 17 is not met there.
 
 Not done here (issue 17): seeds and intervals, the naive ablation and MoMask with the MoCLIP text
 encoder.
