@@ -41,6 +41,7 @@ loss weights of `MoCLIPLossConfig` beyond lambda, ``max_logit_scale`` (CLIP's 10
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -365,29 +366,47 @@ def train(
 # ------------------------------------------------------------------------------------------------
 # Evaluation
 # ------------------------------------------------------------------------------------------------
-def _chunked(fn, arrays: Sequence[np.ndarray], chunk: int) -> np.ndarray:
+def _chunked(fn, params: Any, arrays: Sequence[np.ndarray], chunk: int) -> np.ndarray:
   n = len(arrays[0])
   out = []
   for a in range(0, n, chunk):
     idx = np.arange(a, a + chunk) % n  # last chunk padded: one compiled shape
-    out.append(np.asarray(fn(*(jnp.asarray(x[idx]) for x in arrays)))[: min(chunk, n - a)])
+    rows = fn(params, *(jnp.asarray(x[idx]) for x in arrays))
+    out.append(np.asarray(rows)[: min(chunk, n - a)])
   return np.concatenate(out)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode_text(model: MoCLIP, params, input_ids, attention_mask):
+  return model.apply({"params": params}, input_ids, attention_mask, method=MoCLIP.encode_text)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode_motion(model: MoCLIP, params, motion, mask):
+  return model.apply({"params": params}, motion, mask, method=MoCLIP.encode_motion)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _sentence_embeddings(module: te.BertTextEncoder, params, input_ids, attention_mask):
+  return module.apply({"params": params}, input_ids, attention_mask, None, True)[1][
+    "sentence_embedding"
+  ]
 
 
 def embed_texts(
   model: MoCLIP, params: Any, input_ids: np.ndarray, attention_mask: np.ndarray, chunk: int = 64
 ) -> np.ndarray:
   """Student sentence embeddings ``[N, E]`` (unit norm)."""
-  fn = jax.jit(lambda i, m: model.apply({"params": params}, i, m, method=MoCLIP.encode_text))
-  return _chunked(fn, (input_ids, attention_mask), chunk)
+  return _chunked(
+    functools.partial(_encode_text, model), params, (input_ids, attention_mask), chunk
+  )
 
 
 def embed_motions(
   model: MoCLIP, params: Any, motion: np.ndarray, mask: np.ndarray, chunk: int = 64
 ) -> np.ndarray:
   """Motion embeddings ``[N, E]`` (un-normalised)."""
-  fn = jax.jit(lambda x, m: model.apply({"params": params}, x, m, method=MoCLIP.encode_motion))
-  return _chunked(fn, (motion, mask), chunk)
+  return _chunked(functools.partial(_encode_motion, model), params, (motion, mask), chunk)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -432,8 +451,7 @@ def forgetting(
   module = te.BertTextEncoder(text_cfg)
 
   def embed(p):
-    _, aux = module.apply({"params": p}, input_ids, attention_mask, None, True)
-    return np.asarray(aux["sentence_embedding"])  # [N, E]
+    return np.asarray(_sentence_embeddings(module, p, input_ids, attention_mask))  # [N, E]
 
   cos = np.sum(_unit(embed(student_params)) * _unit(embed(teacher_params)), axis=-1)
   return {"mean_cosine": float(np.mean(cos)), "min_cosine": float(np.min(cos))}
