@@ -35,7 +35,10 @@ clips of the embedded 10,000-clip dataset (12,500 steps). Choices the paper leav
 fields: ``text_learning_rate`` (public code's 1e-5 for both unfreeze modes), ``text_dropout``
 (off: CLIP's text encoder has no dropout, and a frozen student should equal its teacher),
 ``max_text_tokens`` (caption word pieces incl. [CLS]/[SEP]), ``frame_stride`` (1 = 20 fps), the
-loss weights of `MoCLIPLossConfig` beyond lambda, ``max_logit_scale`` (CLIP's 100).
+loss weights of `MoCLIPLossConfig` beyond lambda, ``max_logit_scale`` (CLIP's 100). Not fields:
+the logit scale is trained by the head's AdamW including its weight decay (CLIP exempts it; at lr
+1e-4 x decay 1e-4 the pull is negligible), and the text embedding that enters every loss term is
+MiniLM's L2-normalised mean-pooled sentence embedding.
 """
 
 from __future__ import annotations
