@@ -10,10 +10,11 @@
 * `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 * `biovae`: BioVAE's L_accel and L_phys (eqs. 8-9) -> `physics_losses`, `biovae_loss`.
+* `moclip`: MoCLIP's contrastive + tethering + alignment objective (eqs. 1-5) -> `moclip_loss`.
 Objectives return `(total, {term: value})`; stages apply a model and call one of them.
 """
 
-from motion_jax.losses import bige_guidance
+from motion_jax.losses import bige_guidance, moclip
 from motion_jax.losses.biovae import BioVAELossWeights, biovae_loss, physics_losses
 from motion_jax.losses.common import filtered_negatives_mask, gaussian_kl, info_nce, smooth_l1
 from motion_jax.losses.diffusion import (
@@ -23,6 +24,7 @@ from motion_jax.losses.diffusion import (
   masked_mse,
 )
 from motion_jax.losses.kinmo import kinmo_loss, kinmo_nce_loss
+from motion_jax.losses.moclip import moclip_loss
 from motion_jax.losses.momask import RVQLossConfig, masked_token_loss, rvq_loss, token_loss
 from motion_jax.losses.surrogate import surrogate_loss
 from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
@@ -52,6 +54,8 @@ __all__ = [
   "kinmo_loss",
   "kinmo_nce_loss",
   "masked_mse",
+  "moclip",
+  "moclip_loss",
   "physics_losses",
   "masked_token_loss",
   "reconstruction_loss",

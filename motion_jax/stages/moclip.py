@@ -1,0 +1,486 @@
+"""Stage: MoCLIP -- motion-aware fine-tuning of a pretrained text encoder with a tethered student
+(MoCLIP, anonymous CVPR submission, Secs. 3 and 4.3; `../shared/papers/moclip.txt`).
+
+Model (`motion_jax.models.moclip.MoCLIP`): the skeleton-graph motion encoder, the *student* text
+encoder (the project's pretrained Flax MiniLM; the paper uses CLIP's text encoder, whose weights
+are not available here) and CLIP's learnable logit scale. The *teacher* is a frozen copy of the
+student's initial (pretrained) parameters. It is kept in the train state's ``mutables`` under
+``"teacher"`` -- never in ``params``, so the optimiser never sees it -- and applied
+deterministically under ``stop_gradient``; the loss function hands it back unchanged.
+
+Objective (`motion_jax.losses.moclip_loss`, eqs. 1-5): contrastive (capped logit scale) +
+``distill_weight`` x tethering + alignment, ``distill_weight`` = 0.4 by default (the paper's
+choice for MoMask and BAMM).
+
+Schedule (Sec. 4.3): the student is frozen for the first ``frozen_fraction`` = 70 % of the steps
+(paper: 35 of 50 epochs), then trained with the motion encoder. Freezing is done in the optimiser,
+by parameter path (`make_optimizer`, an ``optax.multi_transform``): the motion encoder and the logit
+scale get AdamW at ``optim.learning_rate``; the student's trainable leaves get AdamW at
+``text_learning_rate`` wrapped in `start_at` (exactly zero updates, and no moment accumulation,
+before the unfreeze step: the optimiser starts fresh there, as a torch optimiser over parameters
+that had ``requires_grad=False`` would); student leaves that are never trained get
+``optax.set_to_zero``. ``unfreeze='all'`` (paper) trains the whole student after the unfreeze
+step; ``'last_layer'`` (the public code) only the last transformer layer (``layer_<L-1>``, which
+holds that layer's two LayerNorms: MiniLM is post-LN, so it has no separate final LayerNorm).
+``frozen_fraction = 1`` never unfreezes (the frozen-text baseline).
+
+Evaluation helpers: `embed_texts` / `embed_motions`, `retrieval` (R@1/2/3 text->motion and
+motion->text through `motion_jax.metrics.retrieval`, cosine similarity, over the whole test set
+and in batches of 32), and `forgetting`: the mean cosine between student and teacher embeddings of
+40 held-out generic sentences (`data/moclip/generic_sentences.txt`, written for the project).
+
+Defaults (`MoCLIPStageConfig()`): the public code's optimiser (AdamW lr 1e-4, weight decay 1e-4,
+batch 32; text lr 1e-5) and sizes (see `MoCLIPMotionConfig`); 50 epochs of the 8,000 training
+clips of the embedded 10,000-clip dataset (12,500 steps). Choices the paper leaves open, as
+fields: ``text_learning_rate`` (public code's 1e-5 for both unfreeze modes), ``text_dropout``
+(off: CLIP's text encoder has no dropout, and a frozen student should equal its teacher),
+``max_text_tokens`` (caption word pieces incl. [CLS]/[SEP]), ``frame_stride`` (1 = 20 fps), the
+loss weights of `MoCLIPLossConfig` beyond lambda, ``max_logit_scale`` (CLIP's 100). Not fields:
+the logit scale is trained by the head's AdamW including its weight decay (CLIP exempts it; at lr
+1e-4 x decay 1e-4 the pull is negligible), and the text embedding that enters every loss term is
+MiniLM's L2-normalised mean-pooled sentence embedding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from motion_jax import losses, paths
+from motion_jax.metrics import retrieval as retrieval_lib
+from motion_jax.models import text_encoder as te
+from motion_jax.models.moclip import MoCLIP, MoCLIPMotionConfig
+from motion_jax.train import loop as loop_lib
+from motion_jax.train import optim
+from motion_jax.train.state import eval_params
+
+UNFREEZE_MODES = ("all", "last_layer")
+TEXT_ENCODERS = ("minilm", "tiny")
+RETRIEVAL_KS = (1, 2, 3)
+GENERIC_SENTENCES = ("moclip", "generic_sentences.txt")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoCLIPLossConfig:
+  """Weights of eq. 5 (paper: contrastive 1, lambda 0.4, alignment 1) and CLIP's logit cap."""
+
+  distill_weight: float = 0.4
+  alignment_weight: float = 1.0
+  contrastive_weight: float = 1.0
+  max_logit_scale: float = 100.0
+
+  def __post_init__(self):
+    for name in ("distill_weight", "alignment_weight", "contrastive_weight"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+    if not self.max_logit_scale > 0:
+      raise ValueError(f"loss.max_logit_scale must be > 0, got {self.max_logit_scale}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoCLIPStageConfig:
+  model: MoCLIPMotionConfig = MoCLIPMotionConfig()
+  loss: MoCLIPLossConfig = MoCLIPLossConfig()
+  text_encoder: str = "minilm"  # 'minilm' (pretrained all-MiniLM-L6-v2) | 'tiny' (random, tests)
+  frozen_fraction: float = 0.7  # paper: 35 of 50 epochs
+  unfreeze: str = "all"  # 'all' (paper) | 'last_layer' (public code)
+  text_learning_rate: float = 1e-5
+  text_dropout: bool = False
+  max_text_tokens: int = 32
+  frame_stride: int = 1
+  optim: optim.OptimConfig = optim.OptimConfig(
+    learning_rate=1e-4, b1=0.9, b2=0.999, weight_decay=1e-4
+  )
+  loop: loop_lib.LoopConfig = loop_lib.LoopConfig(
+    num_steps=12_500, log_every=100, checkpoint_every=2500, keep_checkpoints=2
+  )
+  batch_size: int = 32
+
+  def __post_init__(self):
+    if self.text_encoder not in TEXT_ENCODERS:
+      raise ValueError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
+    if self.unfreeze not in UNFREEZE_MODES:
+      raise ValueError(f"unfreeze must be one of {UNFREEZE_MODES}, got {self.unfreeze!r}")
+    if not 0.0 <= self.frozen_fraction <= 1.0:
+      raise ValueError(f"frozen_fraction must be in [0, 1], got {self.frozen_fraction}")
+    if not self.text_learning_rate >= 0:
+      raise ValueError(f"text_learning_rate must be >= 0, got {self.text_learning_rate}")
+    if self.max_text_tokens < 3:
+      raise ValueError(f"max_text_tokens must be >= 3, got {self.max_text_tokens}")
+    if self.frame_stride < 1:
+      raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
+    if self.batch_size < 2:
+      raise ValueError(f"batch_size must be >= 2 (contrastive negatives), got {self.batch_size}")
+    if self.optim.freeze:
+      raise ValueError("optim.freeze is not used by MoCLIP: the schedule freezes the student")
+
+  @property
+  def unfreeze_step(self) -> int:
+    """First step at which the student text encoder is updated."""
+    return int(round(self.frozen_fraction * self.loop.num_steps))
+
+
+# ------------------------------------------------------------------------------------------------
+# Model, text encoders
+# ------------------------------------------------------------------------------------------------
+def text_config(cfg: MoCLIPStageConfig) -> te.TextEncoderConfig:
+  if cfg.text_encoder == "tiny":
+    return te.TextEncoderConfig.tiny()
+  return te.TextEncoderConfig.from_model_dir()
+
+
+def pretrained_text_params(cfg: MoCLIPStageConfig) -> Any | None:
+  """The student's (and teacher's) initial parameters: MiniLM's, or None (random init)."""
+  return te.load_pretrained_params() if cfg.text_encoder == "minilm" else None
+
+
+def make_model(cfg: MoCLIPStageConfig, text_cfg: te.TextEncoderConfig | None = None) -> MoCLIP:
+  return MoCLIP(cfg.model, text_cfg or text_config(cfg))
+
+
+def teacher_embeddings(
+  text_cfg: te.TextEncoderConfig, teacher_params: Any, input_ids: jax.Array, mask: jax.Array
+) -> jax.Array:
+  """Frozen teacher sentence embeddings ``[B, E]`` (deterministic, no gradient)."""
+  _, aux = te.BertTextEncoder(text_cfg).apply(
+    {"params": teacher_params}, input_ids, mask, None, True
+  )
+  return jax.lax.stop_gradient(aux["sentence_embedding"])
+
+
+def make_init_fn(
+  model: MoCLIP, example: Mapping[str, Any], text_params: Any | None = None
+) -> Callable[[jax.Array], tuple[Any, Any]]:
+  """``init_fn(key) -> (params, {"teacher": copy of the initial student})`` for the loop."""
+
+  def init_fn(key):
+    params = dict(
+      model.init(
+        {"params": key},
+        example["input_ids"],
+        example["attention_mask"],
+        example["motion"],
+        example["mask"],
+      )["params"]
+    )
+    if text_params is not None:
+      params["text_encoder"] = jax.tree.map(jnp.asarray, text_params)
+    return params, {"teacher": jax.tree.map(jnp.copy, params["text_encoder"])}
+
+  return init_fn
+
+
+def make_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
+  """Apply the student model and the frozen teacher, call `losses.moclip_loss` (eq. 5)."""
+  w = cfg.loss
+
+  def loss_fn(params, mutables, batch, rngs):
+    out = model.apply(
+      {"params": params},
+      batch["input_ids"],
+      batch["attention_mask"],
+      batch["motion"],
+      batch["mask"],
+      deterministic=False,
+      text_deterministic=not cfg.text_dropout,
+      rngs={"dropout": rngs["dropout"]},
+    )
+    z_teacher = teacher_embeddings(
+      model.text_config, mutables["teacher"], batch["input_ids"], batch["attention_mask"]
+    )
+    total, terms = losses.moclip_loss(
+      out["motion"],
+      out["text"],
+      z_teacher,
+      out["logit_scale"],
+      distill_weight=w.distill_weight,
+      alignment_weight=w.alignment_weight,
+      contrastive_weight=w.contrastive_weight,
+      max_logit_scale=w.max_logit_scale,
+    )
+    return total, (terms, mutables)
+
+  return loss_fn
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimiser: freezing by path, the student unfrozen at a step
+# ------------------------------------------------------------------------------------------------
+class StartAtState(NamedTuple):
+  count: jax.Array  # [] int32, updates seen
+  inner: optax.OptState
+
+
+def start_at(step: int, inner: optax.GradientTransformation) -> optax.GradientTransformation:
+  """``inner`` from update number ``step`` on; before it, zero updates and ``inner``'s state is
+  left untouched (its moments and counters start at the unfreeze step)."""
+
+  def init_fn(params):
+    return StartAtState(jnp.zeros((), jnp.int32), inner.init(params))
+
+  def update_fn(updates, state, params=None):
+    def run(_):
+      return inner.update(updates, state.inner, params)
+
+    def hold(_):
+      return jax.tree.map(jnp.zeros_like, updates), state.inner
+
+    new_updates, new_inner = jax.lax.cond(state.count >= step, run, hold, None)
+    return new_updates, StartAtState(state.count + 1, new_inner)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def param_labels(params: Any, unfreeze: str, num_text_layers: int) -> Any:
+  """``'head'`` (motion encoder, logit scale), ``'text'`` (student leaves trained after the
+  unfreeze step) or ``'text_fixed'`` (student leaves never trained) for each leaf."""
+  if unfreeze not in UNFREEZE_MODES:
+    raise ValueError(f"unfreeze must be one of {UNFREEZE_MODES}, got {unfreeze!r}")
+  last = f"text_encoder/layer_{num_text_layers - 1}/"
+
+  def label(path, _):
+    p = optim.path_str(path)
+    if not p.startswith("text_encoder/"):
+      return "head"
+    if unfreeze == "all" or p.startswith(last):
+      return "text"
+    return "text_fixed"
+
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(cfg: MoCLIPStageConfig, num_text_layers: int) -> optax.GradientTransformation:
+  """AdamW for the head; the student frozen until `MoCLIPStageConfig.unfreeze_step` (see module
+  docstring)."""
+  o = cfg.optim
+  text_adamw = optax.adamw(
+    cfg.text_learning_rate, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay
+  )
+  if o.grad_clip_norm > 0:
+    text_adamw = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), text_adamw)
+  never = cfg.unfreeze_step >= cfg.loop.num_steps
+  return optax.multi_transform(
+    {
+      "head": optim.make_optimizer(o, cfg.loop.num_steps),
+      "text": optax.set_to_zero() if never else start_at(cfg.unfreeze_step, text_adamw),
+      "text_fixed": optax.set_to_zero(),
+    },
+    lambda params: param_labels(params, cfg.unfreeze, num_text_layers),
+  )
+
+
+# ------------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------------
+def tokenize_fixed(tokenizer, sentences: Sequence[str], length: int) -> tuple[np.ndarray, ...]:
+  """``(input_ids [B, length], attention_mask [B, length])``: word pieces padded (or truncated,
+  silently, keeping [SEP]) to exactly ``length`` so every batch has one compiled shape."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    tok = te.tokenize(tokenizer, list(sentences), max_length=length, pad_to_multiple_of=1)
+  pad = length - tok.input_ids.shape[1]
+  ids = np.pad(tok.input_ids, ((0, 0), (0, pad)))
+  mask = np.pad(tok.attention_mask, ((0, 0), (0, pad)))
+  return ids.astype(np.int32), mask.astype(np.int32)
+
+
+def make_featurizer(tokenizer, cfg: MoCLIPStageConfig) -> Callable[[Mapping[str, Any]], dict]:
+  """``TextMotionBatcher`` postprocessing: captions -> word pieces, frames subsampled."""
+
+  def postprocess(batch):
+    ids, mask = tokenize_fixed(tokenizer, [str(c) for c in batch["caption"]], cfg.max_text_tokens)
+    return {
+      "motion": np.asarray(batch["motion"], np.float32)[:, :: cfg.frame_stride],
+      "mask": np.asarray(batch["mask"], bool)[:, :: cfg.frame_stride],
+      "input_ids": ids,
+      "attention_mask": mask,
+    }
+
+  return postprocess
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+def train(
+  cfg: MoCLIPStageConfig,
+  batch_fn: Callable[[int], dict],
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "moclip",
+  text_params: Any | None = None,
+  on_log: Callable[[int, dict], None] | None = None,
+  stop_at: int | None = None,
+) -> dict[str, Any]:
+  """Trains (or resumes) MoCLIP with the shared loop.
+
+  Args:
+    cfg: stage config.
+    batch_fn: ``step -> {"motion" [B, T, 263], "mask" [B, T], "input_ids" [B, L],
+      "attention_mask" [B, L]}``.
+    workdir: checkpoints and metrics.
+    seed: init / dropout seed.
+    text_params: the student's initial parameters (default: `pretrained_text_params`).
+    on_log: forwarded to `train.loop.train`.
+    stop_at: train only to this step (e.g. `MoCLIPStageConfig.unfreeze_step`: the frozen stage,
+      which neither lambda nor the text learning rate affects, shared by several runs), with
+      the optimiser and schedules of the full ``cfg.loop.num_steps`` run, so that a copy of its
+      checkpoint resumes as that run.
+  Returns:
+    ``{"params": trained params, "teacher": the teacher's params}`` as numpy trees.
+  """
+  text_cfg = text_config(cfg)
+  model = make_model(cfg, text_cfg)
+  if text_params is None:
+    text_params = pretrained_text_params(cfg)
+  example = jax.tree.map(lambda x: np.asarray(x)[:1], batch_fn(0))
+  loop = cfg.loop
+  if stop_at is not None:
+    if not 0 <= stop_at <= loop.num_steps:
+      raise ValueError(f"stop_at must be in [0, {loop.num_steps}], got {stop_at}")
+    loop = dataclasses.replace(loop, num_steps=stop_at)
+  state = loop_lib.train(
+    workdir=workdir,
+    loop=loop,
+    init_fn=make_init_fn(model, example, text_params),
+    loss_fn=make_loss_fn(model, cfg),
+    tx=make_optimizer(cfg, text_cfg.num_layers),
+    batch_fn=batch_fn,
+    seed=seed,
+    desc=desc,
+    on_log=on_log,
+  )
+  return {
+    "params": loop_lib.to_numpy(eval_params(state)),
+    "teacher": loop_lib.to_numpy(state.mutables["teacher"]),
+  }
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------------
+def _chunked(fn, params: Any, arrays: Sequence[np.ndarray], chunk: int) -> np.ndarray:
+  n = len(arrays[0])
+  out = []
+  for a in range(0, n, chunk):
+    idx = np.arange(a, a + chunk) % n  # last chunk padded: one compiled shape
+    rows = fn(params, *(jnp.asarray(x[idx]) for x in arrays))
+    out.append(np.asarray(rows)[: min(chunk, n - a)])
+  return np.concatenate(out)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode_text(model: MoCLIP, params, input_ids, attention_mask):
+  return model.apply({"params": params}, input_ids, attention_mask, method=MoCLIP.encode_text)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode_motion(model: MoCLIP, params, motion, mask):
+  return model.apply({"params": params}, motion, mask, method=MoCLIP.encode_motion)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _sentence_embeddings(module: te.BertTextEncoder, params, input_ids, attention_mask):
+  return module.apply({"params": params}, input_ids, attention_mask, None, True)[1][
+    "sentence_embedding"
+  ]
+
+
+def embed_texts(
+  model: MoCLIP, params: Any, input_ids: np.ndarray, attention_mask: np.ndarray, chunk: int = 64
+) -> np.ndarray:
+  """Student sentence embeddings ``[N, E]`` (unit norm)."""
+  return _chunked(
+    functools.partial(_encode_text, model), params, (input_ids, attention_mask), chunk
+  )
+
+
+def embed_motions(
+  model: MoCLIP, params: Any, motion: np.ndarray, mask: np.ndarray, chunk: int = 64
+) -> np.ndarray:
+  """Motion embeddings ``[N, E]`` (un-normalised)."""
+  return _chunked(functools.partial(_encode_motion, model), params, (motion, mask), chunk)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+  x = np.asarray(x, np.float64)
+  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def retrieval(
+  text_emb: np.ndarray,
+  motion_emb: np.ndarray,
+  *,
+  batch_size: int = 32,
+  seed: int = 0,
+  num_repeats: int = 1,
+  ks: Sequence[int] = RETRIEVAL_KS,
+) -> dict[str, dict[str, float]]:
+  """Text->motion and motion->text R@k (cosine similarity of pair ``i`` = text ``i``, motion
+  ``i``): ``{"all": ..., "small_batches": ...}`` (`motion_jax.metrics.retrieval`); the batch
+  protocol is skipped when there are fewer than ``batch_size`` pairs."""
+  sim = _unit(text_emb) @ _unit(motion_emb).T  # [N, N]
+  out = {"all": retrieval_lib.retrieval_metrics(sim, ks=ks)}
+  if len(sim) >= batch_size:
+    out["small_batches"] = retrieval_lib.small_batch_metrics(sim, batch_size, seed, num_repeats, ks)
+  return out
+
+
+def load_generic_sentences() -> list[str]:
+  """The 40 held-out generic (non-motion) sentences of the forgetting probe."""
+  text = paths.data_path(*GENERIC_SENTENCES).read_text(encoding="utf-8")
+  return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def forgetting(
+  text_cfg: te.TextEncoderConfig,
+  student_params: Any,
+  teacher_params: Any,
+  input_ids: np.ndarray,
+  attention_mask: np.ndarray,
+) -> dict[str, float]:
+  """How far the student drifted from the teacher on held-out sentences: the mean (and min) cosine
+  between their sentence embeddings (1 = no drift)."""
+  module = te.BertTextEncoder(text_cfg)
+
+  def embed(p):
+    return np.asarray(_sentence_embeddings(module, p, input_ids, attention_mask))  # [N, E]
+
+  cos = np.sum(_unit(embed(student_params)) * _unit(embed(teacher_params)), axis=-1)
+  return {"mean_cosine": float(np.mean(cos)), "min_cosine": float(np.min(cos))}
+
+
+__all__ = [
+  "MoCLIPLossConfig",
+  "MoCLIPStageConfig",
+  "RETRIEVAL_KS",
+  "StartAtState",
+  "UNFREEZE_MODES",
+  "embed_motions",
+  "embed_texts",
+  "forgetting",
+  "load_generic_sentences",
+  "make_featurizer",
+  "make_init_fn",
+  "make_loss_fn",
+  "make_model",
+  "make_optimizer",
+  "param_labels",
+  "pretrained_text_params",
+  "retrieval",
+  "start_at",
+  "teacher_embeddings",
+  "text_config",
+  "tokenize_fixed",
+  "train",
+]
