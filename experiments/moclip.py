@@ -24,7 +24,8 @@ all), student learning rate 1e-4 (raised from the public code's 1e-5 so that the
 stage moves the student measurably), generator-1.0.0 dataset of 3,000 clips; ``tiny`` = a random
 2-layer text encoder, 180 clips and a few steps (tests). Cost: each step runs the full MiniLM
 student forward and backward plus the teacher forward; on the shared 2-core CPU under load (load
-average ~8) a quick step took ~8 s, so the 30-minute target of issue 17 is not met there.
+average 5-8) a quick step took 4.5-8 s: the shared frozen stage 17.5 min, each run ~7.5 min, so
+the whole quick sweep (~70 min) does not meet the 30-minute target of issue 17 there.
 
 Not done here (issue 17): seeds and intervals, the naive ablation and MoMask with the MoCLIP text
 encoder.
