@@ -102,15 +102,25 @@ def token_frames(lengths: Sequence[int], unit: int, max_length: int) -> np.ndarr
   return np.minimum(lengths // unit * unit, max_length // unit * unit)
 
 
-def with_captions(features_path: pathlib.Path, feats: tf_lib.TextFeatures, texts: Sequence[str]):
-  """``feats`` with the sentence features of ``texts`` it lacks, encoded by MiniLM into the
-  cache at ``features_path`` (the encoder is loaded only when a caption is missing)."""
+def with_captions(
+  features_path: pathlib.Path,
+  feats: tf_lib.TextFeatures,
+  texts: Sequence[str],
+  encoder: tf_lib.EncoderFn | None = None,
+  encoder_name: str = tf_lib.MINILM,
+):
+  """``feats`` with the sentence features of ``texts`` it lacks, encoded by ``encoder`` (MiniLM
+  when None, loaded only when a caption is missing) into the cache at ``features_path``."""
   missing = sorted({t for t in texts if tf_lib.sentence_key(t) not in feats.index})
   if not missing:
     return feats
-  from motion_jax.models.text_encoder import minilm_encoder
+  if encoder is None:
+    from motion_jax.models.text_encoder import minilm_encoder
 
-  return tf_lib.ensure_text_features(features_path, missing, encoder=minilm_encoder())
+    encoder = minilm_encoder()
+  return tf_lib.ensure_text_features(
+    features_path, missing, encoder=encoder, encoder_name=encoder_name
+  )
 
 
 def write_generated(out_dir: pathlib.Path, texts, lengths, motions, config, t0: float) -> dict:

@@ -36,6 +36,13 @@ refused, naming the changed keys), samples the captions and exports them to
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``rvq``, ``momask_base``,
 ``momask_residual``, ``momask_length``; a rerun with the same config only re-evaluates.
 
+MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moclip:<workdir>``
+(a ``moclip`` experiment's workdir; ``@<run>`` picks a run, default lambda 0.4) trains the MiniLM
+stages above (or reuses them from the same workdir), then fine-tunes the two transformers and the
+length estimator from those weights on the MoCLIP student's sentence embeddings
+(``text_finetune``; stages ``<part>_moclip_<digest>``) and evaluates the fine-tuned model, labelled
+``momask +MoCLIP``. The evaluator keeps MiniLM, so its rows compare with the MiniLM run's.
+
 Presets: default = MoMask's sizes (6 x 512 x 512 RVQ, transformers 384 / 8 layers / 6 heads);
 ``quick`` = small models on the single-action procedural dataset (generator 1.0.0, whose captions
 stay true for 64-frame crops), 1,200 clips at max_length 64 (CPU, <= 25 min on 2 cores); ``tiny``
@@ -90,6 +97,18 @@ LENGTH_SOURCES = ("ground_truth", "predicted")
 
 
 @dataclasses.dataclass(frozen=True)
+class TextFinetuneConfig:
+  """MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): with ``text_encoder`` other than
+  'minilm', the transformers and the length estimator trained on MiniLM embeddings are fine-tuned
+  from their weights on the other encoder's sentence embeddings, AdamW at ``learning_rate`` with
+  no warm-up (paper: 1e-6) for ``num_steps`` (paper: 200 epochs; 73,000 steps are 200 epochs of
+  HumanML3D's ~23,400 training clips at batch 64)."""
+
+  num_steps: int = 73_000
+  learning_rate: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
   # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
@@ -104,8 +123,20 @@ class Config:
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: EvalConfig = EvalConfig()
   generate: GenerateConfig = GenerateConfig()
+  # The generator's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  text_encoder: str = "minilm"
+  text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
   def __post_init__(self):
+    if not (self.text_encoder == "minilm" or self.text_encoder.startswith("moclip:")):
+      raise ValueError(
+        f"text_encoder: 'minilm' or 'moclip:<workdir>[@<run>]', got {self.text_encoder!r}"
+      )
+    if self.text_finetune.num_steps < 1 or not self.text_finetune.learning_rate > 0:
+      raise ValueError(
+        f"text_finetune: num_steps >= 1 and learning_rate > 0, got {self.text_finetune}"
+      )
     if self.length_source not in LENGTH_SOURCES:
       raise ValueError(f"length_source must be one of {LENGTH_SOURCES}, got {self.length_source!r}")
     down, max_length = self.rvq.model.downsample, self.data.max_length
@@ -145,6 +176,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=presets.generator_data(c.data, preset),
+      # CPU-sized MoCLIP fine-tuning: 300 steps at 1e-4 (the paper's 1e-6 over 200 epochs would
+      # not move a quick model measurably).
+      text_finetune=TextFinetuneConfig(num_steps=300, learning_rate=1e-4),
     )
   elif preset == "tiny":
     r = replace(
@@ -172,6 +206,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0", max_length=64),
+      text_finetune=TextFinetuneConfig(num_steps=2, learning_rate=1e-4),
     )
   ev = presets.evaluator(preset)
   c = replace(
@@ -246,6 +281,25 @@ def _fingerprints(config: Config, encoder: str) -> dict[str, dict]:
           "momask_length": length_fp}  # fmt: skip
 
 
+FINETUNED = ("momask_base", "momask_residual", "momask_length")
+
+
+def _finetune_stages(config: Config, fps: dict, choice) -> dict[str, tuple[str, dict]]:
+  """Stage name and fingerprint of each fine-tuned part for a non-default text encoder."""
+  tag = choice.filename.removeprefix("text_features_").removesuffix(".npz")
+  extra = {"text_encoder": choice.name, "text_finetune": to_dict(config.text_finetune)}
+  return {n: (f"{n}_{tag}", {**fps[n], **extra}) for n in FINETUNED}
+
+
+def _finetune_config(config: Config) -> stage.MoMaskStageConfig:
+  m, f = config.model, config.text_finetune
+  optim = replace(m.optim, learning_rate=f.learning_rate, warmup_steps=0, schedule="constant",
+                  decay_steps=())  # fmt: skip
+  every = m.loop.checkpoint_every and min(m.loop.checkpoint_every, f.num_steps)
+  loop = replace(m.loop, num_steps=f.num_steps, checkpoint_every=every)
+  return replace(m, optim=optim, loop=loop)
+
+
 def _generator(config: Config, data, feats, rvq_vars, base_params, res_params) -> stage.Generator:
   return stage.Generator(
     rvq_stage.make_model(config.rvq, data.dim), rvq_vars, base_params, res_params, config.model,
@@ -301,7 +355,18 @@ def load_trained(config: Config, workdir: str | pathlib.Path, texts: Sequence[st
   base_params = _load(workdir, "momask_base", fps["momask_base"])["params"]
   res_params = _load(workdir, "momask_residual", fps["momask_residual"])["params"] if q > 1 else {}
   length_params = _load(workdir, "momask_length", fps["momask_length"])["params"]
-  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  path, encoder = workdir / FEATURES_FILE, None
+  if not choice.is_default:
+    path, encoder = workdir / choice.filename, choice.encoder()
+    feats, _, _ = text_data.text_features(
+      data, path, kinmo=False, encoder=encoder, encoder_name=choice.name
+    )
+    tuned = {n: _load(workdir, name, fp)["params"]
+             for n, (name, fp) in _finetune_stages(config, fps, choice).items()}  # fmt: skip
+    base_params, length_params = tuned["momask_base"], tuned["momask_length"]
+    res_params = tuned["momask_residual"] if q > 1 else {}
+  feats = with_captions(path, feats, texts, encoder, choice.name)
   max_tokens = config.data.max_length // config.rvq.model.downsample
   return Trained(
     _generator(config, data, feats, rvq_vars, base_params, res_params),
@@ -442,6 +507,55 @@ def run(config: Config, workdir: str) -> dict:
                                          fps["momask_length"])  # fmt: skip
   length_params = length_params.arrays["params"]
   timings["length_train_s"] = time.perf_counter() - t0
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  suffix = ""
+  if not choice.is_default:  # MoCLIP drop-in: fine-tune on its sentence embeddings
+    t0 = time.perf_counter()
+    width = feats.width
+    feats, _, _ = text_data.text_features(
+      data, workdir / choice.filename, kinmo=False, encoder=choice.encoder(),
+      encoder_name=choice.name,
+    )  # fmt: skip
+    if feats.width != width:
+      raise ValueError(
+        f"text_encoder {config.text_encoder!r}: its sentence embeddings are {feats.width}-wide, "
+        f"the MiniLM-trained transformers read {width}; fine-tuning needs the same width (a "
+        "MoCLIP run with model.text_encoder=minilm)"
+      )
+
+    def post(batch, feats=feats):  # the new encoder's sentence embeddings
+      emb = feats.sentence_embeddings(batch["caption"])
+      return {**_motion_only(batch), "caption_embedding": emb}
+
+    tokens = stage.token_batch_fn(
+      prep.train_batcher(data, config.data, post, batch_size=m.batch_size, seed=config.seed),
+      rvq_model,
+      rvq_vars,
+    )
+    ft = _finetune_config(config)
+    tuned = {"momask_base": base_params, "momask_residual": res_params,
+             "momask_length": length_params}  # fmt: skip
+    trainers = {
+      "momask_base": lambda d, p: stage.train_base(ft, tokens, k, d, seed=config.seed,
+                                                   desc=d.name, init_params=p),
+      "momask_residual": lambda d, p: stage.train_residual(ft, tokens, k, q, d, seed=config.seed,
+                                                           desc=d.name, init_params=p),
+      "momask_length": lambda d, p: stage.train_length(ft, tokens, max_tokens, d,
+                                                       seed=config.seed, desc=d.name,
+                                                       init_params=p),
+    }  # fmt: skip
+    for part, (name, fp) in _finetune_stages(config, fps, choice).items():
+      if part == "momask_residual" and q == 1:
+        continue
+
+      def finetune(part=part, name=name):
+        return {"params": trainers[part](workdir / name, tuned[part])}, {"from": part}
+
+      tuned[part] = artifacts.cached_stage(workdir, name, finetune, fp).arrays["params"]
+    base_params, res_params = tuned["momask_base"], tuned["momask_residual"]
+    length_params = tuned["momask_length"]
+    suffix = " +MoCLIP"
+    timings["text_finetune_s"] = time.perf_counter() - t0
   length_eval = length_accuracy(length_model, length_params, data, feats, config)
 
   generator = _generator(config, data, feats, rvq_vars, base_params, res_params)
@@ -472,7 +586,9 @@ def run(config: Config, workdir: str) -> dict:
   )  # fmt: skip
   timings["reference_rows_s"] = time.perf_counter() - t0
   d = m.decode
-  label = f"momask rvq{q} steps{d.steps} s={d.guidance_scale:g}/{d.residual_guidance_scale:g}"
+  label = (
+    f"momask{suffix} rvq{q} steps{d.steps} s={d.guidance_scale:g}/{d.residual_guidance_scale:g}"
+  )
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   t0 = time.perf_counter()
   first_sets: dict[str, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
@@ -484,7 +600,7 @@ def run(config: Config, workdir: str) -> dict:
     **kw,
   )
   timings["generate_eval_s"] = time.perf_counter() - t0
-  unguided = f"momask rvq{q} steps{d.steps} s=0/0"
+  unguided = f"momask{suffix} rvq{q} steps{d.steps} s=0/0"
   if e.compare_unguided:
     t0 = time.perf_counter()
     results[unguided] = gen_lib.evaluate_generator(

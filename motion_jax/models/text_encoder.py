@@ -521,12 +521,18 @@ def minilm_encoder(batch_size: int = 64):
   """The frozen all-MiniLM-L6-v2 as a sentence encoder `sentences -> (token states [B, L, F], mask
   [B, L], sentence embeddings [B, F])` (the EncoderFn of `motion_jax.data.text_motion.features`);
   the weights load on the first call."""
+  return sentence_encoder(load_pretrained_text_encoder, batch_size)
+
+
+def sentence_encoder(load, batch_size: int = 64):
+  """The EncoderFn (see `minilm_encoder`) of the `PretrainedTextEncoder` that ``load()`` returns,
+  called once, on the first use (e.g. MiniLM with a MoCLIP student's parameters)."""
 
   holder = {}
 
   def encode(sentences: Sequence[str]):
     if "enc" not in holder:
-      holder["enc"] = load_pretrained_text_encoder()
+      holder["enc"] = load()
     enc = holder["enc"]
     states, masks, sents = [], [], []
     for a in range(0, len(sentences), batch_size):

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import pathlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -59,8 +60,8 @@ from motion_jax import losses, paths
 from motion_jax.metrics import retrieval as retrieval_lib
 from motion_jax.models import text_encoder as te
 from motion_jax.models.moclip import MoCLIP, MoCLIPMotionConfig
+from motion_jax.train import artifacts, optim
 from motion_jax.train import loop as loop_lib
-from motion_jax.train import optim
 from motion_jax.train.state import eval_params
 
 UNFREEZE_MODES = ("all", "last_layer")
@@ -460,9 +461,41 @@ def forgetting(
   return {"mean_cosine": float(np.mean(cos)), "min_cosine": float(np.min(cos))}
 
 
+# ------------------------------------------------------------------------------------------------
+# The trained student as a drop-in text encoder (Sec. 4.3)
+# ------------------------------------------------------------------------------------------------
+def student_record(workdir: str | pathlib.Path, run: str) -> str:
+  """The fingerprint digest of the finished MoCLIP run ``run`` in ``workdir`` (identifies the
+  student's weights); FileNotFoundError naming the expected file and the runs present."""
+  marker = artifacts.stage_dir(workdir, run) / artifacts.STAGE_FILE
+  if not marker.exists():
+    found = sorted(p.parent.name for p in pathlib.Path(workdir).glob(f"*/{artifacts.STAGE_FILE}"))
+    raise FileNotFoundError(
+      f"{marker}: no finished MoCLIP run {run!r} in {workdir} (runs there: "
+      f"{', '.join(found) or 'none'}); train it with `python launch.py --experiment=moclip "
+      f"--workdir={workdir}`"
+    )
+  return json.loads(marker.read_text())["fingerprint_digest"]
+
+
+def load_student(workdir: str | pathlib.Path, run: str) -> te.PretrainedTextEncoder:
+  """The student text encoder of a finished MoCLIP run as a `PretrainedTextEncoder` (MiniLM's
+  tokenizer and architecture, the student's weights), e.g. for a generator's text features."""
+  student_record(workdir, run)
+  result, fingerprint = artifacts.load_stage(workdir, run)
+  kind = fingerprint.get("model", {}).get("text_encoder", "minilm")
+  cfg = te.TextEncoderConfig.tiny() if kind == "tiny" else te.TextEncoderConfig.from_model_dir()
+  params = result.arrays["params"].get("text_encoder")
+  if params is None:
+    raise ValueError(f"{artifacts.stage_dir(workdir, run)}: the run has no 'text_encoder' params")
+  return te.PretrainedTextEncoder(te.BertTextEncoder(cfg), params, te.load_tokenizer(), cfg)
+
+
 __all__ = [
   "MoCLIPLossConfig",
   "MoCLIPStageConfig",
+  "load_student",
+  "student_record",
   "RETRIEVAL_KS",
   "StartAtState",
   "UNFREEZE_MODES",

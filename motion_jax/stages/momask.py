@@ -189,8 +189,10 @@ def make_residual_loss_fn(model: ResidualTransformer, cfg: MoMaskStageConfig) ->
   return loss_fn
 
 
-def _train(cfg, model, loss_fn, init_args, batch_fn, workdir, seed, desc):
+def _train(cfg, model, loss_fn, init_args, batch_fn, workdir, seed, desc, init_params=None):
   def init_fn(key):
+    if init_params is not None:  # fine-tuning a trained model (e.g. on MoCLIP text embeddings)
+      return jax.tree.map(jnp.asarray, init_params), {}
     return model.init({"params": key}, *init_args)["params"], {}
 
   state = loop_lib.train(
@@ -214,6 +216,7 @@ def train_base(
   *,
   seed: int,
   desc: str = "momask_base",
+  init_params=None,
 ):
   """Trains (or resumes) the masked transformer on `token_batch_fn` batches; numpy params."""
   model = make_base_model(cfg, num_codes)
@@ -225,7 +228,8 @@ def train_base(
     jnp.ones((1,), bool),
     jnp.asarray(ex["valid"][:1]),
   )
-  return _train(cfg, model, make_base_loss_fn(model, cfg), args, batch_fn, workdir, seed, desc)
+  loss_fn = make_base_loss_fn(model, cfg)
+  return _train(cfg, model, loss_fn, args, batch_fn, workdir, seed, desc, init_params)
 
 
 def train_residual(
@@ -237,6 +241,7 @@ def train_residual(
   *,
   seed: int,
   desc: str = "momask_residual",
+  init_params=None,
 ):
   """Trains (or resumes) the residual transformer on `token_batch_fn` batches; numpy params."""
   model = make_residual_model(cfg, num_codes, num_quantizers)
@@ -248,7 +253,8 @@ def train_residual(
     jnp.ones((1,), bool),
     jnp.asarray(ex["valid"][:1]),
   )
-  return _train(cfg, model, make_residual_loss_fn(model, cfg), args, batch_fn, workdir, seed, desc)
+  loss_fn = make_residual_loss_fn(model, cfg)
+  return _train(cfg, model, loss_fn, args, batch_fn, workdir, seed, desc, init_params)
 
 
 def make_length_model(cfg: MoMaskStageConfig, max_tokens: int) -> LengthEstimator:
@@ -264,6 +270,7 @@ def train_length(
   *,
   seed: int,
   desc: str = "momask_length",
+  init_params=None,
 ):
   """Trains the length estimator on `token_batch_fn` batches (token count = valid.sum()) with the
   cross-entropy of `losses.token_loss`; numpy params."""
@@ -280,7 +287,8 @@ def train_length(
     return total, (terms, mutables)
 
   ex = batch_fn(0)
-  return _train(cfg, model, loss_fn, (jnp.asarray(ex["text"][:1]),), batch_fn, workdir, seed, desc)
+  args = (jnp.asarray(ex["text"][:1]),)
+  return _train(cfg, model, loss_fn, args, batch_fn, workdir, seed, desc, init_params)
 
 
 def sample_lengths(

@@ -4,11 +4,18 @@
 on first use by `motion_jax.datagen.procedural.ensure_dataset`, or a user's HumanML3D folder),
 prepared for training (`motion_jax.data.text_motion.preparation.prepare`).
 `text_features(data, path)`: frozen MiniLM features of every sentence of the dataset, cached.
+`text_encoder_choice(spec)`: the generators' text encoder, ``'minilm'`` (the pretrained
+all-MiniLM-L6-v2) or ``'moclip:<workdir>[@<run>]'`` (a MoCLIP student trained by the ``moclip``
+experiment in ``<workdir>``; ``run`` defaults to `DEFAULT_MOCLIP_RUN`, the paper's lambda 0.4). Its
+features go to their own cache file, so the evaluator's MiniLM features are never mixed with them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import pathlib
+from collections.abc import Callable
 
 from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion.preparation import (
@@ -43,6 +50,7 @@ def text_features(
   *,
   kinmo: bool = True,
   encoder: tf_lib.EncoderFn | None = None,
+  encoder_name: str = tf_lib.MINILM,
 ) -> tuple[tf_lib.TextFeatures, list[str], list[str]]:
   """Cached text features of every sentence of every split (MiniLM unless `encoder` is given),
   with the caption and KinMo-description lists of `collect_sentences`."""
@@ -52,8 +60,65 @@ def text_features(
     from motion_jax.models.text_encoder import minilm_encoder
 
     encoder = minilm_encoder()
-  feats = tf_lib.ensure_text_features(path, sentences, encoder=encoder)
+  feats = tf_lib.ensure_text_features(path, sentences, encoder=encoder, encoder_name=encoder_name)
   return feats, captions, kinmo_texts
 
 
-__all__ = ["dataset_root", "load", "text_features"]
+DEFAULT_FEATURES_FILE = "text_features.npz"
+DEFAULT_MOCLIP_RUN = "lambda_0.4"  # MoCLIP's lambda for MoMask and BAMM (moclip.txt Tab. 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoderChoice:
+  """A generator's text encoder: ``name`` (stored in its feature cache and so in every stage
+  fingerprint that records the features' encoder), the cache ``filename`` in the workdir, and
+  ``load`` (None: MiniLM) giving the `PretrainedTextEncoder` on first use."""
+
+  spec: str
+  name: str
+  filename: str
+  load: Callable | None = None
+
+  @property
+  def is_default(self) -> bool:
+    return self.load is None
+
+  def encoder(self) -> tf_lib.EncoderFn:
+    from motion_jax.models import text_encoder as te
+
+    return te.minilm_encoder() if self.load is None else te.sentence_encoder(self.load)
+
+
+def text_encoder_choice(spec: str) -> TextEncoderChoice:
+  """Parses ``'minilm'`` or ``'moclip:<workdir>[@<run>]'`` (module docstring); a missing MoCLIP
+  run is an error naming the folder, raised here rather than after the generator has trained."""
+  if spec == "minilm":
+    return TextEncoderChoice(spec, tf_lib.MINILM, DEFAULT_FEATURES_FILE)
+  if not spec.startswith("moclip:") or spec == "moclip:":
+    raise ValueError(
+      f"text_encoder: 'minilm' or 'moclip:<workdir>[@<run>]' (a moclip experiment's workdir), "
+      f"got {spec!r}"
+    )
+  folder, _, run = spec[len("moclip:") :].partition("@")
+  run = run or DEFAULT_MOCLIP_RUN
+  from motion_jax.stages import moclip as moclip_stage
+
+  record = moclip_stage.student_record(folder, run)  # raises, naming the file, when absent
+  digest = hashlib.sha256(record.encode("utf-8")).hexdigest()[:12]
+  name = f"moclip:{pathlib.Path(folder).resolve()}@{run}#{digest}"
+
+  def load():
+    return moclip_stage.load_student(folder, run)
+
+  return TextEncoderChoice(spec, name, f"text_features_moclip_{digest}.npz", load)
+
+
+__all__ = [
+  "DEFAULT_FEATURES_FILE",
+  "DEFAULT_MOCLIP_RUN",
+  "TextEncoderChoice",
+  "dataset_root",
+  "load",
+  "text_encoder_choice",
+  "text_features",
+]

@@ -49,6 +49,36 @@ def test_tiny_run_writes_sweep_and_reruns_from_cache(tmp_path):
   assert len([r for r in rows_again if r]) == 1
 
 
+def test_student_drops_into_momask(tmp_path):
+  """Sec. 4.3: MoMask fine-tuned on a MiniLM student's sentence embeddings (tiny sizes otherwise);
+  a student of another width is refused with the reason."""
+  moclip = tmp_path / "moclip"
+  run_python(
+    ["launch.py", "--experiment=moclip:tiny", f"--workdir={moclip}",
+     "--config.model.text_encoder=minilm", "--config.distill_weights=(0.4,)",
+     "--config.baseline=False"],
+    timeout=900,
+  )  # fmt: skip
+  gen = tmp_path / "momask"
+  spec = f"--config.text_encoder=moclip:{moclip}@lambda_0.4"
+  run_python(["launch.py", "--experiment=momask:tiny", f"--workdir={gen}", spec], timeout=900)
+  out = json.loads((gen / "results.json").read_text())
+  assert out["method"].startswith("momask +MoCLIP")
+  tuned = sorted(p.name for p in gen.glob("momask_*_moclip_*"))
+  assert [t.split("_moclip_")[0] for t in tuned] == [
+    "momask_base",
+    "momask_length",
+    "momask_residual",
+  ]
+  for name in tuned:  # fine-tuned from the MiniLM-trained stage, for text_finetune.num_steps
+    steps = [
+      json.loads(r)["step"] for r in (gen / name / f"{name}.jsonl").read_text().splitlines() if r
+    ]
+    assert steps[-1] == 2
+  # The evaluator's MiniLM cache and the student's cache are separate files.
+  assert (gen / "text_features.npz").exists() and list(gen.glob("text_features_moclip_*.npz"))
+
+
 def test_bad_sweep_is_rejected(tmp_path):
   proc = run_python(
     [
