@@ -55,6 +55,7 @@ from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.data.text_motion import reasoner as reasoner_lib
 from motion_jax.io import report
+from motion_jax.reports.bige import interval95
 from motion_jax.stages import retrieval as stage
 from motion_jax.stages import text_data
 from motion_jax.train import artifacts
@@ -155,20 +156,21 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   return config_dict(replace(c, model=m))
 
 
-def _parse_variants(spec: str) -> list[str]:
+def _parse_list(spec: str, valid, what: str) -> list[str]:
+  """The comma-separated names of ``spec``; ValueError naming ``what`` and the valid names."""
   names = [v.strip() for v in spec.split(",") if v.strip()]
-  bad = [v for v in names if v not in VARIANTS]
+  bad = [v for v in names if v not in valid]
   if bad or not names:
-    raise ValueError(f"unknown variants {bad or spec!r}; valid: {', '.join(VARIANTS)}")
+    raise ValueError(f"unknown {what} {bad or spec!r}; valid: {', '.join(valid)}")
   return names
+
+
+def _parse_variants(spec: str) -> list[str]:
+  return _parse_list(spec, VARIANTS, "variants")
 
 
 def _parse_descriptions(spec: str) -> list[str]:
-  names = [v.strip() for v in spec.split(",") if v.strip()]
-  bad = [v for v in names if v not in DESCRIPTIONS]
-  if bad or not names:
-    raise ValueError(f"descriptions: choose from {', '.join(DESCRIPTIONS)}, got {spec!r}")
-  return names
+  return _parse_list(spec, DESCRIPTIONS, "descriptions")
 
 
 def _reasoned_test_source(data, feats, cfg: reasoner_lib.ReasonerConfig) -> tuple[object, dict]:
@@ -196,17 +198,14 @@ def _reasoned_test_source(data, feats, cfg: reasoner_lib.ReasonerConfig) -> tupl
 
 
 def _aggregate(per_seed: list[dict]) -> dict:
-  """Mean and 95 % Student-t half-width over seeds of every numeric metric (half-width 0 for
-  one seed)."""
-  from scipy import stats
-
+  """Mean and 95 % Student-t half-width (`reports.bige.interval95`) over seeds of every numeric
+  metric (half-width 0 for one seed)."""
   out = {}
   for key in per_seed[0]:
-    v = np.asarray([m[key] for m in per_seed], np.float64)
-    half = 0.0
-    if len(v) > 1:
-      half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    out[key] = {"mean": float(v.mean()), "ci95": half, "values": v.tolist()}
+    values = [float(m[key]) for m in per_seed]
+    mean, _, high = interval95(values)
+    half = high - mean if len(values) > 1 else 0.0
+    out[key] = {"mean": mean, "ci95": half, "values": values}
   return out
 
 
