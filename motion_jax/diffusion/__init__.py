@@ -51,6 +51,7 @@ __all__ = [
   "Schedule",
   "autoregressive",
   "classifier_free",
+  "coarse_to_fine",
   "masked",
   "refine",
   "ddim_inversion_plan",

@@ -325,22 +325,22 @@ class CoarseToFineGenerator:
 
     return fn
 
-  def decode_codes(self, ids: jax.Array) -> jax.Array:
-    """Raw-normalised features [B, 4 N, C] from base-layer ids [B, N] ([PAD] -> code 0; cropped
+  def decode_codes(self, rvq_variables, ids: jax.Array) -> jax.Array:
+    """Normalised features [B, 4 N, C] from base-layer ids [B, N] ([PAD] -> code 0; cropped
     by the caller)."""
     codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
-    return self.rvq.apply(self.rvq_variables, codes, 1, method=RVQVAE.decode)
+    return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.decode)
 
   def _fn(self, levels: tuple[int, ...], schedule: c2f.LevelSchedule):
     key = (levels, schedule)
     if key not in self._fns:
 
-      def run(params, conds, valid, rng, known, known_mask):
+      def run(params, rvq_variables, conds, valid, rng, known, known_mask):
         ids, trace = c2f.decode(
           self.logits_fn(params), [conds[:, i] for i in range(len(levels))], levels, valid, rng,
           schedule, self.num_codes, known, known_mask,
         )  # fmt: skip
-        return ids, trace, self.decode_codes(ids)
+        return ids, trace, self.decode_codes(rvq_variables, ids)
 
       self._fns[key] = jax.jit(run)
     return self._fns[key]
@@ -374,8 +374,9 @@ class CoarseToFineGenerator:
       idx = np.arange(start, start + self.chunk) % n_items
       valid = np.arange(n)[None] < ntok[idx][:, None]
       ids, trace, x = fn(
-        self.params, jnp.asarray(conds[idx]), jnp.asarray(valid), jax.random.fold_in(key, c),
-        jnp.asarray(known[idx], jnp.int32), jnp.asarray(known_mask[idx]),
+        self.params, self.rvq_variables, jnp.asarray(conds[idx]), jnp.asarray(valid),
+        jax.random.fold_in(key, c), jnp.asarray(known[idx], jnp.int32),
+        jnp.asarray(known_mask[idx]),
       )  # fmt: skip
       x = np.asarray(x) * self.std + self.mean
       m = min(self.chunk, n_items - start)
@@ -425,7 +426,12 @@ class CoarseToFineGenerator:
     )
     regen = valid & ~keep
     out, new_ids, _ = self.generate(
-      edited[:, 1:2], lengths, key, schedule=sched, known=ids, known_mask=keep | ~valid,
+      edited[:, 1:2],
+      lengths,
+      key,
+      schedule=sched,
+      known=ids,
+      known_mask=keep | ~valid,
       levels=(1,),
     )
     return out, new_ids, regen
@@ -439,8 +445,11 @@ class CoarseToFineGenerator:
     def probs(c):
       logits = masked.guided_logits(
         lambda keep: fn(
-          jnp.concatenate([ids, ids]), jnp.concatenate([c, c]),
-          jnp.concatenate([level, level]), keep, jnp.concatenate([valid, valid]),
+          jnp.concatenate([ids, ids]),
+          jnp.concatenate([c, c]),
+          jnp.concatenate([level, level]),
+          keep,
+          jnp.concatenate([valid, valid]),
         ),  # fmt: skip
         ids.shape[0],
         guidance_scale,
