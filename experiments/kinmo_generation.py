@@ -47,7 +47,14 @@ shared with a momask workdir of the same data / rvq config), ``interaction`` (th
 Presets: default = MoMask's sizes (transformer 384 / 8 layers / 6 heads), TMR's HTMA sizes,
 per-row generators; ``quick`` = momask's quick RVQ and transformer sizes on its 1,200-clip
 single-action data, kinmo_retrieval's quick HTMA sizes (600 steps), per-embedding generators;
-``tiny`` = a 180-clip dataset and a few steps (tests).
+``tiny`` = a 180-clip dataset, a few steps and an InfoNCE-only HTMA (tests).
+
+Trajectory control (``control``, ``model.control``; OmniControl's ControlNet, KinMo Sec. 3.4,
+appendix C not in the text): a ControlNet branch (`stages.kinmo_generation.train_control`) is
+trained on the frozen ``control.row`` generator (stage ``kcontrol_<joint>_<generator>``) to follow
+the global trajectory of ``model.control.joint`` (pelvis, a wrist or a foot) on every frame; for
+the first ``control.clips`` evaluation clips the table gives the control error (cm) and
+R-precision / FID / MM-Dist (one repeat) with and without the control signal.
 """
 
 from __future__ import annotations
@@ -111,6 +118,18 @@ class EditEvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ControlEvalConfig:
+  """Trajectory control: a ControlNet branch (``model.control``) trained on the ``row``
+  generator and evaluated on the first ``clips`` evaluation clips (a multiple of 32, the
+  R-precision batch; fewer when the split is smaller), each generated from caption 0 with and
+  without its own trajectory of the controlled joint (``enabled`` False = off)."""
+
+  enabled: bool = True
+  row: str = "htma_interaction"
+  clips: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
   data: prep.TextMotionDataConfig = prep.TextMotionDataConfig()
@@ -124,6 +143,7 @@ class Config:
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: GenerationEvalConfig = GenerationEvalConfig()
   edit: EditEvalConfig = EditEvalConfig()
+  control: ControlEvalConfig = ControlEvalConfig()
 
   def __post_init__(self):
     parse_rows(self.rows)
@@ -137,6 +157,8 @@ class Config:
       self.edit.group_list()
       if self.edit.row not in ROWS or ROWS[self.edit.row][2] < 2:
         raise ValueError(f"edit.row must be a row with the group level, got {self.edit.row!r}")
+    if self.control.enabled and (self.control.row not in ROWS or self.control.clips < 32):
+      raise ValueError(f"control: row one of {tuple(ROWS)} and clips >= 32, got {self.control}")
 
 
 def parse_rows(spec: str) -> list[str]:
@@ -157,6 +179,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     m = replace(
       m, transformer=t, optim=mm.model.optim, loop=mm.model.loop, batch_size=mm.model.batch_size,
       decode=replace(m.decode, steps=(10, 5, 5) if preset == "quick" else (3, 2, 2)),
+      control=replace(m.control, num_steps=500 if preset == "quick" else 4, learning_rate=1e-3),
     )  # fmt: skip
     c = replace(c, generators="per_embedding")
   htma = _retrieval_model(preset)
@@ -167,7 +190,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     eval=presets.generation_eval(c.eval, preset),
   )  # fmt: skip
   if preset == "tiny":
-    c = replace(c, edit=replace(c.edit, clips=2, groups="left_arm"))
+    # InfoNCE-only HTMA (no motion decoder to compile): the test's minutes go to generation
+    htma = replace(htma, loss=replace(htma.loss, objective="nce"))
+    c = replace(c, htma=htma, edit=replace(c.edit, clips=2, groups="left_arm"),
+                control=replace(c.control, clips=64))  # fmt: skip
   return config_dict(c)
 
 
@@ -363,6 +389,53 @@ def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, k
   return out
 
 
+def run_control(config: Config, generator, evaluator, table, row_of, pairs, key) -> dict:
+  """Trajectory control on the first ``control.clips`` evaluation clips (caption 0, the clip's
+  length in whole tokens): control error (cm, mean distance of the controlled joint to its
+  target over the frames) and R-precision / FID / MM-Dist in one repeat, with and without the
+  control signal (same key)."""
+  c = config.control
+  joint = config.model.control.joint
+  down, max_len = generator.down, config.data.max_length
+  n = min(c.clips, len(pairs)) // gen_lib.R_PRECISION_BATCH * gen_lib.R_PRECISION_BATCH
+  texts = [pairs.captions[i][0] for i in range(n)]
+  lengths = np.asarray([max(min(len(pairs.motions[i]), max_len) // down * down, down)
+                        for i in range(n)])  # fmt: skip
+  raw = np.zeros((n, max_len, data_dim(pairs)), np.float32)
+  frames = np.zeros((n, max_len), bool)
+  for i in range(n):
+    m = np.asarray(pairs.motions[i][: lengths[i]], np.float32)
+    raw[i, : len(m)], frames[i, : len(m)] = m, True
+    raw[i, len(m) :] = m[-1]  # padding: repeat the last pose (masked out of the signal)
+  signal = stage.control_signal(raw, frames, joint, down)
+  target = signal.reshape(n, max_len, 3)
+  conds = table[[row_of[t] for t in texts], : ROWS[c.row][2]]
+  real_emb = np.asarray(evaluator.embed_motions([raw[i, : lengths[i]] for i in range(n)]))
+  text_emb = np.asarray(evaluator.embed_texts(texts))
+  out = {"joint": joint, "clips": n}
+  for name, ctl in (("without control", None), ("with control", signal)):
+    motions, _, _ = generator.generate(conds, lengths, key, control=ctl)
+    errs = []
+    for i, mo in enumerate(motions):
+      j = np.asarray(humanml3d.recover_from_ric(np.asarray(mo, np.float32), check_finite=False))
+      pos = j[:, stage.CONTROL_JOINTS[joint]]
+      errs.append(100.0 * np.linalg.norm(pos - target[i, : len(pos)], axis=-1).mean())
+    emb = np.asarray(evaluator.embed_motions(motions))
+    top, mm = gen_lib.r_precision(text_emb, emb, gen_lib.R_PRECISION_BATCH, 3)
+    out[name] = {
+      "control_error_cm": float(np.mean(errs)),
+      "fid": float(gen_lib.fid(real_emb, emb)),
+      "r_precision_top1": float(top[0]),
+      "r_precision_top3": float(top[2]),
+      "mm_dist": float(mm),
+    }
+  return out
+
+
+def data_dim(pairs) -> int:
+  return int(np.asarray(pairs.motions[0]).shape[-1])
+
+
 # ------------------------------------------------------------------------------------------------
 # Run
 # ------------------------------------------------------------------------------------------------
@@ -416,9 +489,26 @@ def run(config: Config, workdir: str) -> dict:
     t0 = time.perf_counter()
     params = artifacts.cached_stage(workdir, stage_name, train, fp).arrays["params"]
     timings[f"{stage_name}_s"] = time.perf_counter() - t0
+    control_params = None
+    if config.control.enabled and stages[config.control.row][0] == stage_name:
+      ctl_name = f"kcontrol_{m.control.joint}_{stage_name}"
+      ctl_batches = stage.control_batch_fn(
+        tokens, batcher, data.mean, data.std, m.control.joint, config.rvq.model.downsample
+      )
+
+      def train_ctl(levels=levels, params=params, ctl_name=ctl_name, ctl_batches=ctl_batches):
+        ctl = stage.train_control(m, ctl_batches, k, levels, params, workdir / ctl_name,
+                                  seed=config.seed, desc=ctl_name)  # fmt: skip
+        return {"params": ctl}, {}
+
+      t0 = time.perf_counter()
+      ctl_fp = {**fp, "control": to_dict(m.control)}
+      control_params = artifacts.cached_stage(workdir, ctl_name, train_ctl, ctl_fp)
+      control_params = control_params.arrays["params"]
+      timings[f"{ctl_name}_s"] = time.perf_counter() - t0
     generators[stage_name] = stage.CoarseToFineGenerator(
       rvq_model, rvq_vars, params, m, data.mean, data.std, max_frames=config.data.max_length,
-      chunk=config.eval.chunk,
+      chunk=config.eval.chunk, control_params=control_params,
     )  # fmt: skip
 
   # Evaluation: conditions of every evaluation caption, computed once per embedding.
@@ -470,6 +560,14 @@ def run(config: Config, workdir: str) -> dict:
     edits = run_edits(config, data, gen, cond_fns[emb], pairs, groups, inters,
                       jax.random.PRNGKey(config.seed + 10**6))  # fmt: skip
     timings["edits_s"] = time.perf_counter() - t0
+  control = None
+  if config.control.enabled and config.control.row in rows:
+    t0 = time.perf_counter()
+    emb = ROWS[config.control.row][1]
+    gen = generators[stages[config.control.row][0]]
+    key = jax.random.PRNGKey(config.seed + 2 * 10**6)
+    control = run_control(config, gen, evaluator, tables[emb], row_of, pairs, key)
+    timings["control_s"] = time.perf_counter() - t0
   timings["total_s"] = time.perf_counter() - t_start
   out = {
     "kind": "generator",
@@ -486,6 +584,7 @@ def run(config: Config, workdir: str) -> dict:
     },  # fmt: skip
     "kept_fraction_first_call": kept,
     "edits": edits,
+    "control": control,
     "descriptions": config.descriptions,
     "timings": timings,
     "dataset": {"root": str(data.root), "split": e.split, "pairs": len(pairs)},
@@ -539,6 +638,19 @@ def _markdown(config: Config, out: dict, sanity: dict) -> str:
         f"- {sel}: median other / edited = {s['median_ratio']:.2f} over {s['edits']} edits; "
         f"unmasked tokens bit-identical: {s['unmasked_tokens_identical']}."
       )
+  ctl = out.get("control")
+  if ctl:
+    md.append(
+      f"\n## Trajectory control ({ctl['joint']}, {ctl['clips']} clips, one repeat)\n\n"
+      "ControlNet branch (OmniControl-style) on the frozen generator; control error = mean "
+      "distance of the joint to its target trajectory (cm).\n"
+    )
+    md.append(report.markdown_table(
+      ["generation", "control error (cm)", "R-prec top-1", "R-prec top-3", "FID", "MM-Dist"],
+      [[name, f"{v['control_error_cm']:.2f}", f"{v['r_precision_top1']:.3f}",
+        f"{v['r_precision_top3']:.3f}", f"{v['fid']:.3f}", f"{v['mm_dist']:.3f}"]
+       for name, v in ctl.items() if isinstance(v, dict)], "{}",
+    ))  # fmt: skip
   return "\n".join(md) + "\n"
 
 

@@ -21,11 +21,19 @@ al., arXiv 2411.15472, Sec. 3.4), trained and sampled with a frozen residual VQ-
   paper's appendix, not in its text): the tokens whose prediction the edited group conditioning
   changes most are re-masked and decoded again under the edited conditioning, all other tokens
   kept bit-for-bit.
+* `train_control` / ``generate(control=...)``: trajectory control as in OmniControl's ControlNet
+  (KinMo Sec. 3.4; appendix C not in the text): a trainable copy of the generator's transformer
+  layers reads the target joint's global positions per token (`control_signal`) through a
+  zero-initialised projection and feeds each main layer through a zero-initialised linear layer
+  (`motion_jax.models.kinmo_generation.ControlledMaskTransformer`); the generator is frozen and the
+  branch trained with the same masked-token loss.
 
 Choices (fields): ``level_sampling``, ``level_embedding`` (model), the per-level decoding steps
 and kept fraction (`CoarseToFineSettings`), the edit's token-selection rule and fraction
-(`EditSettings`), the mean pooling of the plain group / interaction embeddings. MoMask's sizes
-and optimiser otherwise (`motion_jax.stages.momask.MoMaskStageConfig`).
+(`EditSettings`), the controlled joint and the branch's optimisation (`ControlStageConfig`: dense
+control of every frame, constant learning rate), the mean pooling of the plain group /
+interaction embeddings. MoMask's sizes and optimiser otherwise
+(`motion_jax.stages.momask.MoMaskStageConfig`).
 """
 
 from __future__ import annotations
@@ -43,9 +51,13 @@ from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.diffusion import coarse_to_fine as c2f
 from motion_jax.diffusion import masked
 from motion_jax.models.kinmo_alignment import KinMoAlignment
-from motion_jax.models.kinmo_generation import LevelConditionedMaskTransformer
+from motion_jax.models.kinmo_generation import (
+  ControlledMaskTransformer,
+  LevelConditionedMaskTransformer,
+)
 from motion_jax.models.momask import TokenTransformerConfig
 from motion_jax.models.rvq import RVQVAE
+from motion_jax.representations import humanml3d
 from motion_jax.stages import rvq as rvq_stage
 from motion_jax.stages.momask import MoMaskStageConfig
 from motion_jax.train import loop as loop_lib
@@ -104,6 +116,33 @@ class EditSettings:
       )
 
 
+CONTROL_JOINTS = {
+  "pelvis": 0,
+  "left_foot": 10,
+  "right_foot": 11,
+  "left_wrist": 20,
+  "right_wrist": 21,
+}  # t2m joint indices
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlStageConfig:
+  """Trajectory control (OmniControl-style ControlNet branch): the controlled ``joint`` (one of
+  CONTROL_JOINTS), the branch's training steps and learning rate (the generator stays frozen).
+  The control signal is the joint's global position (m) on every frame of each token (dense
+  control; the paper's appendix C is not in the text)."""
+
+  joint: str = "pelvis"
+  num_steps: int = 10_000
+  learning_rate: float = 1e-4
+
+  def __post_init__(self):
+    if self.joint not in CONTROL_JOINTS:
+      raise ValueError(f"control.joint: one of {tuple(CONTROL_JOINTS)}, got {self.joint!r}")
+    if self.num_steps < 1 or not self.learning_rate > 0:
+      raise ValueError(f"control: num_steps >= 1 and learning_rate > 0, got {self}")
+
+
 @dataclasses.dataclass(frozen=True)
 class KinMoGenerationStageConfig:
   transformer: TokenTransformerConfig = TokenTransformerConfig()
@@ -117,6 +156,7 @@ class KinMoGenerationStageConfig:
   batch_size: int = 64
   decode: CoarseToFineSettings = CoarseToFineSettings()
   edit: EditSettings = EditSettings()
+  control: ControlStageConfig = ControlStageConfig()
 
   def __post_init__(self):
     if self.level_sampling not in LEVEL_SAMPLINGS:
@@ -224,10 +264,14 @@ def make_model(cfg: KinMoGenerationStageConfig, num_codes: int) -> LevelConditio
 
 
 def make_loss_fn(
-  model: LevelConditionedMaskTransformer, cfg: KinMoGenerationStageConfig, num_levels: int
+  model: LevelConditionedMaskTransformer | ControlledMaskTransformer,
+  cfg: KinMoGenerationStageConfig,
+  num_levels: int,
+  control: bool = False,
 ) -> Callable:
   """MoMask's masked-token cross-entropy (eq. 4) under level conditioning; KinMo Sec. 3.4 uses
-  the same loss for the three levels. ``num_levels``: the row's levels (1..3, coarse first)."""
+  the same loss for the three levels. ``num_levels``: the row's levels (1..3, coarse first).
+  ``control``: a `ControlledMaskTransformer` also reads ``batch['control']``."""
 
   def loss_fn(params, mutables, batch, rngs):
     codes, valid, cond = batch["codes"][..., 0], batch["valid"], batch["cond"][:, :num_levels]
@@ -245,8 +289,12 @@ def make_loss_fn(
       mask_prob=cfg.mask_prob,
     )  # fmt: skip
     keep = diffusion.drop_condition(k_cond, codes.shape[0], cfg.cond_drop_prob)
+    extra = ()
+    if control:  # the control signal of each (tiled) example
+      ctl = batch["control"]
+      extra = (jnp.tile(ctl, (codes.shape[0] // ctl.shape[0], 1, 1)),)
     logits = model.apply(
-      {"params": params}, inputs, c, level, keep, valid, deterministic=False,
+      {"params": params}, inputs, c, level, keep, valid, *extra, deterministic=False,
       rngs={"dropout": rngs["dropout"]},
     )  # fmt: skip
     total, terms = losses.masked_token_loss(logits, codes, corrupted)
@@ -290,6 +338,98 @@ def train(
 
 
 # ------------------------------------------------------------------------------------------------
+# Trajectory control (OmniControl-style ControlNet branch)
+# ------------------------------------------------------------------------------------------------
+def control_signal(raw: np.ndarray, valid_frames: np.ndarray, joint: str, down: int) -> np.ndarray:
+  """Per-token control [B, T / down, 3 down]: the joint's global positions (m, by
+  `recover_from_ric`) on each of the token's frames, zero past the length. ``raw`` [B, T, F]
+  un-normalised features, ``valid_frames`` [B, T]."""
+  j = np.asarray(humanml3d.recover_from_ric(jnp.asarray(raw, jnp.float32), check_finite=False))
+  pos = j[:, :, CONTROL_JOINTS[joint]] * np.asarray(valid_frames, np.float32)[..., None]
+  b, t, _ = pos.shape
+  return pos.reshape(b, t // down, 3 * down).astype(np.float32)
+
+
+def control_batch_fn(
+  batch_fn: Callable[[int], dict], batcher: Callable[[int], dict], mean, std, joint: str, down: int
+) -> Callable[[int], dict]:
+  """`token_batch_fn` batches plus ``'control'`` [B, N, 3 down] of the same motions (``batcher``
+  must be the one ``batch_fn`` reads; both are step-indexed, so the same step gives the same
+  clips)."""
+
+  def fn(step: int) -> dict:
+    b = batcher(step)
+    raw = np.asarray(b["motion"], np.float32) * std + mean
+    return {**batch_fn(step), "control": control_signal(raw, b["mask"], joint, down)}
+
+  return fn
+
+
+def make_control_model(
+  cfg: KinMoGenerationStageConfig, num_codes: int
+) -> ControlledMaskTransformer:
+  return ControlledMaskTransformer(cfg.transformer, num_codes, cfg.level_embedding)
+
+
+def _with_control(main, control):
+  return {**main, "body": {**main["body"], "control": control}}
+
+
+def train_control(
+  cfg: KinMoGenerationStageConfig,
+  batch_fn: Callable[[int], dict],
+  num_codes: int,
+  num_levels: int,
+  main_params,
+  workdir: str | pathlib.Path,
+  *,
+  seed: int,
+  desc: str = "kinmo_control",
+):
+  """Trains the ControlNet branch (the generator's ``main_params`` frozen, carried as the loop's
+  non-trained state): the branch's layers start as copies of the generator's body layers, its
+  input and output projections at zero; MoMask's masked-token loss with the control signal given.
+  Returns the branch's parameters (``body/control``)."""
+  model = make_control_model(cfg, num_codes)
+  ex = batch_fn(0)
+  main_params = jax.tree.map(jnp.asarray, main_params)
+
+  def init_fn(key):
+    args = (
+      jnp.asarray(ex["codes"][:1, :, 0]), jnp.asarray(ex["cond"][:1, 0]),
+      jnp.zeros((1,), jnp.int32), jnp.ones((1,), bool), jnp.asarray(ex["valid"][:1]),
+      jnp.asarray(ex["control"][:1]),
+    )  # fmt: skip
+    control = model.init({"params": key}, *args)["params"]["body"]["control"]
+    for i in range(cfg.transformer.num_layers):  # ControlNet: a trainable copy of the body
+      control[f"layer_{i}"] = main_params["body"][f"layer_{i}"]
+    return control, {"main": main_params}
+
+  loss = make_loss_fn(model, cfg, num_levels, control=True)
+
+  def loss_fn(params, mutables, batch, rngs):
+    total, (terms, _) = loss(_with_control(mutables["main"], params), {}, batch, rngs)
+    return total, (terms, mutables)
+
+  ccfg = cfg.control
+  opt = dataclasses.replace(cfg.optim, learning_rate=ccfg.learning_rate, warmup_steps=0,
+                            schedule="constant", decay_steps=())  # fmt: skip
+  every = cfg.loop.checkpoint_every and min(cfg.loop.checkpoint_every, ccfg.num_steps)
+  loop = dataclasses.replace(cfg.loop, num_steps=ccfg.num_steps, checkpoint_every=every)
+  state = loop_lib.train(
+    workdir=workdir,
+    loop=loop,
+    init_fn=init_fn,
+    loss_fn=loss_fn,
+    tx=optim.make_optimizer(opt, loop.num_steps),
+    batch_fn=batch_fn,
+    seed=seed,
+    desc=desc,
+  )
+  return loop_lib.to_numpy(eval_params(state))
+
+
+# ------------------------------------------------------------------------------------------------
 # Generation and editing
 # ------------------------------------------------------------------------------------------------
 class CoarseToFineGenerator:
@@ -307,6 +447,7 @@ class CoarseToFineGenerator:
     *,
     max_frames: int,
     chunk: int = 32,
+    control_params=None,
   ):
     down = rvq_model.cfg.downsample
     if max_frames % down:
@@ -315,13 +456,22 @@ class CoarseToFineGenerator:
     self.down, self.tokens = down, max_frames // down
     self.num_codes = rvq_model.cfg.vq.num_codes
     self.model = make_model(cfg, self.num_codes)
+    self.control_model = make_control_model(cfg, self.num_codes)
+    self.control_params = control_params  # the ControlNet branch (`train_control`), or None
     self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     self.max_frames, self.chunk = max_frames, chunk
     self._fns: dict[tuple, Callable] = {}
 
-  def logits_fn(self, params):
+  def logits_fn(self, params, control_params=None, control=None):
+    """The generator as ``(ids, cond, level, keep, valid) -> logits``; with the branch's
+    ``control_params`` and a ``control`` [B, N, C] signal (tiled over the guidance batch)."""
+
     def fn(ids, cond, level, keep, valid):
-      return self.model.apply({"params": params}, ids, cond, level, keep, valid)
+      if control is None:
+        return self.model.apply({"params": params}, ids, cond, level, keep, valid)
+      ctl = jnp.tile(control, (ids.shape[0] // control.shape[0], 1, 1))
+      full = _with_control(params, control_params)
+      return self.control_model.apply({"params": full}, ids, cond, level, keep, valid, ctl)
 
     return fn
 
@@ -331,13 +481,14 @@ class CoarseToFineGenerator:
     codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
     return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.decode)
 
-  def _fn(self, levels: tuple[int, ...], schedule: c2f.LevelSchedule):
-    key = (levels, schedule)
+  def _fn(self, levels: tuple[int, ...], schedule: c2f.LevelSchedule, controlled: bool):
+    key = (levels, schedule, controlled)
     if key not in self._fns:
 
-      def run(params, rvq_variables, conds, valid, rng, known, known_mask):
+      def run(params, rvq_variables, conds, valid, rng, known, known_mask, ctl_params, ctl):
+        fn = self.logits_fn(params, ctl_params, ctl) if controlled else self.logits_fn(params)
         ids, trace = c2f.decode(
-          self.logits_fn(params), [conds[:, i] for i in range(len(levels))], levels, valid, rng,
+          fn, [conds[:, i] for i in range(len(levels))], levels, valid, rng,
           schedule, self.num_codes, known, known_mask,
         )  # fmt: skip
         return ids, trace, self.decode_codes(rvq_variables, ids)
@@ -355,10 +506,14 @@ class CoarseToFineGenerator:
     known: np.ndarray | None = None,
     known_mask: np.ndarray | None = None,
     levels: tuple[int, ...] | None = None,
+    control: np.ndarray | None = None,
   ) -> tuple[list[np.ndarray], np.ndarray, c2f.Trace]:
     """(raw motions [length_i, F], ids [N, T / 4], trace) for ``conds`` [N, L, F] (L levels,
     coarse first; level ids ``levels``, default 0..L-1). ``known`` / ``known_mask`` [N, T / 4]
-    fix tokens."""
+    fix tokens. ``control`` [N, T / 4, C] (`control_signal`) steers the generation through the
+    ControlNet branch (``control_params`` must be set)."""
+    if control is not None and self.control_params is None:
+      raise ValueError("control given but the generator has no control_params")
     schedule = schedule or self.cfg.decode.schedule()
     conds, lengths = np.asarray(conds, np.float32), np.asarray(lengths, int)
     n_items, num_levels = conds.shape[:2]
@@ -367,7 +522,9 @@ class CoarseToFineGenerator:
     n = self.tokens
     if known is None:
       known, known_mask = np.zeros((n_items, n), np.int32), np.zeros((n_items, n), bool)
-    fn = self._fn(tuple(levels or range(num_levels)), schedule)
+    fn = self._fn(tuple(levels or range(num_levels)), schedule, control is not None)
+    if control is None:
+      control = np.zeros((n_items, n, 1), np.float32)
     ntok = -(-lengths // self.down)
     out, ids_out, tr_ids, tr_kept = [], [], [], []
     for c, start in enumerate(range(0, n_items, self.chunk)):
@@ -376,7 +533,7 @@ class CoarseToFineGenerator:
       ids, trace, x = fn(
         self.params, self.rvq_variables, jnp.asarray(conds[idx]), jnp.asarray(valid),
         jax.random.fold_in(key, c), jnp.asarray(known[idx], jnp.int32),
-        jnp.asarray(known_mask[idx]),
+        jnp.asarray(known_mask[idx]), self.control_params, jnp.asarray(control[idx]),
       )  # fmt: skip
       x = np.asarray(x) * self.std + self.mean
       m = min(self.chunk, n_items - start)
@@ -461,17 +618,23 @@ class CoarseToFineGenerator:
 
 
 __all__ = [
+  "CONTROL_JOINTS",
   "CoarseToFineGenerator",
+  "ControlStageConfig",
   "CoarseToFineSettings",
   "EditSettings",
   "KinMoGenerationStageConfig",
   "LEVEL_NAMES",
   "LEVEL_SAMPLINGS",
+  "control_batch_fn",
+  "control_signal",
   "htma_condition_fn",
+  "make_control_model",
   "make_loss_fn",
   "make_model",
   "plain_conditions",
   "text_batch",
   "token_batch_fn",
   "train",
+  "train_control",
 ]
