@@ -76,3 +76,15 @@ def test_config_refusals():
     replace(c.model.decode, keep_fraction=(0.0, 1.5, 0.5))
   with pytest.raises(ValueError, match="generators"):
     replace(c, generators="shared")
+
+
+def test_trajectory_control_table(results):
+  workdir, out = results
+  ctl = out["control"]
+  assert ctl["joint"] == "pelvis" and ctl["clips"] == 64
+  for name in ("without control", "with control"):
+    v = ctl[name]
+    assert all(math.isfinite(v[k]) for k in ("control_error_cm", "fid", "mm_dist"))
+    assert v["control_error_cm"] > 0 and 0 <= v["r_precision_top1"] <= v["r_precision_top3"] <= 1
+  assert (workdir / "kcontrol_pelvis_kgen_htma" / "stage.json").exists()
+  assert "## Trajectory control (pelvis" in (workdir / "results.md").read_text()
