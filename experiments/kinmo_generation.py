@@ -36,9 +36,9 @@ the original descriptions (the ``edit.row`` generator, which needs the group lev
 re-masking a fraction of its tokens (`stages.kinmo_generation.CoarseToFineGenerator.edit_group`)
 and decoding them under the edited group embedding, the other tokens kept bit-for-bit. Reported
 per edit: mean displacement (cm, pelvis-relative joint positions) of the edited group's joints and
-of all other joints, and their ratio; the median ratio per token-selection rule ('sensitivity' and
-the 'random' baseline). The paper gives no editing metric; the target used here is a median ratio
-below 1/5.
+of all other joints, and their ratio; the median ratio per token-selection rule ('group_change',
+'sensitivity' and the 'random' baseline). The paper gives no editing metric; the target used
+here is a median ratio below 1/5.
 
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``rvq`` (momask's fingerprint:
 shared with a momask workdir of the same data / rvq config), ``interaction`` (the HTMA model),
@@ -362,12 +362,15 @@ def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, k
     [min(len(pairs.motions[x[0]]), config.data.max_length) // down * down for x in items]
   )
   levels = ROWS[e.row][2]
+  joints = np.zeros((len(items), T2M_GROUPS.skeleton.n_joints), bool)
+  for n, x in enumerate(items):
+    joints[n, list(T2M_GROUPS.members[GROUP_NAMES.index(x[1])])] = True
   k0, k1 = jax.random.split(key)
   before, ids, _ = generator.generate(orig[:, :levels], lengths, k0)
   out = {"edits": [], "summary": {}}
   for selection in stage.EDIT_SELECTIONS:
     s = replace(config.model.edit, selection=selection)
-    after, new_ids, regen = generator.edit_group(ids, orig, edit, lengths, k1, s)
+    after, new_ids, regen = generator.edit_group(ids, orig, edit, lengths, k1, s, joints)
     valid = np.arange(ids.shape[1])[None] < (lengths // down)[:, None]
     kept = valid & ~regen
     identical = bool((new_ids[kept] == ids[kept]).all())

@@ -66,7 +66,7 @@ from motion_jax.train.state import eval_params
 
 LEVEL_NAMES = ("global", "group", "interaction")
 LEVEL_SAMPLINGS = ("random", "all")
-EDIT_SELECTIONS = ("sensitivity", "random")
+EDIT_SELECTIONS = ("group_change", "sensitivity", "random")
 _MOMASK = MoMaskStageConfig()
 
 
@@ -101,12 +101,14 @@ class CoarseToFineSettings:
 @dataclasses.dataclass(frozen=True)
 class EditSettings:
   """Group editing by masking: ``fraction`` of the motion's tokens are regenerated, chosen by
-  ``selection``: 'sensitivity' = the tokens whose guided distribution moves most (total
-  variation) when the group condition is replaced by the edited one; 'random' = uniformly (a
-  baseline). ``steps`` decoding steps for the regenerated tokens."""
+  ``selection``: 'group_change' = decode a proposal with every token regenerated under the edited
+  group condition and pick the tokens whose decoded frames move the edited group's joints most
+  beyond the other joints (`token_group_change`); 'sensitivity' = the tokens whose guided
+  distribution moves most (total variation) when the group condition is replaced by the edited
+  one; 'random' = uniformly (a baseline). ``steps`` decoding steps for the regenerated tokens."""
 
   fraction: float = 0.3
-  selection: str = "sensitivity"
+  selection: str = "group_change"
   steps: int = 5
 
   def __post_init__(self):
@@ -432,6 +434,28 @@ def train_control(
 # ------------------------------------------------------------------------------------------------
 # Generation and editing
 # ------------------------------------------------------------------------------------------------
+def token_group_change(
+  before: np.ndarray, after: np.ndarray, group_joints: np.ndarray, down: int
+) -> np.ndarray:
+  """Per token [N, T / down]: how much more the group's joints than the other joints (pelvis
+  excluded) move between two decodings [N, T, F] (mean displacement of pelvis-relative joints
+  over the token's frames, m): the 'group_change' edit selection."""
+
+  def local(raw):
+    j = np.asarray(humanml3d.recover_from_ric(jnp.asarray(raw, jnp.float32), check_finite=False))
+    return j - j[:, :, :1]
+
+  d = np.linalg.norm(local(after) - local(before), axis=-1)  # [N, T, J]
+  n, t, nj = d.shape
+  d = d.reshape(n, t // down, down, nj).mean(2)  # [N, T / down, J]
+  g = np.asarray(group_joints, bool)[:, None, :]
+  other = ~g
+  other[..., 0] = False
+  group_mean = (d * g).sum(-1) / np.maximum(g.sum(-1), 1)
+  other_mean = (d * other).sum(-1) / np.maximum(other.sum(-1), 1)
+  return group_mean - other_mean
+
+
 class CoarseToFineGenerator:
   """Conditions [N, L, F] at given lengths -> base-layer tokens by coarse-to-fine decoding ->
   raw motions (module docstring). One jitted call per chunk of ``chunk`` prompts."""
@@ -552,12 +576,14 @@ class CoarseToFineGenerator:
     lengths,
     key: jax.Array,
     settings: EditSettings | None = None,
+    group_joints: np.ndarray | None = None,
   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Group-level editing by masking (module docstring): ``ids`` [N, T/4] generated under
     ``conds`` [N, L >= 2, F]; ``edited`` [N, L, F] the conditions after the edit. The tokens to
     regenerate (``settings.fraction`` of each motion's tokens) are decoded again under the edited
-    group (level 1) condition; the others are kept bit-for-bit. Returns (raw motions, new ids,
-    regenerated-token mask [N, T/4])."""
+    group (level 1) condition; the others are kept bit-for-bit. ``group_joints`` [N, J] bool, the
+    edited group's joints, is needed by the 'group_change' selection. Returns (raw motions, new
+    ids, regenerated-token mask [N, T/4])."""
     s = settings or self.cfg.edit
     sched = self.cfg.decode.schedule()
     sched = sched._replace(steps=(s.steps,) * 3)
@@ -574,6 +600,17 @@ class CoarseToFineGenerator:
           self.params, ids, conds[:, 1], edited[:, 1], valid, sched.guidance_scale
         )
       )
+    elif s.selection == "group_change":
+      if group_joints is None:
+        raise ValueError("edit selection 'group_change' needs group_joints")
+      # a proposal: every token decoded again under the edited group condition
+      _, prop, _ = self.generate(
+        edited[:, 1:2], lengths, jax.random.fold_in(key, 98), schedule=sched, levels=(1,)
+      )
+      score = token_group_change(
+        self.decode_ids(ids), self.decode_ids(prop), group_joints, self.down
+      )
+      score = np.where(valid, score, -np.inf)
     else:
       score = np.asarray(jax.random.uniform(jax.random.fold_in(key, 99), ids.shape))
     # regenerate = the `fraction` highest scores: keep the complement (keep_most_confident keeps
@@ -592,6 +629,13 @@ class CoarseToFineGenerator:
       levels=(1,),
     )
     return out, new_ids, regen
+
+  def decode_ids(self, ids: np.ndarray) -> np.ndarray:
+    """Raw features [N, T, F] of base-layer ids [N, T / 4] (the whole padded length)."""
+    if "decode_ids" not in self._fns:
+      self._fns["decode_ids"] = jax.jit(self.decode_codes)
+    x = self._fns["decode_ids"](self.rvq_variables, jnp.asarray(ids, jnp.int32))
+    return np.asarray(x) * self.std + self.mean
 
   def _sensitivity(self, params, ids, cond, edited, valid, guidance_scale: float) -> jax.Array:
     """Total variation [N, T/4] between the guided token distributions (all tokens visible)
@@ -635,6 +679,7 @@ __all__ = [
   "plain_conditions",
   "text_batch",
   "token_batch_fn",
+  "token_group_change",
   "train",
   "train_control",
 ]

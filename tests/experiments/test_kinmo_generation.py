@@ -56,7 +56,7 @@ def test_group_editing_keeps_unmasked_tokens_and_regenerates_the_fraction(result
   _, out = results
   edits = out["edits"]
   frac = out["config"]["model"]["edit"]["fraction"]
-  assert set(edits["summary"]) == {"sensitivity", "random"}
+  assert set(edits["summary"]) == {"group_change", "sensitivity", "random"}
   for s in edits["summary"].values():
     assert s["unmasked_tokens_identical"] and s["edits"] == 2 and math.isfinite(s["median_ratio"])
   for e in edits["edits"]:

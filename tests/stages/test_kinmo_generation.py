@@ -98,7 +98,11 @@ def test_generator_walks_the_levels_and_edits_keep_the_other_tokens():
   edited[:, 1] = -edited[:, 1]
   for selection in stage.EDIT_SELECTIONS:
     s = replace(gen.cfg.edit, selection=selection)
-    out, new_ids, regen = gen.edit_group(ids, conds, edited, lengths, jax.random.PRNGKey(7), s)
+    joints = np.zeros((3, 22), bool)
+    joints[:, [13, 16, 18, 20]] = True  # left arm
+    out, new_ids, regen = gen.edit_group(
+      ids, conds, edited, lengths, jax.random.PRNGKey(7), s, joints
+    )
     valid = np.arange(8)[None] < ntok[:, None]
     assert regen.sum(-1).tolist() == (ntok - np.round(0.5 * ntok)).astype(int).tolist()
     assert not (regen & ~valid).any()
@@ -144,3 +148,18 @@ def test_control_branch_trains_and_steers_generation(tmp_path):
   signal = 5.0 * np.ones((2, 8, 12), np.float32)
   _, ids_b, _ = gen.generate(conds, [32, 32], jax.random.PRNGKey(1), control=signal)
   assert ids_b.shape == ids_a.shape and (ids_a != ids_b).any()
+
+
+def test_group_change_scores_the_tokens_where_only_the_group_moves():
+  rng = np.random.default_rng(1)
+  before = rng.normal(0, 0.05, (1, 12, 263)).astype(np.float32)
+  after = before.copy()
+  wrist = 4 + (20 - 1) * 3  # RIC block: joint j at 4 + 3 (j - 1)
+  after[0, 4:8, wrist : wrist + 3] += 0.3  # token 1: the left wrist alone moves 0.3 sqrt(3) m
+  knee = 4 + (4 - 1) * 3
+  after[0, 8:12, knee : knee + 3] += 0.3  # token 2: a joint of another group moves
+  g = np.zeros((1, 22), bool)
+  g[0, [13, 16, 18, 20]] = True
+  score = stage.token_group_change(before, after, g, 4)[0]
+  assert score[1] == pytest.approx(0.3 * np.sqrt(3) / 4, rel=1e-4)  # mean over 4 arm joints
+  assert abs(score[0]) < 1e-6 and score[2] < 0
