@@ -359,7 +359,9 @@ def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, k
   edit = cond_fn(stage.text_batch(caps, [x[4] for x in items], [x[5] for x in items], data.dim))
   down = generator.down
   lengths = np.asarray(
-    [min(len(pairs.motions[x[0]]), config.data.max_length) // down * down for x in items]
+    [
+      max(min(len(pairs.motions[x[0]]), config.data.max_length) // down * down, down) for x in items
+    ]  # fmt: skip
   )
   levels = ROWS[e.row][2]
   joints = np.zeros((len(items), T2M_GROUPS.skeleton.n_joints), bool)
