@@ -7,6 +7,7 @@
 * `autoregressive`: next-token sampling (T2M-GPT) with or without a key/value cache.
 * `masked`: masked token modelling (MoMask): training corruption, iterative decoding with
   guidance over token logits, inpainting by known tokens.
+* `coarse_to_fine`: KinMo's level-by-level re-mask-and-refine decoding over a masked generator.
 * `refine`: refinement of an estimate by inversion to a level t then DDIM back (BioVAE eqs.
   10-11), and a list-of-clips refiner built from a trained denoiser.
 """
@@ -14,6 +15,7 @@
 from motion_jax.diffusion import (
   autoregressive,
   classifier_free,
+  coarse_to_fine,
   masked,
   refine,
   samplers,
@@ -49,6 +51,7 @@ __all__ = [
   "Schedule",
   "autoregressive",
   "classifier_free",
+  "coarse_to_fine",
   "masked",
   "refine",
   "ddim_inversion_plan",

@@ -129,15 +129,22 @@ def decode_base(
   num_codes: int,
   known: Array | None = None,
   known_mask: Array | None = None,
-) -> Array:
+  known_confidence: Array | None = None,
+  return_confidence: bool = False,
+) -> Array | tuple[Array, Array]:
   """Iterative decoding of the base layer (MoMask Sec. 3.4; module docstring).
 
   Args:
     logits_fn: the mask transformer, ``(ids, text, keep, valid) -> logits``.
     text: [B, F]; valid: [B, N] bool (tokens = frames / 4 of each length).
     known, known_mask: [B, N] given tokens and where they are given (inpainting); default none.
+    known_confidence: [B, N] confidence reported for the known tokens (default 1).
+    return_confidence: also return each token's confidence: the (guided, top-k filtered)
+      probability it had when it was last sampled, ``known_confidence`` where it was given
+      (KinMo's coarse-to-fine re-masking reads it, `motion_jax.diffusion.coarse_to_fine`).
   Returns:
-    ids [B, N] int32 (codes inside the length, [PAD] = K + 1 past it).
+    ids [B, N] int32 (codes inside the length, [PAD] = K + 1 past it), and with
+    ``return_confidence`` confidence [B, N] float32 (0 past the length).
   """
   b, n = valid.shape
   if known is None:
@@ -149,11 +156,14 @@ def decode_base(
   ids0 = jnp.where(known_mask, known, num_codes)
   ids0 = jnp.where(valid, ids0, num_codes + 1).astype(jnp.int32)
   scores0 = jnp.where(unknown, 0.0, jnp.inf)
+  if known_confidence is None:
+    known_confidence = jnp.ones((b, n), jnp.float32)
+  conf0 = jnp.where(known_mask, known_confidence, 0.0).astype(jnp.float32)
   steps = cfg.steps
   text2, valid2 = _double(text), _double(valid)
 
   def body(s, carry):
-    ids, scores, key = carry
+    ids, scores, final_conf, key = carry
     key, k_sample = jax.random.split(key)
     tau = s / max(steps - 1, 1)
     num = jnp.minimum(jnp.maximum(jnp.round(cosine_mask_ratio(tau) * count), 1.0), count)
@@ -168,9 +178,12 @@ def decode_base(
     probs = jax.nn.softmax(logits, -1)
     conf = jnp.take_along_axis(probs, pred[..., None], -1)[..., 0]
     scores = jnp.where(is_mask, conf, jnp.inf)
-    return ids, scores, key
+    final_conf = jnp.where(is_mask, conf, final_conf)
+    return ids, scores, final_conf, key
 
-  ids, _, _ = jax.lax.fori_loop(0, steps, body, (ids0, scores0, key))
+  ids, _, final_conf, _ = jax.lax.fori_loop(0, steps, body, (ids0, scores0, conf0, key))
+  if return_confidence:
+    return ids, final_conf
   return ids
 
 
