@@ -75,7 +75,7 @@ def moclip_loss(
   z_teacher: Array,  # [N, E] frozen teacher text embeddings
   logit_scale: Array,  # []
   *,
-  distill_weight: float = 0.4,
+  distill_weight: float | Array = 0.4,  # may be traced
   alignment_weight: float = 1.0,
   contrastive_weight: float = 1.0,
   max_logit_scale: float = CLIP_MAX_LOGIT_SCALE,
@@ -98,7 +98,7 @@ def moclip_loss(
     "contrastive": contrastive_weight,
   }
   for name, w in weights.items():
-    if w < 0:
+    if isinstance(w, (int, float)) and w < 0:  # a traced weight (one compiled step for a sweep)
       raise ValueError(f"{name}_weight must be >= 0, got {w}")
   con = contrastive_loss(z_motion, z_student, logit_scale, max_logit_scale)
   dis = distill_loss(z_student, z_teacher)

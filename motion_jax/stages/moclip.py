@@ -180,8 +180,18 @@ def make_init_fn(
   return init_fn
 
 
+def _distill_weight(cfg: MoCLIPStageConfig, batch: Mapping[str, Any]):
+  """lambda: the batch's per-row ``distill_weight`` when present (a traced value, so every lambda
+  of a sweep runs the same compiled step), else the config's constant."""
+  if "distill_weight" in batch:
+    return jnp.mean(batch["distill_weight"])
+  return cfg.loss.distill_weight
+
+
 def make_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
-  """Apply the student model and the frozen teacher, call `losses.moclip_loss` (eq. 5)."""
+  """Apply the student model and the frozen teacher, call `losses.moclip_loss` (eq. 5). The
+  teacher's embeddings come from the batch (``teacher_embedding``, `CaptionEmbeddings`) when it
+  carries them, else from a forward pass of the teacher."""
   w = cfg.loss
 
   def loss_fn(params, mutables, batch, rngs):
@@ -195,15 +205,54 @@ def make_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
       text_deterministic=not cfg.text_dropout,
       rngs={"dropout": rngs["dropout"]},
     )
-    z_teacher = teacher_embeddings(
-      model.text_config, mutables["teacher"], batch["input_ids"], batch["attention_mask"]
-    )
+    if "teacher_embedding" in batch:
+      z_teacher = jax.lax.stop_gradient(batch["teacher_embedding"])
+    else:
+      z_teacher = teacher_embeddings(
+        model.text_config, mutables["teacher"], batch["input_ids"], batch["attention_mask"]
+      )
     total, terms = losses.moclip_loss(
       out["motion"],
       out["text"],
       z_teacher,
       out["logit_scale"],
-      distill_weight=w.distill_weight,
+      distill_weight=_distill_weight(cfg, batch),
+      alignment_weight=w.alignment_weight,
+      contrastive_weight=w.contrastive_weight,
+      max_logit_scale=w.max_logit_scale,
+    )
+    return total, (terms, mutables)
+
+  return loss_fn
+
+
+def make_frozen_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
+  """Eq. 5 while the student cannot change (before the unfreeze step, or a text learning rate of
+  0): the student's embedding of a caption then *is* the teacher's (same parameters, no text
+  dropout), so both come from the batch's precomputed ``teacher_embedding`` and only the motion
+  encoder and the logit scale are run and differentiated. The tethering term is exactly 0, as in
+  `make_loss_fn` at this stage; the updates of every parameter are those of `make_loss_fn` up to
+  float rounding of the text embeddings (tested)."""
+  if cfg.text_dropout:
+    raise ValueError("make_frozen_loss_fn needs text_dropout=False (student = teacher)")
+  w = cfg.loss
+
+  def loss_fn(params, mutables, batch, rngs):
+    z_motion = model.apply(
+      {"params": params},
+      batch["motion"],
+      batch["mask"],
+      False,
+      method=MoCLIP.encode_motion,
+      rngs={"dropout": rngs["dropout"]},
+    )
+    z_text = jax.lax.stop_gradient(batch["teacher_embedding"])
+    total, terms = losses.moclip_loss(
+      z_motion,
+      z_text,
+      z_text,
+      params["logit_scale"],
+      distill_weight=_distill_weight(cfg, batch),
       alignment_weight=w.alignment_weight,
       contrastive_weight=w.contrastive_weight,
       max_logit_scale=w.max_logit_scale,
@@ -294,17 +343,72 @@ def tokenize_fixed(tokenizer, sentences: Sequence[str], length: int) -> tuple[np
   return ids.astype(np.int32), mask.astype(np.int32)
 
 
-def make_featurizer(tokenizer, cfg: MoCLIPStageConfig) -> Callable[[Mapping[str, Any]], dict]:
-  """``TextMotionBatcher`` postprocessing: captions -> word pieces, frames subsampled."""
+class CaptionEmbeddings:
+  """The frozen teacher's sentence embeddings of captions, each distinct caption computed once
+  (on first use, in chunks of ``chunk``) and then looked up: the teacher never changes, so its
+  forward pass need not run in every training step. Captions are tokenised exactly as the
+  featurizer does (`tokenize_fixed` to ``max_text_tokens``)."""
+
+  def __init__(
+    self,
+    text_cfg: te.TextEncoderConfig,
+    teacher_params: Any,
+    tokenizer,
+    max_text_tokens: int,
+    chunk: int = 32,
+  ):
+    self._module = te.BertTextEncoder(text_cfg)
+    self._params = jax.tree.map(jnp.asarray, teacher_params)
+    self._tokenizer = tokenizer
+    self._length = max_text_tokens
+    self._chunk = chunk
+    self._rows: dict[str, np.ndarray] = {}
+
+  def __len__(self) -> int:
+    return len(self._rows)
+
+  def __call__(self, captions: Sequence[str]) -> np.ndarray:
+    """``[B, E]`` float32 teacher embeddings of ``captions``."""
+    missing = [c for c in dict.fromkeys(captions) if c not in self._rows]
+    if missing:
+      ids, mask = tokenize_fixed(self._tokenizer, missing, self._length)
+      fn = functools.partial(_sentence_embeddings, self._module)
+      emb = _chunked(fn, self._params, (ids, mask), self._chunk)  # one compiled shape
+      self._rows.update(zip(missing, np.asarray(emb, np.float32)))
+    return np.stack([self._rows[c] for c in captions])
+
+
+def initial_text_params(cfg: MoCLIPStageConfig, seed: int) -> Any:
+  """The student's (and teacher's) initial parameters as a concrete tree: MiniLM's, or for the
+  ``tiny`` encoder a random initialisation from ``seed``."""
+  params = pretrained_text_params(cfg)
+  if params is not None:
+    return params
+  module = te.BertTextEncoder(text_config(cfg))
+  ids = jnp.ones((1, cfg.max_text_tokens), jnp.int32)
+  init = module.init(jax.random.PRNGKey(seed), ids, jnp.ones_like(ids), None, True)
+  return jax.tree.map(np.asarray, init["params"])
+
+
+def make_featurizer(
+  tokenizer, cfg: MoCLIPStageConfig, teacher: CaptionEmbeddings | None = None
+) -> Callable[[Mapping[str, Any]], dict]:
+  """``TextMotionBatcher`` postprocessing: captions -> word pieces, frames subsampled, and with
+  ``teacher`` the teacher's caption embeddings (``teacher_embedding``: `train` then skips the
+  teacher's forward pass, and the student's too while it is frozen)."""
 
   def postprocess(batch):
-    ids, mask = tokenize_fixed(tokenizer, [str(c) for c in batch["caption"]], cfg.max_text_tokens)
-    return {
+    captions = [str(c) for c in batch["caption"]]
+    ids, mask = tokenize_fixed(tokenizer, captions, cfg.max_text_tokens)
+    out = {
       "motion": np.asarray(batch["motion"], np.float32)[:, :: cfg.frame_stride],
       "mask": np.asarray(batch["mask"], bool)[:, :: cfg.frame_stride],
       "input_ids": ids,
       "attention_mask": mask,
     }
+    if teacher is not None:
+      out["teacher_embedding"] = teacher(captions)
+    return out
 
   return postprocess
 
@@ -322,6 +426,7 @@ def train(
   text_params: Any | None = None,
   on_log: Callable[[int, dict], None] | None = None,
   stop_at: int | None = None,
+  distill_weight: float | None = None,
 ) -> dict[str, Any]:
   """Trains (or resumes) MoCLIP with the shared loop.
 
@@ -337,6 +442,12 @@ def train(
       which neither lambda nor the text learning rate affects, shared by several runs), with
       the optimiser and schedules of the full ``cfg.loop.num_steps`` run, so that a copy of its
       checkpoint resumes as that run.
+    distill_weight: lambda, overriding ``cfg.loss.distill_weight``, fed to the step as a batch
+      field instead of a constant, so runs that differ only in lambda share one compiled step
+      (JAX's persistent compilation cache).
+  Batches that carry ``teacher_embedding`` (`make_featurizer` with a `CaptionEmbeddings`) skip the
+  teacher's forward pass, and while the student cannot change the text encoder altogether
+  (`make_frozen_loss_fn`).
   Returns:
     ``{"params": trained params, "teacher": the teacher's params}`` as numpy trees.
   """
@@ -344,23 +455,55 @@ def train(
   model = make_model(cfg, text_cfg)
   if text_params is None:
     text_params = pretrained_text_params(cfg)
+  if distill_weight is not None:
+    if not distill_weight >= 0:
+      raise ValueError(f"distill_weight must be >= 0, got {distill_weight}")
+    loss = dataclasses.replace(cfg.loss, distill_weight=distill_weight)
+    cfg = dataclasses.replace(cfg, loss=loss)
+    inner_batch_fn = batch_fn
+
+    def batch_fn(step):  # lambda as a batch field: one compiled step for every lambda
+      batch = dict(inner_batch_fn(step))
+      rows = len(batch["motion"])
+      batch["distill_weight"] = np.full((rows,), distill_weight, np.float32)
+      return batch
+
   example = jax.tree.map(lambda x: np.asarray(x)[:1], batch_fn(0))
   loop = cfg.loop
+  end = loop.num_steps
   if stop_at is not None:
     if not 0 <= stop_at <= loop.num_steps:
       raise ValueError(f"stop_at must be in [0, {loop.num_steps}], got {stop_at}")
-    loop = dataclasses.replace(loop, num_steps=stop_at)
-  state = loop_lib.train(
+    end = stop_at
+  # Phase 1 (the student cannot change: before the unfreeze step, or never with a text learning
+  # rate of 0) on precomputed teacher embeddings, without the text encoder; phase 2 the full
+  # model. Both use the same optimiser and train state, so phase 2 resumes phase 1's checkpoint.
+  frozen_end = 0
+  if "teacher_embedding" in example and not cfg.text_dropout:
+    frozen_until = loop.num_steps if cfg.text_learning_rate == 0 else cfg.unfreeze_step
+    frozen_end = min(frozen_until, end)
+  common = dict(
     workdir=workdir,
-    loop=loop,
     init_fn=make_init_fn(model, example, text_params),
-    loss_fn=make_loss_fn(model, cfg),
     tx=make_optimizer(cfg, text_cfg.num_layers),
     batch_fn=batch_fn,
     seed=seed,
-    desc=desc,
     on_log=on_log,
   )
+  if frozen_end > 0:
+    state = loop_lib.train(
+      loop=dataclasses.replace(loop, num_steps=frozen_end),
+      loss_fn=make_frozen_loss_fn(model, cfg),
+      desc=desc,  # one metrics file for both phases
+      **common,
+    )
+  if end > frozen_end or frozen_end == 0:
+    state = loop_lib.train(
+      loop=dataclasses.replace(loop, num_steps=end),
+      loss_fn=make_loss_fn(model, cfg),
+      desc=desc,
+      **common,
+    )
   return {
     "params": loop_lib.to_numpy(eval_params(state)),
     "teacher": loop_lib.to_numpy(state.mutables["teacher"]),
@@ -492,6 +635,7 @@ def load_student(workdir: str | pathlib.Path, run: str) -> te.PretrainedTextEnco
 
 
 __all__ = [
+  "CaptionEmbeddings",
   "MoCLIPLossConfig",
   "MoCLIPStageConfig",
   "load_student",
@@ -505,6 +649,8 @@ __all__ = [
   "load_generic_sentences",
   "make_featurizer",
   "make_init_fn",
+  "initial_text_params",
+  "make_frozen_loss_fn",
   "make_loss_fn",
   "make_model",
   "make_optimizer",

@@ -13,13 +13,17 @@ def test_tiny_run_writes_sweep_and_reruns_from_cache(tmp_path):
   run_python(args, timeout=900)
   results = json.loads((tmp_path / "results.json").read_text())
   runs = results["runs"]
-  assert set(runs) == {"frozen_text", "lambda_0", "lambda_0.4"}
+  assert set(runs) == {"frozen_text", "lambda_0", "lambda_0.4", "naive_10ep"}
   assert results["schedule"] == {
     "num_steps": 6,
     "unfreeze_step": 4,
     "unfreeze": "all",
     "shared_frozen_stage": True,
+    "shared_frozen_stages": {"advanced": 4, "naive": 5},
   }
+  naive = runs["naive_10ep"]
+  assert naive["variant"] == "naive" and naive["unfreeze_step"] == 5
+  assert naive["distill_weight"] == 0 and naive["alignment_weight"] == 0
   for run in runs.values():
     for protocol in ("all", "small_batches"):
       m = run["retrieval"][protocol]
@@ -50,15 +54,21 @@ def test_tiny_run_writes_sweep_and_reruns_from_cache(tmp_path):
 
 
 def test_student_drops_into_momask(tmp_path):
-  """Sec. 4.3: MoMask fine-tuned on a MiniLM student's sentence embeddings (tiny sizes otherwise);
-  a student of another width is refused with the reason."""
+  """Sec. 4.3: MoMask fine-tuned on a MiniLM student's sentence embeddings (tiny sizes otherwise,
+  two training seeds: the drop-in uses the first); a student of another width is refused with the
+  reason."""
   moclip = tmp_path / "moclip"
   run_python(
     ["launch.py", "--experiment=moclip:tiny", f"--workdir={moclip}",
      "--config.model.text_encoder=minilm", "--config.distill_weights=(0.4,)",
-     "--config.baseline=False"],
+     "--config.baseline=False", "--config.naive_unfrozen_epochs=()", "--config.seeds=2"],
     timeout=900,
   )  # fmt: skip
+  trained = json.loads((moclip / "results.json").read_text())
+  assert trained["seeds"] == [0, 1] and (moclip / "lambda_0.4_seed1").is_dir()
+  r1 = trained["runs"]["lambda_0.4"]["aggregate"]["retrieval"]["all"]["t2m/R@1"]
+  assert len(r1["values"]) == 2 and r1["ci95"] >= 0
+  assert " ± " in (moclip / "results.md").read_text()
   gen = tmp_path / "momask"
   spec = f"--config.text_encoder=moclip:{moclip}@lambda_0.4"
   run_python(["launch.py", "--experiment=momask:tiny", f"--workdir={gen}", spec], timeout=900)

