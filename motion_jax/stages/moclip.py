@@ -447,7 +447,8 @@ def train(
       (JAX's persistent compilation cache).
   Batches that carry ``teacher_embedding`` (`make_featurizer` with a `CaptionEmbeddings`) skip the
   teacher's forward pass, and while the student cannot change the text encoder altogether
-  (`make_frozen_loss_fn`).
+  (`make_frozen_loss_fn`). Those embeddings must be the ones of ``text_params`` (the student's
+  start, which the teacher copies), as `CaptionEmbeddings` built from the same tree gives.
   Returns:
     ``{"params": trained params, "teacher": the teacher's params}`` as numpy trees.
   """
