@@ -55,7 +55,7 @@ from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.data.text_motion import reasoner as reasoner_lib
 from motion_jax.io import report
-from motion_jax.reports.bige import interval95
+from motion_jax.reports.bige import seed_summary
 from motion_jax.stages import retrieval as stage
 from motion_jax.stages import text_data
 from motion_jax.train import artifacts
@@ -197,18 +197,6 @@ def _reasoned_test_source(data, feats, cfg: reasoner_lib.ReasonerConfig) -> tupl
   return reasoner_lib.WithDescriptions(test, groups, inter), agree
 
 
-def _aggregate(per_seed: list[dict]) -> dict:
-  """Mean and 95 % Student-t half-width (`reports.bige.interval95`) over seeds of every numeric
-  metric (half-width 0 for one seed)."""
-  out = {}
-  for key in per_seed[0]:
-    values = [float(m[key]) for m in per_seed]
-    mean, _, high = interval95(values)
-    half = high - mean if len(values) > 1 else 0.0
-    out[key] = {"mean": mean, "ci95": half, "values": values}
-  return out
-
-
 def _read_metrics(path: pathlib.Path) -> dict[int, dict]:
   out = {}
   if path.exists():
@@ -245,7 +233,7 @@ def _loss_plot(workdir: pathlib.Path, names: list[str]) -> None:
 
 
 def _row(label: str, metrics: dict) -> list:
-  """One table row; ``metrics`` values are numbers or `_aggregate`'s {mean, ci95}."""
+  """One table row; ``metrics`` values are numbers or `seed_summary`'s {mean, ci95}."""
 
   def cell(key):
     m = metrics[key]
@@ -353,7 +341,7 @@ def run(config: Config, workdir: str) -> dict:
       **first,  # the first seed under the first description set
       "descriptions": {d: evals[d][0] for d in descriptions},
       "seeds": {
-        d: {p: _aggregate([e["main"][p] for e in evals[d]]) for p in PROTOCOLS}
+        d: {p: seed_summary([e["main"][p] for e in evals[d]]) for p in PROTOCOLS}
         for d in descriptions
       },
     }

@@ -57,7 +57,7 @@ from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
 from motion_jax.models import text_encoder as te
-from motion_jax.reports.bige import interval95
+from motion_jax.reports.bige import seed_summary
 from motion_jax.stages import moclip as stage
 from motion_jax.stages import text_data
 from motion_jax.train import artifacts
@@ -218,16 +218,6 @@ def _seed_checkpoints(shared: pathlib.Path, run_dir: pathlib.Path) -> None:
     return
   run_dir.mkdir(parents=True, exist_ok=True)
   shutil.copytree(shared / "checkpoints", target, dirs_exist_ok=True)
-
-
-def _aggregate(per_seed: list[dict]) -> dict:
-  """{metric: {mean, ci95, values}} over seeds (95 % Student-t half-width; 0 for one seed)."""
-  out = {}
-  for key in per_seed[0]:
-    values = [float(m[key]) for m in per_seed]
-    mean, _, high = interval95(values)
-    out[key] = {"mean": mean, "ci95": high - mean if len(values) > 1 else 0.0, "values": values}
-  return out
 
 
 def _cell(stat: dict) -> str:
@@ -391,9 +381,9 @@ def run(config: Config, workdir: str) -> dict:
       "seeds": {str(s): v for s, v in zip(seeds, by_seed)},
       "aggregate": {
         "retrieval": {
-          p: _aggregate([b["retrieval"][p] for b in by_seed]) for p in first["retrieval"]
+          p: seed_summary([b["retrieval"][p] for b in by_seed]) for p in first["retrieval"]
         },
-        "forgetting": _aggregate([b["forgetting"] for b in by_seed]),
+        "forgetting": seed_summary([b["forgetting"] for b in by_seed]),
       },
     }
   timings["total_s"] = time.perf_counter() - t_start

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,17 @@ def interval95(values) -> tuple[float, float, float]:
 
   half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
   return mean, mean - half, mean + half
+
+
+def seed_summary(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+  """``{metric: {mean, ci95, values}}`` over seeds for every metric of ``per_seed[0]``: the mean
+  and the `interval95` half-width (0 for one seed)."""
+  out = {}
+  for key in per_seed[0]:
+    values = [float(m[key]) for m in per_seed]
+    mean, _, high = interval95(values)
+    out[key] = {"mean": mean, "ci95": high - mean if len(values) > 1 else 0.0, "values": values}
+  return out
 
 
 def summarise(per_seed: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:

@@ -188,11 +188,25 @@ def _distill_weight(cfg: MoCLIPStageConfig, batch: Mapping[str, Any]):
   return cfg.loss.distill_weight
 
 
+def _eq5(cfg: MoCLIPStageConfig, batch, z_motion, z_student, z_teacher, logit_scale):
+  """`losses.moclip_loss` (eq. 5) with the config's weights and the batch's lambda."""
+  w = cfg.loss
+  return losses.moclip_loss(
+    z_motion,
+    z_student,
+    z_teacher,
+    logit_scale,
+    distill_weight=_distill_weight(cfg, batch),
+    alignment_weight=w.alignment_weight,
+    contrastive_weight=w.contrastive_weight,
+    max_logit_scale=w.max_logit_scale,
+  )
+
+
 def make_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
   """Apply the student model and the frozen teacher, call `losses.moclip_loss` (eq. 5). The
   teacher's embeddings come from the batch (``teacher_embedding``, `CaptionEmbeddings`) when it
   carries them, else from a forward pass of the teacher."""
-  w = cfg.loss
 
   def loss_fn(params, mutables, batch, rngs):
     out = model.apply(
@@ -211,16 +225,7 @@ def make_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
       z_teacher = teacher_embeddings(
         model.text_config, mutables["teacher"], batch["input_ids"], batch["attention_mask"]
       )
-    total, terms = losses.moclip_loss(
-      out["motion"],
-      out["text"],
-      z_teacher,
-      out["logit_scale"],
-      distill_weight=_distill_weight(cfg, batch),
-      alignment_weight=w.alignment_weight,
-      contrastive_weight=w.contrastive_weight,
-      max_logit_scale=w.max_logit_scale,
-    )
+    total, terms = _eq5(cfg, batch, out["motion"], out["text"], z_teacher, out["logit_scale"])
     return total, (terms, mutables)
 
   return loss_fn
@@ -235,7 +240,6 @@ def make_frozen_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
   float rounding of the text embeddings (tested)."""
   if cfg.text_dropout:
     raise ValueError("make_frozen_loss_fn needs text_dropout=False (student = teacher)")
-  w = cfg.loss
 
   def loss_fn(params, mutables, batch, rngs):
     z_motion = model.apply(
@@ -247,16 +251,7 @@ def make_frozen_loss_fn(model: MoCLIP, cfg: MoCLIPStageConfig):
       rngs={"dropout": rngs["dropout"]},
     )
     z_text = jax.lax.stop_gradient(batch["teacher_embedding"])
-    total, terms = losses.moclip_loss(
-      z_motion,
-      z_text,
-      z_text,
-      params["logit_scale"],
-      distill_weight=_distill_weight(cfg, batch),
-      alignment_weight=w.alignment_weight,
-      contrastive_weight=w.contrastive_weight,
-      max_logit_scale=w.max_logit_scale,
-    )
+    total, terms = _eq5(cfg, batch, z_motion, z_text, z_text, params["logit_scale"])
     return total, (terms, mutables)
 
   return loss_fn

@@ -81,7 +81,8 @@ def test_unknown_variant_is_rejected(tmp_path):
 
 
 def test_seed_aggregate_is_student_t():
-  from experiments.kinmo_retrieval import _aggregate, _row
+  from experiments.kinmo_retrieval import _row
+  from motion_jax.reports.bige import seed_summary as _aggregate
 
   out = _aggregate([{"a": 1.0}, {"a": 3.0}])["a"]
   # n = 2: t(0.975, 1) = 12.706, std(ddof=1) = sqrt(2), half-width = 12.706 * sqrt(2) / sqrt(2).
