@@ -22,6 +22,7 @@ ALLOWED = {
   "train": {"config", "io"},
   "guidance": {"paths", "skeletons", "representations", "models", "losses"},
   "diffusion": {"models", "losses"},
+  "unlearning": set(),  # pure codebook edits (jax / numpy only)
   "datagen": {"paths", "config", "skeletons", "representations", "data", "io", "metrics"},
   "stages": {
     "paths",
@@ -36,6 +37,7 @@ ALLOWED = {
     "train",
     "guidance",
     "diffusion",
+    "unlearning",
     "datagen",
   },  # fmt: skip
   "reports": {
@@ -50,6 +52,7 @@ ALLOWED = {
     "metrics",
     "guidance",
     "diffusion",
+    "unlearning",
   },  # fmt: skip
 }
 
