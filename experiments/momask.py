@@ -435,13 +435,27 @@ def export_edits(generator: stage.Generator, pairs, config: Config, out_dir: pat
   return info
 
 
-def run(config: Config, workdir: str) -> dict:
-  t_start = time.perf_counter()
-  workdir = pathlib.Path(workdir)
-  if config.generate.texts:
-    return generate_only(config, workdir)
+class Stages(NamedTuple):
+  """The MiniLM-trained parts of a MoMask workdir (`train_stages`) and the evaluator."""
+
+  evaluator: ev_lib.Evaluator
+  data: prep.TextMotionData
+  feats: Any  # the text features (`stages.text_data.text_features`)
+  rvq_model: Any
+  rvq_vars: dict
+  base_params: Any
+  res_params: Any
+  length_model: Any
+  length_params: Any
+  fingerprints: dict[str, dict]
+
+
+def train_stages(config: Config, workdir: pathlib.Path, timings: dict) -> Stages:
+  """The evaluator, the residual VQ-VAE, both transformers and the length estimator on MiniLM
+  features, each a `cached_stage` of ``workdir`` (trained when missing or changed, else loaded);
+  their wall times go to ``timings``. Shared with experiments that start from a trained MoMask
+  (`experiments.unlearning`), so they reuse a momask workdir of the same config."""
   ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
-  timings = {}
   t0 = time.perf_counter()
   evaluator = ev_lib.ensure_evaluator(workdir, ev_cfg)
   timings["evaluator_s"] = time.perf_counter() - t0
@@ -464,7 +478,6 @@ def run(config: Config, workdir: str) -> dict:
   t0 = time.perf_counter()
   rvq_vars = artifacts.cached_stage(workdir, "rvq", train_rvq, fps["rvq"]).arrays["variables"]
   timings["rvq_train_s"] = time.perf_counter() - t0
-  mpjpe = reconstruction_mpjpe(rvq_model, rvq_vars, data, config.eval.split, config.data.max_length)
 
   # The two transformers on tokens of whole (max_length) crops with their captions.
   def post(batch):
@@ -507,6 +520,26 @@ def run(config: Config, workdir: str) -> dict:
                                          fps["momask_length"])  # fmt: skip
   length_params = length_params.arrays["params"]
   timings["length_train_s"] = time.perf_counter() - t0
+  return Stages(evaluator, data, feats, rvq_model, rvq_vars, base_params, res_params,
+                length_model, length_params, fps)  # fmt: skip
+
+
+def run(config: Config, workdir: str) -> dict:
+  t_start = time.perf_counter()
+  workdir = pathlib.Path(workdir)
+  if config.generate.texts:
+    return generate_only(config, workdir)
+  ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
+  timings = {}
+  t = train_stages(config, workdir, timings)
+  evaluator, data, feats = t.evaluator, t.data, t.feats
+  rvq_model, rvq_vars = t.rvq_model, t.rvq_vars
+  base_params, res_params, length_params = t.base_params, t.res_params, t.length_params
+  length_model, fps = t.length_model, t.fingerprints
+  r, m = config.rvq, config.model
+  k, q = r.model.vq.num_codes, r.model.num_quantizers
+  max_tokens = config.data.max_length // r.model.downsample
+  mpjpe = reconstruction_mpjpe(rvq_model, rvq_vars, data, config.eval.split, config.data.max_length)
   choice = text_data.text_encoder_choice(config.text_encoder)
   suffix = ""
   if not choice.is_default:  # MoCLIP drop-in: fine-tune on its sentence embeddings
