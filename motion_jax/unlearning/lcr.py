@@ -19,8 +19,9 @@ Choices where the algorithm is silent (`LCRConfig` fields):
   * ``zero_division``: N_k(D_r) = 0. 'inf' (default): s_k = +inf when N_k(D_f) > 0 (the limit
     of the ratio: a code only the forget set uses is the first to go), 0 when both counts are 0;
     'add_one': s_k = N_k(D_f) / (N_k(D_r) + 1) for every k (smoothing; ranks a code used by 10
-    forget and 0 retain motions below one used by 30 and 1). Ties (e.g. several +inf) are broken
-    by larger N_k(D_f), then by the smaller code index (deterministic).
+    forget and 0 retain motions below one used by 30 and 1). Ties (several +inf, or the s_k = 0
+    codes once r exceeds the codes the forget set uses) are broken by larger N_k(D_f), then
+    smaller N_k(D_r) (the code the retain set needs least), then the smaller index.
   * ``sampling``: 'one' (default, the algorithm's line 9 read literally: one c_bar for all
     replaced codes) or 'per_code' (an independent c_bar for each replaced code).
   * ``candidates``: where c_bar is drawn from: 'rest' (default, C minus C_f, uniformly) or
@@ -108,13 +109,15 @@ def code_scores(forget_counts, retain_counts, zero_division: str = "inf") -> np.
   return out
 
 
-def top_codes(scores, forget_counts, r: int) -> np.ndarray:
+def top_codes(scores, forget_counts, r: int, retain_counts=None) -> np.ndarray:
   """C_f = TopK(s, r) (Algorithm 1, line 8): indices of the r largest scores, ties broken by
-  larger N_k(D_f) then smaller index. Returns [r] int (in rank order)."""
+  larger N_k(D_f), then smaller N_k(D_r) (when given), then smaller index. Returns [r] int (in
+  rank order)."""
   s, nf = np.asarray(scores, np.float64), np.asarray(forget_counts)
+  nr = np.zeros_like(nf) if retain_counts is None else np.asarray(retain_counts)
   if not 0 <= r <= len(s):
     raise ValueError(f"r must be in [0, {len(s)}], got {r}")
-  order = np.lexsort((np.arange(len(s)), -nf, -s))  # last key is primary
+  order = np.lexsort((np.arange(len(s)), nr, -nf, -s))  # last key is primary
   return order[:r]
 
 
@@ -170,7 +173,7 @@ def select_codes(
   uniformly (the baseline). [r] int."""
   nf = np.asarray(forget_counts)
   if method == "lcr":
-    return top_codes(code_scores(nf, retain_counts, zero_division), nf, r)
+    return top_codes(code_scores(nf, retain_counts, zero_division), nf, r, retain_counts)
   if method == "random":
     if not 0 <= r <= len(nf):
       raise ValueError(f"r must be in [0, {len(nf)}], got {r}")

@@ -47,6 +47,9 @@ def test_scores_and_zero_division_rules():
   # then the ratio-1 tie (2, 6) broken by N_f (2 before 6).
   np.testing.assert_array_equal(lcr.top_codes(s, nf, 4), [1, 7, 2, 6])
   np.testing.assert_array_equal(lcr.top_codes(s1, nf, 3), [1, 7, 2])
+  # past the codes the forget set uses (s = 0): the ones the retain set uses least go first
+  np.testing.assert_array_equal(lcr.top_codes(s, nf, K, nr), [1, 7, 2, 6, 5, 4, 3, 0])
+  np.testing.assert_array_equal(lcr.top_codes(s, nf, K), [1, 7, 2, 6, 0, 3, 4, 5])
   with pytest.raises(ValueError):
     lcr.top_codes(s, nf, K + 1)
 
