@@ -29,6 +29,10 @@ Evaluation, on the ``momask.eval.split`` captions, with the trained (frozen) tra
     generation evaluator's embedding space; and ``recognised``: the fraction whose top class
     under a simple action classifier (closed-form ridge probe on pooled features, fitted on the
     real ``count_split`` motions and their action labels) is one of the clip's forgotten actions.
+    The probe's ridge weight is chosen without the evaluation split: among ``classifier_l2s``,
+    the one with the best top-1 action accuracy on the original model's motions generated for
+    ``classifier_val_clips`` clips of ``classifier_val_split`` (caption 0, the clip's length;
+    `metrics.action_recognition.select_ridge_l2`); results.md reports every candidate.
   * Retain captions: T2M's protocol (`metrics.generation.evaluate_generator`: FID, R-precision,
     MM-Dist, diversity; ``momask.eval.num_repeats`` repeats, no multimodality) on the retain
     clips of the split, and its change vs the original model.
@@ -38,8 +42,8 @@ once (the original model, `stages.momask.Generator`) and decoded with each edite
 (`decode_codes`; the tiny test checks that this equals generating with the edited model).
 
 Choices (fields): ``forget_actions``; ``count_split``; ``distractors`` (31: a T2M R-precision
-batch of 32 captions); ``classifier_l2`` (1000, see the field); ``seeds`` (3); the LCR options
-(`LCRConfig`).
+batch of 32 captions); ``classifier_l2s`` (1, 10, ..., 10^4), ``classifier_val_split`` (val),
+``classifier_val_clips`` (64); ``seeds`` (3); the LCR options (`LCRConfig`).
 
 Outputs: ``results.md`` (the table and whether LCR beats random at each r), ``results.json``,
 ``unlearning.png`` (recognition and retain FID vs r for LCR and random).
@@ -84,11 +88,12 @@ class Config:
   count_split: str = "train"  # motions whose codes give N_k(D_f), N_k(D_r)
   seeds: int = 3  # draws per (method, r): seeds momask.seed .. + seeds - 1
   distractors: int = 31  # retain captions each forget caption is ranked against
-  # Ridge weight of the action classifier (standardised features, ~950 quick training clips):
-  # 1000 transfers from real to generated motions (quick, original model, test split: 98 % on
-  # real clips, 69 % on generated ones, 100 % on generated forget clips; l2 = 1 fits the real
-  # clips as well but labels only 16 % of generated ones correctly).
-  classifier_l2: float = 1000.0
+  # The action classifier's ridge weight: the candidate whose classifier (fitted on the real
+  # count_split motions) has the best top-1 action accuracy on the original model's motions for
+  # classifier_val_clips clips of classifier_val_split (never the evaluation split).
+  classifier_l2s: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+  classifier_val_split: str = "val"
+  classifier_val_clips: int = 64
 
   @property
   def seed(self) -> int:
@@ -108,6 +113,16 @@ class Config:
       raise ValueError(f"methods must be among {lcr.SELECTIONS}, got {self.methods}")
     if self.seeds < 1 or self.distractors < 1 or not self.forget_actions:
       raise ValueError("seeds and distractors must be >= 1 and forget_actions non-empty")
+    if not self.classifier_l2s or min(self.classifier_l2s) <= 0 or self.classifier_val_clips < 1:
+      raise ValueError(
+        f"classifier_l2s must be positive and non-empty and classifier_val_clips >= 1, got "
+        f"{self.classifier_l2s}, {self.classifier_val_clips}"
+      )
+    if self.classifier_val_split in (self.momask.eval.split, self.count_split):
+      raise ValueError(
+        f"classifier_val_split {self.classifier_val_split!r} must differ from the evaluation "
+        f"split {self.momask.eval.split!r} and the count split {self.count_split!r}"
+      )
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -201,6 +216,49 @@ class CodeBank:
     return generate
 
 
+def select_classifier(
+  config: Config, data, generator: stage.Generator, train_labels, actions, train_features
+) -> tuple[dict, dict]:
+  """The action classifier fitted on the real ``count_split`` motions, its ridge weight chosen
+  among ``classifier_l2s`` by top-1 action accuracy on the original model's motions generated
+  for ``classifier_val_clips`` clips of ``classifier_val_split`` (caption 0, the clip's length,
+  clips drawn with momask.seed); returns it and {'l2', 'l2s', 'val_generated', 'val_real',
+  'val_clips', 'val_split'} (accuracies per candidate; 'val_real' on the same clips' real
+  motions, for comparison only)."""
+  mc, max_length = config.momask, config.momask.data.max_length
+  split = config.classifier_val_split
+  if split not in data.sources:
+    raise ValueError(f"{data.root}: no {split!r} split to choose the classifier's ridge weight on")
+  pairs = gen_lib.TextMotionPairs.from_examples(data.sources[split])
+  labels = clip_actions(data.root, data.sources[split])
+  rng = np.random.default_rng(mc.seed)
+  pick = np.sort(
+    rng.choice(len(pairs), min(config.classifier_val_clips, len(pairs)), replace=False)
+  )
+  positives = np.asarray([[a in labels[i] for a in actions] for i in pick])
+  texts = [pairs.captions[i][0] for i in pick]
+  lengths = [min(len(pairs.motions[i]), max_length) for i in pick]
+  key = jax.random.PRNGKey(mc.seed + 2 * 10**6)  # apart from the evaluation banks' keys
+  generated = generator.generate(texts, lengths, key)
+  real = [pairs.motions[i][:max_length] for i in pick]
+  targets = np.asarray([[a in acts for a in actions] for acts in train_labels], np.float64)
+
+  def features(motions):
+    return ar.pooled_features(*normalised(motions, data.mean, data.std, max_length))
+
+  val_f = features(generated)
+  classifier, best, acc = ar.select_ridge_l2(train_features, targets, val_f, positives,
+                                             config.classifier_l2s)  # fmt: skip
+  real_f = features(real)
+  real_acc = []
+  for l2 in config.classifier_l2s:
+    fit = ar.fit_ridge_classifier(train_features, targets, l2)
+    real_acc.append(ar.top1_accuracy(ar.predict_scores(fit, real_f), positives))
+  return classifier, {"l2": float(config.classifier_l2s[best]), "l2s": list(config.classifier_l2s),
+                      "val_generated": acc, "val_real": real_acc, "val_clips": len(pick),
+                      "val_split": split}  # fmt: skip
+
+
 def _variants(config: Config, rvq_vars, counted) -> list[dict]:
   """The original model and every (method, r, seed) edit: {'method', 'r', 'seed', 'variables',
   'replaced'}."""
@@ -249,9 +307,9 @@ def run(config: Config, workdir: str) -> dict:
     layer: int((lcr.code_usage_counts(counted[0][..., layer], counted[1], num_codes) > 0).sum())
     for layer in lcr.edited_layers(config.lcr, mc.rvq.model.num_quantizers)
   }
-  targets = np.asarray([[a in acts for a in actions] for acts in train_labels], np.float64)
-  classifier = ar.fit_ridge_classifier(ar.pooled_features(x, frame_mask), targets,
-                                       config.classifier_l2)  # fmt: skip
+  generator = momask_exp._generator(mc, data, t.feats, t.rvq_vars, t.base_params, t.res_params)
+  classifier, selection = select_classifier(config, data, generator, train_labels, actions,
+                                            ar.pooled_features(x, frame_mask))  # fmt: skip
   timings["count_and_classifier_s"] = time.perf_counter() - t0
 
   # Evaluation captions: forget prompts (every caption of every forget clip) and retain pairs.
@@ -290,7 +348,6 @@ def run(config: Config, workdir: str) -> dict:
     return {"retrieval_top1": float(top[0]), "retrieval_top3": float(top[2]),
             "recognised": float(recognised.mean())}  # fmt: skip
 
-  generator = momask_exp._generator(mc, data, t.feats, t.rvq_vars, t.base_params, t.res_params)
   bank = CodeBank(generator, mc.seed)
   forget_bank = CodeBank(generator, mc.seed + 10**6)
   kw = mc.eval.protocol_kwargs(len(retain), mc.seed)
@@ -334,16 +391,19 @@ def run(config: Config, workdir: str) -> dict:
   timings["total_s"] = time.perf_counter() - t_start
 
   r_axis = np.asarray(config.replace_counts)
-  series = {}
-  for method in config.methods:
-    for k, name in (("recognised", "classifier recognition"), ("retrieval_top3", "retrieval top-3"),
-                    ("retain_fid", "retain FID")):  # fmt: skip
+  series, styles = {}, {}
+  for i, method in enumerate(config.methods):  # one colour per method in both panels
+    for k, name, ls in (("recognised", "classifier recognition", "-"),
+                        ("retrieval_top3", "retrieval top-3", "--"),
+                        ("retain_fid", "retain FID", "-")):  # fmt: skip
       series[f"{method} {name}"] = np.asarray([summary[f"{method} r={r}"][k] for r in r_axis])
+      styles[f"{method} {name}"] = {"color": f"C{i}", "linestyle": ls}
   if len(r_axis) > 1:
     report.plot_series(
       workdir / "unlearning.png", r_axis, series, title="LCR vs random code replacement",
       xlabel="r (codes replaced)", ylabel="value",
       panels=[[n for n in series if "FID" not in n], [n for n in series if "FID" in n]],
+      styles=styles,
     )  # fmt: skip
 
   out = {
@@ -352,6 +412,7 @@ def run(config: Config, workdir: str) -> dict:
     "rows": rows,
     "verdict": verdict,
     "forget_codes": forget_codes,
+    "classifier": selection,
     "real": {
       "forget": real_forget,
       "retain_r_precision_top3": real_retain["r_precision_top3"]["mean"],
@@ -412,6 +473,25 @@ def run(config: Config, workdir: str) -> dict:
       f"{'yes' if v['lcr_lowers_recognition_more'] else 'no'}; retain FID rises less: "
       f"{'yes' if v['lcr_raises_retain_fid_less'] else 'no'}."
     )
+  md += [
+    f"\n## Action classifier ridge weight\n\nChosen l2 = {selection['l2']:g}: the best top-1 "
+    f"action accuracy on the original model's motions for {selection['val_clips']} "
+    f"{selection['val_split']} clips (caption 0; the evaluation split is not looked at). "
+    "Accuracy on the same clips' real motions for comparison.\n",
+    report.markdown_table(
+      [
+        "l2",
+        f"{selection['val_split']} accuracy, generated",
+        f"{selection['val_split']} accuracy, real",
+      ],
+      [
+        [f"{a:g}", g, r]
+        for a, g, r in zip(selection["l2s"], selection["val_generated"], selection["val_real"])
+      ],
+      "{:.3f}",
+    )
+    + "\n",
+  ]
   if len(r_axis) > 1:
     md.append("\n![recognition and retain FID vs r](unlearning.png)")
   md.append("\nConfig and per-seed rows (replaced codes) in results.json.")

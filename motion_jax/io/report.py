@@ -52,8 +52,11 @@ def plot_series(
   xlabel: str,
   ylabel: str,
   panels: Sequence[Sequence[str]] | None = None,
+  styles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-  """Line plot(s): one panel per group of series names (default: one panel, all series)."""
+  """Line plot(s): one panel per group of series names (default: one panel, all series);
+  ``styles`` maps a series name to matplotlib line keywords (colour, linestyle) so that a
+  series keeps its look across panels (default: matplotlib's colour cycle per panel)."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -63,7 +66,7 @@ def plot_series(
   fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), squeeze=False)
   for ax, names in zip(axes[:, 0], panels):
     for name in names:
-      ax.plot(t, series[name], label=name, lw=1.4)
+      ax.plot(t, series[name], label=name, **{"lw": 1.4, **(styles or {}).get(name, {})})
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")

@@ -11,6 +11,10 @@ Used by the unlearning experiment (`experiments/unlearning.py`, Human Motion Unl
   one-hot (or multi-hot, for clips with several actions) targets on standardised pooled features,
   with an l2 weight ``l2`` (no bias penalty). A closed-form probe needs no training loop and is
   deterministic; the scores are read by argmax (`predict_scores`).
+* Ridge weight (`select_ridge_l2`): the l2 from a candidate list whose classifier has the best
+  top-1 accuracy (`top1_accuracy`: the argmax class is one of the clip's actions) on validation
+  features the caller supplies (the unlearning experiment: generated motions of validation
+  captions, never the evaluation split); ties go to the first candidate.
 * Caption retrieval (`caption_retrieval`): each motion's own caption ranked among distractor
   captions by Euclidean distance in the evaluator's embedding space (the T2M R-precision
   distance, motion -> texts rather than text -> motions so that each generated motion is scored
@@ -18,6 +22,8 @@ Used by the unlearning experiment (`experiments/unlearning.py`, Human Motion Unl
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,6 +58,29 @@ def predict_scores(classifier: dict[str, np.ndarray], features) -> np.ndarray:
   return z @ classifier["w"] + classifier["b"]
 
 
+def top1_accuracy(scores, positives) -> float:
+  """Fraction of rows of ``scores`` [N, C] whose highest-scoring class is one of the row's
+  ``positives`` [N, C] bool (a clip with several actions is right on any of them)."""
+  s, p = np.asarray(scores), np.asarray(positives, bool)
+  if s.shape != p.shape or s.ndim != 2 or not len(s):
+    raise ValueError(f"scores and positives must both be [N > 0, C], got {s.shape} and {p.shape}")
+  return float(p[np.arange(len(s)), s.argmax(1)].mean())
+
+
+def select_ridge_l2(
+  features, targets, val_features, val_positives, l2s: Sequence[float]
+) -> tuple[dict[str, np.ndarray], int, list[float]]:
+  """One `fit_ridge_classifier` on (``features``, ``targets``) per weight in ``l2s``; returns the
+  classifier with the best `top1_accuracy` on (``val_features``, ``val_positives``) (ties: the
+  first in ``l2s``), its index in ``l2s`` and every candidate's validation accuracy."""
+  if not len(l2s):
+    raise ValueError("l2s must hold at least one ridge weight")
+  fits = [fit_ridge_classifier(features, targets, l2) for l2 in l2s]
+  acc = [top1_accuracy(predict_scores(c, val_features), val_positives) for c in fits]
+  best = int(np.argmax(acc))
+  return fits[best], best, acc
+
+
 def caption_retrieval(
   motion_embeddings, own_text_embeddings, distractor_embeddings, top_k: int = 3
 ) -> np.ndarray:
@@ -66,4 +95,11 @@ def caption_retrieval(
   return np.asarray([(rank < k).mean() for k in range(1, top_k + 1)])
 
 
-__all__ = ["caption_retrieval", "fit_ridge_classifier", "pooled_features", "predict_scores"]
+__all__ = [
+  "caption_retrieval",
+  "fit_ridge_classifier",
+  "pooled_features",
+  "predict_scores",
+  "select_ridge_l2",
+  "top1_accuracy",
+]

@@ -1,8 +1,10 @@
 """End-to-end test of the unlearning experiment (tiny preset): MoMask trained through momask's
-stages, LCR and random replacement at r in {2, 4}, the table; then, in-process from that workdir,
-that the recorded codes are LCR's on the real counts, that an edited codebook differs from the
-original exactly at them, that decoding the original model's indices with it equals generating
-with the edited model, and that r = 0 generates exactly the original model's motions."""
+stages, LCR and random replacement at r in {2, 4}, the table, the classifier's ridge weight chosen
+on the val split; then, in-process from that workdir, that the selection is reproduced from the
+val split alone, that the recorded codes are LCR's on the real counts, that an edited codebook
+differs from the original exactly at them, that decoding the original model's indices with it
+equals generating with the edited model, and that r = 0 generates exactly the original model's
+motions."""
 
 import json
 
@@ -13,6 +15,7 @@ import pytest
 from experiments import momask as momask_exp
 from experiments import unlearning
 from motion_jax.config import from_dict
+from motion_jax.metrics import action_recognition as ar
 from motion_jax.stages import momask as stage
 from motion_jax.unlearning import lcr
 from tests.conftest import run_python
@@ -41,7 +44,13 @@ def test_tiny_run_writes_the_table(trained):
   for s in res["summary"].values():
     assert 0 <= s["recognised"] <= 1 and 0 <= s["retrieval_top1"] <= s["retrieval_top3"] <= 1
   assert [v["r"] for v in res["verdict"]] == [2, 4]
+  sel = res["classifier"]  # chosen on generated val clips, never the test split
+  assert sel["val_split"] == "val" != res["sets"]["split"]
+  assert sel["l2s"] == list(unlearning.Config().classifier_l2s) and sel["val_clips"] >= 1
+  assert sel["l2"] == sel["l2s"][int(np.argmax(sel["val_generated"]))]
+  assert all(0 <= a <= 1 for a in sel["val_generated"] + sel["val_real"])
   md = (trained / "results.md").read_text()
+  assert f"Chosen l2 = {sel['l2']:g}" in md
   assert "| lcr r=4 |" in md and "| random r=2 |" in md and "| original |" in md
   assert (trained / "unlearning.png").stat().st_size > 0
   # momask's stages were trained under their own names (a momask workdir would be reused)
@@ -55,7 +64,7 @@ def test_edits_and_generation_from_the_trained_workdir(trained):
   t = momask_exp.train_stages(mc, trained, {})  # loads (nothing to train)
   data = t.data
   labels = unlearning.clip_actions(data.root, data.sources["train"])
-  idx, valid, _, _ = unlearning.encode_split(t.rvq_model, t.rvq_vars, data, "train",
+  idx, valid, x, frame_mask = unlearning.encode_split(t.rvq_model, t.rvq_vars, data, "train",
                                              mc.data.max_length)  # fmt: skip
   forget = np.asarray([bool({"kick", "punch"} & set(a)) for a in labels])
   res = json.loads((trained / "results.json").read_text())
@@ -75,6 +84,12 @@ def test_edits_and_generation_from_the_trained_workdir(trained):
     return stage.Generator(t.rvq_model, variables, t.base_params, t.res_params, mc.model, t.feats,
                            data.mean, data.std, max_frames=mc.data.max_length,
                            chunk=mc.eval.chunk)  # fmt: skip
+
+  # the ridge weight and its validation accuracies come from the val split alone
+  _, sel = unlearning.select_classifier(config, data, generator(t.rvq_vars), labels,
+                                        res["sets"]["actions"],
+                                        ar.pooled_features(x, frame_mask))  # fmt: skip
+  assert sel == res["classifier"]
 
   pairs = [data.sources["train"][i] for i in range(3)]
   texts = [p["captions"][0].decode() for p in pairs]
