@@ -30,6 +30,7 @@ training stream seeded with `seed + 1`, the guidance settings of `motion_jax.gui
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import pathlib
 import time
@@ -53,6 +54,7 @@ from motion_jax.data.squat.source import (
 )
 from motion_jax.data.squat.windows import Normaliser, stack_windows
 from motion_jax.guidance import bige as guidance
+from motion_jax.losses.vqvae import VQLossConfig
 from motion_jax.metrics import bige as metrics
 from motion_jax.reports import bige as bige_report
 from motion_jax.skeletons import opensim_fk
@@ -71,6 +73,11 @@ FOOT_JOINTS = ("ankle_r", "mtp_r", "ankle_l", "mtp_l")
 N_COORDS, N_MUSCLES = len(BIGE_COORDINATES), len(BIGE_MUSCLES)
 
 
+#: BIGE's VQ-VAE stage: eq. 1's L2 reconstruction (the paper) instead of the library's smooth-L1
+#: (T2M-GPT, and BIGE's public code: `--config.vqvae.loss.recon_loss=smooth_l1`).
+BIGE_VQ = vq_stage.VQStageConfig(loss=VQLossConfig(recon_loss="l2"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 123
@@ -78,13 +85,17 @@ class Config:
   data: SquatDataConfig = SquatDataConfig()
   sample_len: int = 196  # evaluation / guidance window (frames at 60 Hz)
   fk_model: str = LAI_ARNOLD_2017_CONTACTS  # FK model for guidance and metrics (data/opencap)
-  vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
+  vqvae: vq_stage.VQStageConfig = BIGE_VQ
   surrogate: sur_stage.SurrogateStageConfig = sur_stage.SurrogateStageConfig()
   guidance: guidance.GuidanceConfig = guidance.GuidanceConfig()
   seeds: int = 1  # guidance + evaluation repeated for seed, seed + 1, ...; mean +- 95 % interval
   metric_form: str = "paper"  # Table 3 definitions: 'paper' | 'code' (metrics/bige.py)
   mocap_trial: str = str(DEFAULT_TRIAL)  # the MoCap row's real trial ('' = no MoCap row)
   init_from: str = ""  # a finished run's workdir: reuse its trained VQ-VAE and surrogate
+  # Train the VQ-VAE and the surrogate at the same time, in two threads: independent stages with
+  # their own seeds, so the parameters equal a sequential run's (tested); their small, latency-
+  # bound steps leave cores idle when run one after the other.
+  parallel_training: bool = True
 
   def __post_init__(self):
     if self.seeds < 1:
@@ -394,10 +405,17 @@ def trained_models(config: Config, data, workdir):
     models = (vq, vq_res.arrays["variables"], sur, sur_res.arrays["params"])
     return config, norm, models, [vq_res, sur_res]
   norm = Normaliser.fit(coordinates(data.train))
-  vq, vq_vars, vq_res = train_vqvae(config, data, norm, workdir)
   if stage_list(config.stages) == ["train_vqvae"]:
+    vq, vq_vars, vq_res = train_vqvae(config, data, norm, workdir)
     return config, norm, (vq, vq_vars, None, None), [vq_res]
-  sur, sur_params, sur_res = train_surrogate(config, data, norm, workdir)
+  if config.parallel_training:
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="bige-train") as pool:
+      vq_job = pool.submit(train_vqvae, config, data, norm, workdir)
+      sur_job = pool.submit(train_surrogate, config, data, norm, workdir)
+      (vq, vq_vars, vq_res), (sur, sur_params, sur_res) = vq_job.result(), sur_job.result()
+  else:
+    vq, vq_vars, vq_res = train_vqvae(config, data, norm, workdir)
+    sur, sur_params, sur_res = train_surrogate(config, data, norm, workdir)
   return config, norm, (vq, vq_vars, sur, sur_params), [vq_res, sur_res]
 
 

@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.bige import BIGE_VQ
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.squat import loader
 from motion_jax.data.squat.source import RATE, SquatDataConfig, SquatSplits, load_splits
@@ -38,7 +39,7 @@ N_COORDS = len(BIGE_COORDINATES)
 class Config:
   seed: int = 123  # BIGE option_vq.py default seed
   data: SquatDataConfig = SquatDataConfig(source="trial", test_fraction=0.2)
-  vqvae: vq_stage.VQStageConfig = vq_stage.VQStageConfig()
+  vqvae: vq_stage.VQStageConfig = BIGE_VQ  # eq. 1's L2 (experiments.bige)
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:

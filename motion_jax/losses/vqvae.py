@@ -2,9 +2,10 @@
 
     L_vq = L_rec(x_hat, x) + lambda_temp * L_temp(x_hat) + lambda_commit * ||z_e - sg(z_q)||^2
 
-* `reconstruction_loss`: smooth-L1 (`kind='smooth_l1'`, beta 1, the public code's) or squared
-  error (`kind='l2'`). BIGE eq. 1 writes an L2 norm; the default stays smooth-L1 so that results
-  of earlier runs reproduce (making the paper's form the default is BIGE fidelity work).
+* `reconstruction_loss`: smooth-L1 (`kind='smooth_l1'`, beta 1: T2M-GPT's paper and code, BIGE's
+  code) or squared error (`kind='l2'`: BIGE eq. 1's L2, normalised as a mean like the code's
+  terms). The library default is T2M-GPT's smooth-L1; the BIGE experiments set `l2`
+  (`experiments.bige.BIGE_VQ`), the paper's form, with the code's smooth-L1 as the option.
 * `temporal_smoothness`: mean squared first difference over time of the reconstruction (eq. 1's
   L_temp as the public code computes it, a mean instead of a sum).
 * `commitment_loss`: mean squared distance between encoder outputs z_e and their (stop-gradient)

@@ -3,6 +3,7 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -92,6 +93,30 @@ def test_rerun_skips_finished_stages(tiny_run):
   assert _stamps(workdir) == stamps
   assert os.stat(workdir / f"seed_{SEED}" / "guide" / "arrays").st_mtime_ns == latents_mtime
   assert "vqvae:" not in proc.stderr  # no training progress bar: the stage was cached
+
+
+def test_parallel_training_equals_sequential(tiny_run, tmp_path):
+  """The fixture trains the VQ-VAE and the surrogate in two threads (the default); one after the
+  other gives the same parameters, bit for bit."""
+  workdir, _ = tiny_run
+  run_python(
+    [
+      "launch.py",
+      "--experiment=bige:tiny",
+      f"--workdir={tmp_path}",
+      "--config.stages=train_vqvae,train_surrogate",
+      "--config.parallel_training=false",
+    ],
+    timeout=600,
+  )
+  for stage in ("train_vqvae", "train_surrogate"):
+    parallel = artifacts.load_tree(workdir / stage / "arrays")
+    sequential = artifacts.load_tree(tmp_path / stage / "arrays")
+    flat_p, tree_p = jax.tree.flatten(parallel)
+    flat_s, tree_s = jax.tree.flatten(sequential)
+    assert tree_p == tree_s, stage
+    for a, b in zip(flat_p, flat_s):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=stage)
 
 
 def test_unknown_stage_is_an_error(tmp_path):
