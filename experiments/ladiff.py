@@ -24,10 +24,12 @@ Stages (`cached_stage`): ``evaluator``, ``lavae``, ``latent_diffusion``, ``basel
 
 Presets: default = LADiff's code sizes (K = 5, D = 256, r = 48; VAE and denoiser 9 layers,
 4 heads, ff 1024; DDPM 1000 scaled-linear, DDIM 20, CFG 7.5) on the 10,000-clip 2.0.0 build at
-196 frames; ``quick`` = the 1,200-clip single-action (1.0.0) build at its full lengths (40-199
-frames, not the 64-frame crop of the other generators' quick presets, since lengths are the point
-here: its rows are not comparable with theirs), D = 64, 2-layer models, 1,500 + 1,500 steps per
-method, latents normalised by their std; ``tiny`` = a 180-clip 1.0.0 build cut to 64 frames with
+196 frames; ``quick`` = the 1,200-clip single-action (1.0.0) build cropped to 120 frames (its
+clips have 40-199; not the 64-frame crop of the other generators' quick presets, since lengths are
+the point here: its rows are not comparable with theirs), so r = 48 gives k = 1..3; requested
+lengths 40/80/120 and latent lengths 24/72/120 (the lecture's 30/96/144 scaled to the crop);
+D = 64, 2-layer models, 1,000 + 1,000 steps of 32 per method, latents normalised by their std;
+``tiny`` = a 180-clip 1.0.0 build cut to 64 frames with
 r = 16 (so k still ranges over 1..4), a few steps (tests).
 """
 
@@ -104,12 +106,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     text = TextConditionerConfig(width=64, num_layers=1, num_heads=4, ff_dim=128)
     c = replace(
       c,
-      data=replace(c.data, clips=1200, version="1.0.0"),
+      data=replace(c.data, clips=1200, version="1.0.0", max_length=120),
       vae=replace(
         c.vae,
         model=replace(c.vae.model, latent_dim=64, num_layers=2, num_heads=4, ff_dim=128),
         optim=replace(c.vae.optim, learning_rate=5e-4),
-        loop=replace(c.vae.loop, num_steps=1500, log_every=100, checkpoint_every=500),
+        loop=replace(c.vae.loop, num_steps=1000, log_every=100, checkpoint_every=500),
         batch_size=32,
       ),
       diffusion=replace(
@@ -117,9 +119,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         denoiser=replace(c.diffusion.denoiser, num_layers=2, ff_dim=128, text=text),
         normalize_latents=True,
         optim=replace(c.diffusion.optim, learning_rate=5e-4),
-        loop=replace(c.diffusion.loop, num_steps=1500, log_every=100, checkpoint_every=500),
+        loop=replace(c.diffusion.loop, num_steps=1000, log_every=100, checkpoint_every=500),
         batch_size=32,
       ),
+      lengths=replace(c.lengths, lengths=(40, 80, 120)),
+      latents=replace(c.latents, lengths=(24, 72, 120)),
     )
   elif preset == "tiny":
     text = TextConditionerConfig(width=16, num_layers=1, num_heads=2, ff_dim=32)
