@@ -34,6 +34,6 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
     assert (tmp_path / stage / "stage.json").exists()
   # A rerun loads every trained stage: no training step is redone.
   logs = {p: p.read_text() for p in tmp_path.glob("*/*.jsonl")}
-  assert len(logs) == 4
+  assert len(logs) == 5  # the evaluator and the four stages
   run_python(args, timeout=600)
   assert {p: p.read_text() for p in tmp_path.glob("*/*.jsonl")} == logs
