@@ -13,6 +13,9 @@ Choices the papers leave open, as arguments with these defaults:
 * ``kind='linear'``: betas linear from 1e-4 to 0.02 with T = 1000 (DDPM Sec. 4; BioVAE IV-F,
   StableMoFusion). ``'cosine'``: Nichol & Dhariwal 2021 eq. 17 with offset s = 0.008, the betas
   derived from it clipped at 0.999 (their Sec. 3.2), i.e. diffusers' ``squaredcos_cap_v2``.
+  ``'scaled_linear'``: sqrt(beta) linear from sqrt(beta_start) to sqrt(beta_end), squared (Latent
+  Diffusion / Stable Diffusion's schedule, diffusers' ``scaled_linear``; MLD and LADiff use it with
+  0.00085-0.012).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 Array = jax.Array
-SCHEDULES = ("linear", "cosine")
+SCHEDULES = ("linear", "cosine", "scaled_linear")
 PREDICTIONS = ("x0", "eps", "v")
 
 
@@ -66,10 +69,12 @@ def _cosine_alpha_bar(t: np.ndarray, s: float = 0.008) -> np.ndarray:
 def betas_f64(
   kind: str, num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
 ) -> np.ndarray:
-  """The betas in float64: linear (DDPM Sec. 4) or from the cosine abar (Nichol & Dhariwal eq. 17,
-  beta_t = 1 - abar_t / abar_{t-1} clipped at 0.999)."""
+  """The betas in float64: linear (DDPM Sec. 4), scaled-linear (module docstring) or from the
+  cosine abar (Nichol & Dhariwal eq. 17, beta_t = 1 - abar_t / abar_{t-1} clipped at 0.999)."""
   if kind == "linear":
     return np.linspace(beta_start, beta_end, num_timesteps, dtype=np.float64)
+  if kind == "scaled_linear":
+    return np.linspace(math.sqrt(beta_start), math.sqrt(beta_end), num_timesteps) ** 2
   if kind == "cosine":
     i = np.arange(num_timesteps, dtype=np.float64)
     a1 = _cosine_alpha_bar(i / num_timesteps)
@@ -91,7 +96,7 @@ def make_schedule(
   beta_start: float = 1e-4,
   beta_end: float = 0.02,
 ) -> Schedule:
-  """The schedule's tables (see the module docstring); ``beta_*`` only matter for ``'linear'``."""
+  """The schedule's tables (see the module docstring); ``beta_*`` do not matter for ``'cosine'``."""
   if num_timesteps < 2:
     raise ValueError(f"num_timesteps must be >= 2, got {num_timesteps}")
   betas = betas_f64(kind, num_timesteps, beta_start, beta_end)

@@ -10,6 +10,8 @@
 * `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 * `biovae`: BioVAE's L_accel and L_phys (eqs. 8-9) -> `physics_losses`, `biovae_loss`.
+* `ladiff`: LADiff's length-aware VAE loss and latent x0 loss -> `lavae_loss`,
+  `latent_diffusion_loss`.
 * `moclip`: MoCLIP's contrastive + tethering + alignment objective (eqs. 1-5) -> `moclip_loss`.
 Objectives return `(total, {term: value})`; stages apply a model and call one of them.
 """
@@ -24,6 +26,7 @@ from motion_jax.losses.diffusion import (
   masked_mse,
 )
 from motion_jax.losses.kinmo import kinmo_loss, kinmo_nce_loss
+from motion_jax.losses.ladiff import LAVAELossConfig, latent_diffusion_loss, lavae_loss
 from motion_jax.losses.moclip import moclip_loss
 from motion_jax.losses.momask import RVQLossConfig, masked_token_loss, rvq_loss, token_loss
 from motion_jax.losses.surrogate import surrogate_loss
@@ -39,6 +42,7 @@ from motion_jax.losses.vqvae import (
 __all__ = [
   "BioVAELossWeights",
   "DiffusionLossWeights",
+  "LAVAELossConfig",
   "RVQLossConfig",
   "TMRLossWeights",
   "VQLossConfig",
@@ -53,6 +57,8 @@ __all__ = [
   "info_nce",
   "kinmo_loss",
   "kinmo_nce_loss",
+  "latent_diffusion_loss",
+  "lavae_loss",
   "masked_mse",
   "moclip",
   "moclip_loss",

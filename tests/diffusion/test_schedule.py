@@ -29,6 +29,19 @@ def test_alphas_cumprod_match_diffusers(kind, ref_kind):
   )
 
 
+def test_scaled_linear_matches_diffusers():
+  """Latent diffusion's schedule with MLD / LADiff's betas (0.00085 - 0.012)."""
+  ours = sch_lib.make_schedule("scaled_linear", 1000, 0.00085, 0.012)
+  ref = diffusers.DDPMScheduler(
+    num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+  )
+  np.testing.assert_allclose(ours.betas, ref.betas.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(
+    ours.alphas_cumprod, ref.alphas_cumprod.numpy(), rtol=ABAR_RTOL, atol=ABAR_ATOL
+  )
+  assert not np.allclose(ours.betas, sch_lib.make_schedule("linear", 1000, 0.00085, 0.012).betas)
+
+
 def test_sigmas_and_log_snr():
   s = sch_lib.make_schedule("linear")
   ref = diffusers.DPMSolverMultistepScheduler(beta_schedule="linear")
