@@ -74,7 +74,9 @@ N_COORDS, N_MUSCLES = len(BIGE_COORDINATES), len(BIGE_MUSCLES)
 
 
 #: BIGE's VQ-VAE stage: eq. 1's L2 reconstruction (the paper) instead of the library's smooth-L1
-#: (T2M-GPT, and BIGE's public code: `--config.vqvae.loss.recon_loss=smooth_l1`).
+#: (T2M-GPT, and BIGE's public code: `--config.vqvae.loss.recon_loss=smooth_l1`). Quick preset,
+#: one run each, the VQ-VAE row (encoder-sampled): L2 fidelity 2.42 / COM acc. 39.5 m/s^2 /
+#: omega 420 deg/s, smooth-L1 2.75 / 28.0 / 362 (Reference 1.81 / 5.75 / 473): neither is better.
 BIGE_VQ = vq_stage.VQStageConfig(loss=VQLossConfig(recon_loss="l2"))
 
 
