@@ -2,6 +2,12 @@
 momask, t2m_gpt): the ``generate`` config block, caption and length parsing, captions the
 feature cache lacks, and the export of the clips with a ``generation.json``.
 
+Also MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3), shared by the same generators: the
+``text_encoder`` / ``text_finetune`` fields' check (`check_text_encoder`), the fine-tuning
+schedule (`TextFinetuneConfig`, `finetune_stage_config`), the fine-tuned stages' names and
+fingerprints (`finetune_stages`) and the other encoder's features with the width check
+(`dropin_features`).
+
 Not an experiment (launch.py does not list it): experiments import it, as they import presets.
 """
 
@@ -11,13 +17,16 @@ import dataclasses
 import pathlib
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from motion_jax.config import to_dict
 from motion_jax.data.text_motion import features as tf_lib
+from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
 from motion_jax.reports import text_motion as text_motion_report
+from motion_jax.stages import text_data
 from motion_jax.train import artifacts
 
 
@@ -135,8 +144,81 @@ def write_generated(out_dir: pathlib.Path, texts, lengths, motions, config, t0: 
   return out
 
 
+@dataclasses.dataclass(frozen=True)
+class TextFinetuneConfig:
+  """MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): with ``text_encoder`` other than
+  'minilm', a generator's text-conditioned parts trained on MiniLM embeddings are fine-tuned from
+  their weights on the other encoder's embeddings, AdamW at ``learning_rate`` with no warm-up
+  (paper: 1e-6) for ``num_steps`` (paper: 200 epochs; 73,000 steps are 200 epochs of HumanML3D's
+  ~23,400 training clips at batch 64; the paper gives no step count for other batch sizes)."""
+
+  num_steps: int = 73_000
+  learning_rate: float = 1e-6
+
+
+def check_text_encoder(text_encoder: str, finetune: TextFinetuneConfig) -> None:
+  """A generator config's ``text_encoder`` and ``text_finetune`` fields (ValueError naming the
+  field); whether the MoCLIP run exists is checked by `stages.text_data.text_encoder_choice`."""
+  if not (text_encoder == "minilm" or text_encoder.startswith("moclip:")):
+    raise ValueError(f"text_encoder: 'minilm' or 'moclip:<workdir>[@<run>]', got {text_encoder!r}")
+  if finetune.num_steps < 1 or not finetune.learning_rate > 0:
+    raise ValueError(f"text_finetune: num_steps >= 1 and learning_rate > 0, got {finetune}")
+
+
+def finetune_stage_config(cfg, finetune: TextFinetuneConfig):
+  """``cfg`` (a stage config with ``optim`` and ``loop``) with MoCLIP's fine-tuning schedule: a
+  constant ``finetune.learning_rate`` without warm-up for ``finetune.num_steps`` (Sec. 4.3)."""
+  optim = replace(cfg.optim, learning_rate=finetune.learning_rate, warmup_steps=0,
+                  schedule="constant", decay_steps=())  # fmt: skip
+  every = cfg.loop.checkpoint_every and min(cfg.loop.checkpoint_every, finetune.num_steps)
+  loop = replace(cfg.loop, num_steps=finetune.num_steps, checkpoint_every=every)
+  return replace(cfg, optim=optim, loop=loop)
+
+
+def finetune_stages(
+  choice: text_data.TextEncoderChoice,
+  finetune: TextFinetuneConfig,
+  fingerprints: dict[str, dict],
+  parts: Sequence[str],
+) -> dict[str, tuple[str, dict]]:
+  """Stage name (``<part>_<encoder tag>``) and fingerprint (the part's, the encoder's name and
+  ``finetune``) of each fine-tuned part in ``parts`` for a non-default text encoder."""
+  tag = choice.filename.removeprefix("text_features_").removesuffix(".npz")
+  extra = {"text_encoder": choice.name, "text_finetune": to_dict(finetune)}
+  return {n: (f"{n}_{tag}", {**fingerprints[n], **extra}) for n in parts}
+
+
+def dropin_features(
+  data: prep.TextMotionData,
+  workdir: pathlib.Path,
+  choice: text_data.TextEncoderChoice,
+  width: int | None = None,
+  reader: str = "generator",
+) -> tuple[tf_lib.TextFeatures, tf_lib.EncoderFn]:
+  """The features of every caption of ``data`` by the non-default encoder ``choice`` (cached in
+  ``workdir / choice.filename``, apart from MiniLM's) and the encoder. With ``width``: ValueError
+  naming ``text_encoder`` when its embeddings are not ``width`` wide (what the MiniLM-trained
+  ``reader`` reads: fine-tuning keeps the weights, so the width must match)."""
+  encoder = choice.encoder()
+  feats, _, _ = text_data.text_features(
+    data, workdir / choice.filename, kinmo=False, encoder=encoder, encoder_name=choice.name
+  )
+  if width is not None and feats.width != width:
+    raise ValueError(
+      f"text_encoder {choice.spec!r}: its sentence embeddings are {feats.width}-wide, the "
+      f"MiniLM-trained {reader} read {width}; fine-tuning needs the same width (a MoCLIP run "
+      "with model.text_encoder=minilm)"
+    )
+  return feats, encoder
+
+
 __all__ = [
   "GenerateConfig",
+  "TextFinetuneConfig",
+  "check_text_encoder",
+  "dropin_features",
+  "finetune_stage_config",
+  "finetune_stages",
   "load_trained_stage",
   "token_frames",
   "with_captions",

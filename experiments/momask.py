@@ -65,6 +65,11 @@ import numpy as np
 from experiments import presets
 from experiments.generation import (
   GenerateConfig,
+  TextFinetuneConfig,
+  check_text_encoder,
+  dropin_features,
+  finetune_stage_config,
+  finetune_stages,
   load_trained_stage,
   token_frames,
   with_captions,
@@ -97,18 +102,6 @@ LENGTH_SOURCES = ("ground_truth", "predicted")
 
 
 @dataclasses.dataclass(frozen=True)
-class TextFinetuneConfig:
-  """MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): with ``text_encoder`` other than
-  'minilm', the transformers and the length estimator trained on MiniLM embeddings are fine-tuned
-  from their weights on the other encoder's sentence embeddings, AdamW at ``learning_rate`` with
-  no warm-up (paper: 1e-6) for ``num_steps`` (paper: 200 epochs; 73,000 steps are 200 epochs of
-  HumanML3D's ~23,400 training clips at batch 64)."""
-
-  num_steps: int = 73_000
-  learning_rate: float = 1e-6
-
-
-@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int = 0
   # Motion lengths for generation: the test motions' ('ground_truth', T2M's protocol) or drawn
@@ -129,14 +122,7 @@ class Config:
   text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
   def __post_init__(self):
-    if not (self.text_encoder == "minilm" or self.text_encoder.startswith("moclip:")):
-      raise ValueError(
-        f"text_encoder: 'minilm' or 'moclip:<workdir>[@<run>]', got {self.text_encoder!r}"
-      )
-    if self.text_finetune.num_steps < 1 or not self.text_finetune.learning_rate > 0:
-      raise ValueError(
-        f"text_finetune: num_steps >= 1 and learning_rate > 0, got {self.text_finetune}"
-      )
+    check_text_encoder(self.text_encoder, self.text_finetune)
     if self.length_source not in LENGTH_SOURCES:
       raise ValueError(f"length_source must be one of {LENGTH_SOURCES}, got {self.length_source!r}")
     down, max_length = self.rvq.model.downsample, self.data.max_length
@@ -286,18 +272,7 @@ FINETUNED = ("momask_base", "momask_residual", "momask_length")
 
 def _finetune_stages(config: Config, fps: dict, choice) -> dict[str, tuple[str, dict]]:
   """Stage name and fingerprint of each fine-tuned part for a non-default text encoder."""
-  tag = choice.filename.removeprefix("text_features_").removesuffix(".npz")
-  extra = {"text_encoder": choice.name, "text_finetune": to_dict(config.text_finetune)}
-  return {n: (f"{n}_{tag}", {**fps[n], **extra}) for n in FINETUNED}
-
-
-def _finetune_config(config: Config) -> stage.MoMaskStageConfig:
-  m, f = config.model, config.text_finetune
-  optim = replace(m.optim, learning_rate=f.learning_rate, warmup_steps=0, schedule="constant",
-                  decay_steps=())  # fmt: skip
-  every = m.loop.checkpoint_every and min(m.loop.checkpoint_every, f.num_steps)
-  loop = replace(m.loop, num_steps=f.num_steps, checkpoint_every=every)
-  return replace(m, optim=optim, loop=loop)
+  return finetune_stages(choice, config.text_finetune, fps, FINETUNED)
 
 
 def _generator(config: Config, data, feats, rvq_vars, base_params, res_params) -> stage.Generator:
@@ -358,10 +333,8 @@ def load_trained(config: Config, workdir: str | pathlib.Path, texts: Sequence[st
   choice = text_data.text_encoder_choice(config.text_encoder)
   path, encoder = workdir / FEATURES_FILE, None
   if not choice.is_default:
-    path, encoder = workdir / choice.filename, choice.encoder()
-    feats, _, _ = text_data.text_features(
-      data, path, kinmo=False, encoder=encoder, encoder_name=choice.name
-    )
+    path = workdir / choice.filename
+    feats, encoder = dropin_features(data, workdir, choice)
     tuned = {n: _load(workdir, name, fp)["params"]
              for n, (name, fp) in _finetune_stages(config, fps, choice).items()}  # fmt: skip
     base_params, length_params = tuned["momask_base"], tuned["momask_length"]
@@ -544,17 +517,7 @@ def run(config: Config, workdir: str) -> dict:
   suffix = ""
   if not choice.is_default:  # MoCLIP drop-in: fine-tune on its sentence embeddings
     t0 = time.perf_counter()
-    width = feats.width
-    feats, _, _ = text_data.text_features(
-      data, workdir / choice.filename, kinmo=False, encoder=choice.encoder(),
-      encoder_name=choice.name,
-    )  # fmt: skip
-    if feats.width != width:
-      raise ValueError(
-        f"text_encoder {config.text_encoder!r}: its sentence embeddings are {feats.width}-wide, "
-        f"the MiniLM-trained transformers read {width}; fine-tuning needs the same width (a "
-        "MoCLIP run with model.text_encoder=minilm)"
-      )
+    feats, _ = dropin_features(data, workdir, choice, feats.width, "transformers")
 
     def post(batch, feats=feats):  # the new encoder's sentence embeddings
       emb = feats.sentence_embeddings(batch["caption"])
@@ -565,7 +528,7 @@ def run(config: Config, workdir: str) -> dict:
       rvq_model,
       rvq_vars,
     )
-    ft = _finetune_config(config)
+    ft = finetune_stage_config(m, config.text_finetune)
     tuned = {"momask_base": base_params, "momask_residual": res_params,
              "momask_length": length_params}  # fmt: skip
     trainers = {

@@ -15,6 +15,16 @@ top-3 can be read against chance and the FID against the scale-0 sampler. Result
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator`` and ``<denoiser>`` (training);
 a rerun with the same config only re-evaluates.
 
+MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moclip:<workdir>``
+(a ``moclip`` experiment's workdir; ``@<run>`` picks a run, default lambda 0.4) trains the MiniLM
+denoiser above (or reuses it from the same workdir), then fine-tunes it from its weights on the
+MoCLIP student's token states (the denoiser's text condition; ``text_finetune``,
+`experiments.generation`; stage ``<denoiser>_moclip_<digest>``) and evaluates the fine-tuned
+model, labelled ``<denoiser> +MoCLIP``. The student's states must be as wide as MiniLM's (384: a
+MoCLIP run with ``model.text_encoder=minilm``), else the run stops naming ``text_encoder``. The
+evaluator keeps MiniLM, so its rows compare with the MiniLM run's. Generation only reads the
+fine-tuned denoiser.
+
 Presets: default = the papers' sizes and settings (BioVAE Sec. IV-F / StableMoFusion: 50k steps
 of 64, DPM-Solver++ 10 steps, CFG 2.5; 20 repeats); ``quick`` = small denoisers and evaluator,
 1,200 clips of the single-action procedural build (generator 1.0.0) cropped to 64 frames (3.2 s),
@@ -38,11 +48,17 @@ import numpy as np
 from experiments import presets
 from experiments.generation import (
   GenerateConfig,
+  TextFinetuneConfig,
+  check_text_encoder,
+  dropin_features,
+  finetune_stage_config,
+  finetune_stages,
   load_trained_stage,
   with_captions,
   write_generated,
 )
 from motion_jax.config import config_dict, to_dict
+from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import SAMPLERS
 from motion_jax.io import report
@@ -75,8 +91,13 @@ class Config:
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: EvalConfig = EvalConfig()
   generate: GenerateConfig = GenerateConfig()
+  # The denoiser's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  text_encoder: str = "minilm"
+  text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
   def __post_init__(self):
+    check_text_encoder(self.text_encoder, self.text_finetune)
     if self.denoiser not in stage.DENOISERS:
       raise ValueError(f"denoiser must be one of {stage.DENOISERS}, got {self.denoiser!r}")
     if self.sampler not in SAMPLERS:
@@ -93,12 +114,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=presets.generator_data(c.data, preset),
+      # CPU-sized MoCLIP fine-tuning, as momask's quick preset: 300 steps at 1e-4 (the paper's
+      # 1e-6 over 200 epochs would not move a quick model measurably).
+      text_finetune=TextFinetuneConfig(num_steps=300, learning_rate=1e-4),
     )
   elif preset == "tiny":
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0"),
       steps=3,
+      text_finetune=TextFinetuneConfig(num_steps=2, learning_rate=1e-4),
     )
   c = replace(c, eval=presets.generation_eval(c.eval, preset))
   ev = presets.evaluator(preset)
@@ -116,7 +141,17 @@ def _fingerprint(config: Config, feats) -> dict:
           "denoiser": config.denoiser, "features": str(feats.encoder)}  # fmt: skip
 
 
-def _generator(config: Config, workdir, model, params, data, feats, cap_tokens) -> stage.Generator:
+def _finetune_stage(config: Config, fp: dict, choice) -> tuple[str, dict]:
+  """Name and fingerprint of the denoiser fine-tuned on a non-default text encoder's states."""
+  (out,) = finetune_stages(choice, config.text_finetune, {config.denoiser: fp},
+                           (config.denoiser,)).values()  # fmt: skip
+  return out
+
+
+def _generator(
+  config: Config, workdir, model, params, data, feats, cap_tokens, choice=None
+) -> stage.Generator:
+  dropin = choice is not None and not choice.is_default
   return stage.Generator(
     model,
     params,
@@ -127,7 +162,9 @@ def _generator(config: Config, workdir, model, params, data, feats, cap_tokens) 
     max_frames=config.data.max_length,
     caption_tokens=cap_tokens,
     chunk=config.eval.chunk,
-    features_path=workdir / FEATURES_FILE,
+    features_path=workdir / (choice.filename if dropin else FEATURES_FILE),
+    encoder=choice.encoder() if dropin else None,
+    encoder_name=choice.name if dropin else tf_lib.MINILM,
   )
 
 
@@ -155,10 +192,18 @@ def load_trained(
   feats, captions, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
   fp = _fingerprint(config, feats)
   arrays = load_trained_stage(workdir, config.denoiser, fp, "t2m_diffusion")
-  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  path, encoder = workdir / FEATURES_FILE, None
+  if not choice.is_default:  # the denoiser fine-tuned on the MoCLIP student's token states
+    path = workdir / choice.filename
+    feats, encoder = dropin_features(data, workdir, choice)
+    name, tuned_fp = _finetune_stage(config, fp, choice)
+    arrays = load_trained_stage(workdir, name, tuned_fp, "t2m_diffusion")
+  feats = with_captions(path, feats, texts, encoder, choice.name)
   tokens = prep.token_budget(feats, list(captions) + list(texts))
   model = stage.make_model(config.model, config.denoiser, data.dim)
-  return _generator(config, workdir, model, arrays["params"], data, feats, tokens), data
+  generator = _generator(config, workdir, model, arrays["params"], data, feats, tokens, choice)
+  return generator, data
 
 
 def generate_only(config: Config, workdir: pathlib.Path) -> dict:
@@ -208,7 +253,28 @@ def run(config: Config, workdir: str) -> dict:
   stage_fp = _fingerprint(config, feats)
   params = artifacts.cached_stage(workdir, config.denoiser, train, stage_fp).arrays["params"]
   timings["train_s"] = time.perf_counter() - t0
-  generator = _generator(config, workdir, model, params, data, feats, cap_tokens)
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  suffix = ""
+  if not choice.is_default:  # MoCLIP drop-in: fine-tune the denoiser on its token states
+    t0 = time.perf_counter()
+    feats, _ = dropin_features(data, workdir, choice, feats.width, "denoiser")
+    cap_tokens = prep.token_budget(feats, captions)
+    spec = prep.FeaturizeSpec(("global",), "sentence", cap_tokens, 8)
+    tuned_batches = prep.train_batcher(data, config.data, prep.make_featurizer(feats, spec),
+                                       batch_size=m.batch_size, seed=config.seed)  # fmt: skip
+    name, tuned_fp = _finetune_stage(config, stage_fp, choice)
+
+    def finetune(params=params):
+      tuned = stage.train(
+        finetune_stage_config(m, config.text_finetune), tuned_batches, model, workdir / name,
+        seed=config.seed, mean=data.mean, std=data.std, desc=name, init_params=params,
+      )  # fmt: skip
+      return {"params": tuned}, {"denoiser": config.denoiser, "from": config.denoiser}
+
+    params = artifacts.cached_stage(workdir, name, finetune, tuned_fp).arrays["params"]
+    suffix = " +MoCLIP"
+    timings["text_finetune_s"] = time.perf_counter() - t0
+  generator = _generator(config, workdir, model, params, data, feats, cap_tokens, choice)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
   kw = e.protocol_kwargs(len(pairs), config.seed)
@@ -232,7 +298,7 @@ def run(config: Config, workdir: str) -> dict:
     seed=config.seed,
   )  # fmt: skip
   timings["reference_rows_s"] = time.perf_counter() - t0
-  label = f"{config.denoiser} {config.sampler}-{config.steps} s={config.guidance_scale:g}"
+  label = f"{config.denoiser}{suffix} {config.sampler}-{config.steps} s={config.guidance_scale:g}"
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   t0 = time.perf_counter()
   results[label] = gen_lib.evaluate_generator(
@@ -241,7 +307,7 @@ def run(config: Config, workdir: str) -> dict:
   timings["generate_eval_s"] = time.perf_counter() - t0
   if e.compare_unguided and config.guidance_scale != 0.0:
     t0 = time.perf_counter()
-    unguided = f"{config.denoiser} {config.sampler}-{config.steps} s=0"
+    unguided = f"{config.denoiser}{suffix} {config.sampler}-{config.steps} s=0"
     results[unguided] = gen_lib.evaluate_generator(
       evaluator, generate_with(0.0), pairs, pass_lengths=True, **kw
     )

@@ -27,6 +27,15 @@ is refused, naming the changed keys), samples the captions and exports them to
 
 Stages (`motion_jax.train.artifacts.cached_stage`): ``evaluator``, ``vqvae``, ``t2m_gpt``.
 
+MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moclip:<workdir>``
+(a ``moclip`` experiment's workdir; ``@<run>`` picks a run, default lambda 0.4) trains the MiniLM
+stages above (or reuses them from the same workdir), then fine-tunes the GPT from its weights on
+the MoCLIP student's sentence embeddings (``text_finetune``, `experiments.generation`; stage
+``t2m_gpt_moclip_<digest>``; the VQ-VAE is kept) and evaluates the fine-tuned model, labelled
+``t2m_gpt +MoCLIP``. The student's embeddings must be as wide as MiniLM's (384: a MoCLIP run with
+``model.text_encoder=minilm``), else the run stops naming ``text_encoder``. The evaluator keeps
+MiniLM, so its rows compare with the MiniLM run's. Generation only reads the fine-tuned GPT.
+
 Presets: default = T2M-GPT's sizes (512 x 512 VQ; GPT 9 layers, 1024 dims, 16 heads, block 51);
 ``quick`` = small models on the single-action procedural dataset (generator 1.0.0), 1,200 clips at
 max_length 64 (CPU); ``tiny`` = a 180-clip dataset and a few steps (tests).
@@ -47,6 +56,11 @@ import numpy as np
 from experiments import presets
 from experiments.generation import (
   GenerateConfig,
+  TextFinetuneConfig,
+  check_text_encoder,
+  dropin_features,
+  finetune_stage_config,
+  finetune_stages,
   load_trained_stage,
   token_frames,
   with_captions,
@@ -79,8 +93,13 @@ class Config:
   evaluator: EvaluatorConfig = EvaluatorConfig()
   eval: ev_lib.GenerationEvalConfig = ev_lib.GenerationEvalConfig()
   generate: GenerateConfig = GenerateConfig()
+  # The GPT's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  text_encoder: str = "minilm"
+  text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
   def __post_init__(self):
+    check_text_encoder(self.text_encoder, self.text_finetune)
     down, max_length = self.vqvae.model.downsample, self.data.max_length
     if max_length % down:
       raise ValueError(f"data.max_length {max_length} must be a multiple of {down}")
@@ -116,6 +135,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=presets.generator_data(c.data, preset),
+      # CPU-sized MoCLIP fine-tuning, as momask's quick preset: 300 steps at 1e-4 (the paper's
+      # 1e-6 over 200 epochs would not move a quick model measurably).
+      text_finetune=TextFinetuneConfig(num_steps=300, learning_rate=1e-4),
     )
   elif preset == "tiny":
     v = replace(v, loop=replace(v.loop, num_steps=6, log_every=3, checkpoint_every=0), window=32)
@@ -129,6 +151,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(
       c,
       data=replace(c.data, root="workdir", clips=180, version="1.0.0", max_length=64),
+      text_finetune=TextFinetuneConfig(num_steps=2, learning_rate=1e-4),
     )  # fmt: skip
   ev = presets.evaluator(preset)
   c = replace(
@@ -154,6 +177,9 @@ def _fingerprints(config: Config, encoder: str) -> dict[str, dict]:
   return {"vqvae": vq_fp, "t2m_gpt": gpt_fp}
 
 
+FINETUNED = ("t2m_gpt",)  # the VQ-VAE reads no text: kept as trained
+
+
 def _generator(config: Config, data, feats, vq_vars, params, min_frames: int) -> stage.Generator:
   return stage.Generator(
     vq_stage.make_model(config.vqvae, data.dim), vq_vars, params, config.model, feats, data.mean,
@@ -177,9 +203,17 @@ def load_trained(
   vq_vars = _load(workdir, "vqvae", _fingerprints(config, "")["vqvae"])["variables"]
   data = text_data.load(config.data, workdir)
   feats, _, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
-  params = _load(workdir, "t2m_gpt", _fingerprints(config, str(feats.encoder))["t2m_gpt"])
-  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
-  return _generator(config, data, feats, vq_vars, params["params"], config.evaluator.min_frames)
+  fps = _fingerprints(config, str(feats.encoder))
+  params = _load(workdir, "t2m_gpt", fps["t2m_gpt"])["params"]
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  path, encoder = workdir / FEATURES_FILE, None
+  if not choice.is_default:  # the GPT fine-tuned on the MoCLIP student's embeddings
+    path = workdir / choice.filename
+    feats, encoder = dropin_features(data, workdir, choice)
+    ((name, fp),) = finetune_stages(choice, config.text_finetune, fps, FINETUNED).values()
+    params = _load(workdir, name, fp)["params"]
+  feats = with_captions(path, feats, texts, encoder, choice.name)
+  return _generator(config, data, feats, vq_vars, params, config.evaluator.min_frames)
 
 
 def generate_only(config: Config, workdir: pathlib.Path) -> dict:
@@ -240,6 +274,32 @@ def run(config: Config, workdir: str) -> dict:
   t0 = time.perf_counter()
   params = artifacts.cached_stage(workdir, "t2m_gpt", train_gpt, fps["t2m_gpt"]).arrays["params"]
   timings["gpt_train_s"] = time.perf_counter() - t0
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  suffix = ""
+  if not choice.is_default:  # MoCLIP drop-in: fine-tune the GPT on its sentence embeddings
+    t0 = time.perf_counter()
+    feats, _ = dropin_features(data, workdir, choice, feats.width, "GPT")
+
+    def dropin_post(batch, feats=feats):
+      emb = feats.sentence_embeddings(batch["caption"])
+      return {**_motion_only(batch), "caption_embedding": emb}
+
+    tuned_batches = stage.gpt_batch_fn(
+      prep.train_batcher(data, config.data, dropin_post, batch_size=m.batch_size,
+                         seed=config.seed),
+      vq, vq_vars, m.pkeep, config.seed,
+    )  # fmt: skip
+    ft = finetune_stage_config(m, config.text_finetune)
+    ((name, fp),) = finetune_stages(choice, config.text_finetune, fps, FINETUNED).values()
+
+    def finetune(params=params):
+      tuned = stage.train(ft, tuned_batches, k, workdir / name, seed=config.seed, desc=name,
+                          init_params=params)  # fmt: skip
+      return {"params": tuned}, {"from": "t2m_gpt"}
+
+    params = artifacts.cached_stage(workdir, name, finetune, fp).arrays["params"]
+    suffix = " +MoCLIP"
+    timings["text_finetune_s"] = time.perf_counter() - t0
   generator = _generator(config, data, feats, vq_vars, params, evaluator.min_frames)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)
   e = config.eval
@@ -260,7 +320,7 @@ def run(config: Config, workdir: str) -> dict:
     seed=config.seed,
   )  # fmt: skip
   timings["reference_rows_s"] = time.perf_counter() - t0
-  label = f"t2m_gpt T={m.temperature:g} top_k={m.top_k}"
+  label = f"t2m_gpt{suffix} T={m.temperature:g} top_k={m.top_k}"
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   t0 = time.perf_counter()
   first_sets: dict[str, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table

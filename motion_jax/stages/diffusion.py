@@ -191,7 +191,8 @@ class Generator:
     model, params: the denoiser and its (EMA) parameters.
     cfg: the stage config (schedule, prediction).
     features: sentence token states (captions missing from it are encoded on demand with
-      ``encoder``, default MiniLM, and added to ``features_path`` when given).
+      ``encoder``, default MiniLM, and added to ``features_path`` when given; ``encoder_name``
+      names the encoder, as the cache records it).
     mean, std: the training normalisation ``[F]``.
     max_frames: the frame axis every chunk is padded to (the dataset's max_length).
     caption_tokens: token axis length.
@@ -215,11 +216,13 @@ class Generator:
     chunk: int = 32,
     features_path: pathlib.Path | None = None,
     encoder: tf_lib.EncoderFn | None = None,
+    encoder_name: str = tf_lib.MINILM,
     extra_variables: dict | None = None,
   ):
     self.model, self.params, self.cfg = model, params, cfg
     self.extra_variables = dict(extra_variables or {})
     self.features, self._features_path, self._encoder = features, features_path, encoder
+    self._encoder_name = encoder_name
     self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     self.max_frames, self.caption_tokens, self.chunk = max_frames, caption_tokens, chunk
     self.schedule = make_schedule(cfg)
@@ -254,7 +257,7 @@ class Generator:
 
         self._encoder = minilm_encoder()
       self.features = tf_lib.ensure_text_features(
-        self._features_path, missing, encoder=self._encoder
+        self._features_path, missing, encoder=self._encoder, encoder_name=self._encoder_name
       )
     return self.features.lookup(list(texts), self.caption_tokens)
 

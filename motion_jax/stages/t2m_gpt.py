@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -119,12 +120,17 @@ def train(
   *,
   seed: int,
   desc: str = "t2m_gpt",
+  init_params: Any = None,
 ):
-  """Trains (or resumes) the GPT on `gpt_batch_fn` batches; numpy (eval) params."""
+  """Trains (or resumes) the GPT on `gpt_batch_fn` batches; numpy (eval) params.
+  ``init_params``: start from these parameters (fine-tuning a trained GPT, e.g. on MoCLIP's text
+  embeddings, moclip.txt Sec. 4.3) instead of a fresh initialisation."""
   model = make_model(cfg, num_codes)
   ex = batch_fn(0)
 
   def init_fn(key):
+    if init_params is not None:
+      return jax.tree.map(jnp.asarray, init_params), {}
     text, ids = jnp.asarray(ex["text"][:1]), jnp.asarray(ex["inputs"][:1])
     return model.init({"params": key}, text, ids)["params"], {}
 

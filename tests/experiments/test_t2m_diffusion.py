@@ -1,11 +1,18 @@
 """End-to-end smoke test of t2m_diffusion (tiny preset): train, sample, evaluate, rerun."""
 
 import json
+from dataclasses import replace
 
+import jax
 import numpy as np
 import pytest
 
+from experiments import t2m_diffusion
+from motion_jax.config import from_dict
 from motion_jax.data.formats.bvh import read_bvh
+from motion_jax.data.text_motion import features as tf_lib
+from motion_jax.stages import evaluator as ev_lib
+from motion_jax.stages import text_data
 from tests.conftest import run_python
 
 
@@ -106,3 +113,45 @@ def test_bad_sampler_is_rejected(tmp_path):
     timeout=300,
   )
   assert proc.returncode != 0 and "sampler must be one of" in proc.stderr
+
+
+def test_moclip_student_drops_in(moclip_students, tmp_path):
+  """Sec. 4.3: the MiniLM-trained denoiser is fine-tuned on a MoCLIP student's token states and
+  evaluated with them (+MoCLIP row); a student of another width is refused by name before any
+  fine-tuning; generation encodes new captions with the student into its own cache."""
+  c = from_dict(t2m_diffusion.Config, t2m_diffusion.get_config("tiny"))
+  c = replace(c, denoiser="mdm", eval=replace(c.eval, compare_unguided=False),
+              generate=replace(c.generate, export_clips=0))  # fmt: skip
+  bad = f"moclip:{moclip_students['tiny']}"
+  with pytest.raises(ValueError, match=r"text_encoder .*-wide.*denoiser read 384"):
+    t2m_diffusion.run(replace(c, text_encoder=bad), str(tmp_path))
+  assert (tmp_path / "mdm" / "stage.json").exists() and not list(tmp_path.glob("mdm_moclip_*"))
+  spec = f"moclip:{moclip_students['minilm']}"
+  c = replace(c, text_encoder=spec)
+  out = t2m_diffusion.run(c, str(tmp_path))  # the MiniLM denoiser is reused, then fine-tuned
+  label = "mdm +MoCLIP dpmpp_2m_sde-3 s=2.5"
+  assert out["method"] == label and set(out["results"]) == {"Real", "Shuffled texts", label}
+  (tuned,) = tmp_path.glob("mdm_moclip_*")
+  steps = [
+    json.loads(r)["step"] for r in (tuned / f"{tuned.name}.jsonl").read_text().splitlines() if r
+  ]
+  assert steps[-1] == c.text_finetune.num_steps
+  # The denoiser reads the student's token states (its own cache), not MiniLM's.
+  choice = text_data.text_encoder_choice(spec)
+  generator, _ = t2m_diffusion.load_trained(c, tmp_path)
+  assert generator.features.encoder == choice.name
+  minilm = tf_lib.load_text_features(tmp_path / t2m_diffusion.FEATURES_FILE)
+  pairs = ev_lib.eval_pairs(tmp_path, replace(c.evaluator, data=c.data), split=c.eval.split)
+  caption = pairs.captions[0][0]
+  used, mask = generator.features.lookup([caption], generator.caption_tokens)
+  states, _ = minilm.lookup([caption], generator.caption_tokens)
+  assert mask.sum() > 0 and not np.allclose(used, states, atol=1e-2)
+  np.testing.assert_allclose(
+    generator.features.sentence_embeddings([caption]), choice.encoder()([caption])[2], atol=1e-3
+  )
+  # A caption outside the dataset is encoded by the student into the student's cache.
+  new = "a person waves both hands"
+  (clip,) = generator.generate([new], [16], jax.random.PRNGKey(0), steps=2)
+  assert clip.shape[0] == 16 and np.isfinite(clip).all()
+  assert tf_lib.sentence_key(new) in tf_lib.load_text_features(tmp_path / choice.filename).index
+  assert tf_lib.sentence_key(new) not in minilm.index

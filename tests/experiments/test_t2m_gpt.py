@@ -2,12 +2,16 @@
 generation only from that trained workdir with forced lengths, and its refusals."""
 
 import json
+import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from experiments import t2m_gpt
 from motion_jax.config import from_dict
+from motion_jax.data.text_motion import features as tf_lib
+from motion_jax.stages import text_data
 from tests.conftest import run_python
 
 
@@ -72,3 +76,43 @@ def test_generate_only_with_forced_lengths(trained):
   with pytest.raises(ValueError, match="length must be 0"):
     _config(length=30)
   assert {n: (trained / n / "stage.json").read_text() for n in before} == before
+
+
+def test_moclip_student_drops_in(trained, moclip_students, tmp_path):
+  """Sec. 4.3: the GPT trained on MiniLM (the module's workdir, copied: its stages are reused) is
+  fine-tuned on a MoCLIP student's sentence embeddings and evaluated with them (+MoCLIP row);
+  generation only reads the fine-tuned GPT; a student of another width is refused by name."""
+  work = tmp_path / "gpt"
+  shutil.copytree(trained, work)
+  spec = f"moclip:{moclip_students['minilm']}"
+  out = t2m_gpt.run(_config(text_encoder=spec), str(work))
+  label = "t2m_gpt +MoCLIP T=1 top_k=0"
+  assert out["method"] == label and label in out["results"]
+  assert f"| {label} |" in (work / "results.md").read_text()
+  (tuned,) = work.glob("t2m_gpt_moclip_*")  # fine-tuned from the MiniLM-trained stage
+  steps = [
+    json.loads(r)["step"] for r in (tuned / f"{tuned.name}.jsonl").read_text().splitlines() if r
+  ]
+  assert steps[-1] == _config().text_finetune.num_steps
+  assert (work / "t2m_gpt" / "stage.json").read_text() == (
+    trained / "t2m_gpt" / "stage.json"
+  ).read_text()  # the MiniLM GPT was loaded, not retrained
+  # The generator reads the student's embeddings (its own cache), not MiniLM's.
+  choice = text_data.text_encoder_choice(spec)
+  new = "a person waves both hands"  # not a dataset caption: encoded by the student on demand
+  generator = t2m_gpt.load_trained(_config(text_encoder=spec), work, [new])
+  assert generator.features.encoder == choice.name
+  (clip,) = json.loads((work / "samples" / "captions.json").read_text())[:1]
+  texts = [new, clip["caption"]]
+  used = generator.features.sentence_embeddings(texts)
+  np.testing.assert_allclose(used, choice.encoder()(texts)[2], atol=1e-4)
+  minilm = tf_lib.load_text_features(work / t2m_gpt.FEATURES_FILE)
+  assert tf_lib.sentence_key(new) not in minilm.index
+  assert not np.allclose(used[1], minilm.sentence_embeddings(texts[1:])[0], atol=1e-3)
+  # A student of another width is refused, naming the field, before any fine-tuning.
+  bad = f"moclip:{moclip_students['tiny']}"
+  with pytest.raises(ValueError, match=r"text_encoder .*-wide.*GPT read 384"):
+    t2m_gpt.run(_config(text_encoder=bad), str(work))
+  assert len(list(work.glob("t2m_gpt_moclip_*"))) == 1
+  with pytest.raises(ValueError, match="text_encoder: 'minilm' or"):
+    _config(text_encoder="clip")

@@ -1,0 +1,28 @@
+"""Fixtures shared by the experiment tests: tiny MoCLIP students for the generators' drop-in text
+encoder (moclip.txt Sec. 4.3)."""
+
+import pytest
+
+from tests.conftest import run_python
+
+# One lambda run, no baseline, no naive ablation: the least the moclip experiment trains.
+_ONE_RUN = [
+  "--config.distill_weights=(0.4,)",
+  "--config.baseline=False",
+  "--config.naive_unfrozen_epochs=()",
+]
+
+
+@pytest.fixture(scope="session")
+def moclip_students(tmp_path_factory) -> dict:
+  """Workdirs of two tiny MoCLIP runs (``lambda_0.4``): ``'minilm'``, a student initialised from
+  MiniLM (384-wide, what a MiniLM-trained generator reads), and ``'tiny'``, the tiny preset's
+  random small text encoder (another width: a drop-in the generators must refuse)."""
+  out = {}
+  for kind in ("minilm", "tiny"):
+    workdir = tmp_path_factory.mktemp(f"moclip_{kind}")
+    args = ["launch.py", "--experiment=moclip:tiny", f"--workdir={workdir}",
+            f"--config.model.text_encoder={kind}", *_ONE_RUN]  # fmt: skip
+    run_python(args, timeout=900)
+    out[kind] = workdir
+  return out
