@@ -130,6 +130,20 @@ def q_sample(schedule: Schedule, x0: Array, t: Array, noise: Array) -> Array:
   return _bcast(a, x0) * x0 + _bcast(s, x0) * noise
 
 
+def noise_batch(
+  schedule: Schedule, x0: Array, key_t: Array, key_noise: Array, noise_mask: Array | None = None
+) -> tuple[Array, Array, Array]:
+  """A training batch's corruption (DDPM Algorithm 1): t ~ U{0, ..., T-1} per example (``key_t``),
+  eps ~ N(0, I) like x0 (``key_noise``; multiplied by ``noise_mask`` when given, so that masked
+  entries, e.g. LADiff's inactive latent tokens, stay 0) and x_t = `q_sample`. Returns (t, eps,
+  x_t)."""
+  t = jax.random.randint(key_t, (x0.shape[0],), 0, schedule.num_timesteps)
+  eps = jax.random.normal(key_noise, x0.shape, x0.dtype)
+  if noise_mask is not None:
+    eps = eps * noise_mask
+  return t, eps, q_sample(schedule, x0, t, eps)
+
+
 # ------------------------------------------------------------------------------------------------
 # Prediction targets and conversions. ``a = sqrt(abar)``, ``s = sqrt(1 - abar)``, a^2 + s^2 = 1, and
 # x_t = a x0 + s eps; v = a eps - s x0 (Salimans & Ho 2022, Sec. 4 / App. D).

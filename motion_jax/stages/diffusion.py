@@ -103,9 +103,7 @@ def make_loss_fn(
     x0, mask = batch["motion"], batch["mask"]
     b = x0.shape[0]
     k_t, k_cond = jax.random.split(rngs["sample"])
-    t = jax.random.randint(k_t, (b,), 0, schedule.num_timesteps)
-    eps = jax.random.normal(rngs["noise"], x0.shape, x0.dtype)
-    x_t = diffusion.q_sample(schedule, x0, t, eps)
+    t, eps, x_t = diffusion.noise_batch(schedule, x0, k_t, rngs["noise"])
     keep = diffusion.drop_condition(k_cond, b, cfg.cond_drop_prob)
     out = model.apply(
       {"params": params},

@@ -169,9 +169,7 @@ def make_diffusion_loss_fn(
     z0 = (mu + jnp.exp(0.5 * logvar) * jax.random.normal(k_z, mu.shape)) * keep_tok / scale
     z0 = jax.lax.stop_gradient(z0)
     b = z0.shape[0]
-    t = jax.random.randint(k_t, (b,), 0, schedule.num_timesteps)
-    eps = jax.random.normal(rngs["noise"], z0.shape, z0.dtype) * keep_tok
-    z_t = diffusion.q_sample(schedule, z0, t, eps)
+    t, eps, z_t = diffusion.noise_batch(schedule, z0, k_t, rngs["noise"], keep_tok)
     keep = diffusion.drop_condition(k_cond, b, cfg.cond_drop_prob)
     pred = denoiser.apply(
       {"params": params},

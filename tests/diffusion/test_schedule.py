@@ -78,6 +78,26 @@ def test_q_sample_is_the_forward_marginal():
   np.testing.assert_allclose(got, want.numpy(), atol=2e-6)
 
 
+def test_noise_batch_draws_t_and_eps_from_their_keys_and_masks_the_noise():
+  """The training corruption shared by the diffusion, BioVAE and LADiff stages: t from key_t over
+  [0, T), eps from key_noise, x_t = q_sample; masked noise entries are 0, so x_t = a x0 there."""
+  s = sch_lib.make_schedule()
+  k_t, k_n = jax.random.split(jax.random.PRNGKey(3))
+  x0 = jax.random.normal(jax.random.PRNGKey(4), (256, 3, 2))
+  t, eps, xt = sch_lib.noise_batch(s, x0, k_t, k_n)
+  np.testing.assert_array_equal(t, jax.random.randint(k_t, (256,), 0, 1000))
+  np.testing.assert_array_equal(eps, jax.random.normal(k_n, x0.shape))
+  np.testing.assert_array_equal(xt, sch_lib.q_sample(s, x0, t, eps))
+  assert t.min() >= 0 and t.max() <= 999 and len(np.unique(t)) > 100
+  mask = jnp.asarray([1.0, 0.0, 1.0])[None, :, None]
+  t2, eps2, xt2 = sch_lib.noise_batch(s, x0, k_t, k_n, mask)
+  np.testing.assert_array_equal(t2, t)
+  np.testing.assert_array_equal(eps2, eps * mask)
+  assert np.all(np.asarray(eps2)[:, 1] == 0) and np.all(np.asarray(eps2)[:, 0] != 0)
+  a, _ = sch_lib.alpha_sigma(s, t)
+  np.testing.assert_allclose(xt2[:, 1], a[:, None] * x0[:, 1], rtol=1e-6)
+
+
 @pytest.mark.parametrize("prediction", sch_lib.PREDICTIONS)
 def test_targets_and_conversions_are_consistent(prediction):
   s = sch_lib.make_schedule()
