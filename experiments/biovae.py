@@ -32,6 +32,15 @@ shuffled-text rows. The physics table compares each row's first repeat with the 
 ``results.md`` shows the paper's Table III direction beside ours: the paper reports that the
 module moves VC, AC, skating and penetration closer to the ground truth, on their HumanML3D data.
 
+MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moclip:<workdir>``
+fine-tunes the MiniLM-pre-trained UNet on the MoCLIP student's token states (``text_finetune``;
+stage ``unet_moclip_<digest>``, the same name and fingerprint as t2m_diffusion's drop-in, so one
+workdir shares it), then trains every row from that UNet on the student's states (stages
+``biovae_<row>_moclip_<digest>``, next to the MiniLM rows in the same workdir) and labels the rows
+``biovae <row> +MoCLIP``. The student must be 384-wide (a MoCLIP run with
+``model.text_encoder=minilm``), else the run stops naming ``text_encoder`` before any fine-tuning.
+The evaluator keeps MiniLM, so the rows compare with the MiniLM run's.
+
 Presets:
 - default: the paper's sizes (50k pre-training and 10k fine-tuning steps of 64).
 - ``quick``: the t2m_diffusion quick preset's data, UNet and evaluator, plus 300 fine-tuning
@@ -51,9 +60,17 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.generation import (
+  TextFinetuneConfig,
+  check_text_encoder,
+  dropin_features,
+  finetune_stage_config,
+  finetune_stages,
+)
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.squat.source import SquatDataConfig
 from motion_jax.data.text_motion import corruption
+from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import refine
 from motion_jax.io import report
@@ -122,6 +139,10 @@ class Config:
   eval: ev_lib.GenerationEvalConfig = ev_lib.GenerationEvalConfig()
   edit: EditConfig = EditConfig()
   estimation: EstimationConfig = EstimationConfig()
+  # The UNet's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  text_encoder: str = "minilm"
+  text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
   def edit_row(self) -> str:
     """The row whose model is edited ('' = none)."""
@@ -138,6 +159,7 @@ class Config:
     return names
 
   def __post_init__(self):
+    check_text_encoder(self.text_encoder, self.text_finetune)
     rows = self.row_names()
     e = self.edit
     if e.row and e.row != "auto" and (e.row not in rows or not SWITCHES[e.row][0]):
@@ -169,6 +191,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     mus = c.muscle  # ~1 min on the CPU (held-out mean R² ~0.5-0.6 at this size, 2026-11-30)
     c = replace(c, muscle=replace(mus, batch_size=32, loop=replace(mus.loop, num_steps=1000)))
     c = replace(c, estimation=replace(c.estimation, clips=64))
+    # t2m_diffusion's quick drop-in values, so its fine-tuned UNet stage is shared.
+    c = replace(c, text_finetune=TextFinetuneConfig(num_steps=300, learning_rate=1e-4))
   elif preset == "tiny":
     mus = c.muscle
     loop = replace(mus.loop, num_steps=3, log_every=1, checkpoint_every=0)
@@ -181,6 +205,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c = replace(c, data=replace(c.data, root="workdir", clips=180, version="1.0.0"))
     est = replace(c.estimation, clips=4, method=replace(c.estimation.method, ts=(100,)))
     c = replace(c, edit=replace(c.edit, factors=(0.5, 1.0, 2.0)), estimation=est)
+    c = replace(c, text_finetune=TextFinetuneConfig(num_steps=2, learning_rate=1e-4))
   c = replace(c, model=m, bio=b, eval=presets.generation_eval(c.eval, preset))
   ev = presets.evaluator(preset)
   return config_dict(replace(c, evaluator=replace(ev, data=c.data)))
@@ -224,6 +249,30 @@ def run(config: Config, workdir: str) -> dict:
   unet_fp = _unet_fingerprint(config, feats)
   unet_params = artifacts.cached_stage(workdir, "unet", pretrain, unet_fp).arrays["params"]
   timings["pretrain_s"] = time.perf_counter() - t0
+  choice = text_data.text_encoder_choice(config.text_encoder)
+  tag, suffix, encoder = "", "", None
+  features_path = workdir / FEATURES_FILE
+  if not choice.is_default:  # MoCLIP drop-in: the UNet fine-tuned on the student's token states
+    t0 = time.perf_counter()
+    feats, encoder = dropin_features(data, workdir, choice, feats.width, "UNet")
+    cap_tokens = prep.token_budget(feats, captions)
+    post = prep.make_featurizer(feats, prep.FeaturizeSpec(("global",), "sentence", cap_tokens, 8))
+    batcher = prep.train_batcher(data, config.data, post, batch_size=m.batch_size,
+                                 seed=config.seed)  # fmt: skip
+    ((name, tuned_fp),) = finetune_stages(choice, config.text_finetune, {"unet": unet_fp},
+                                          ("unet",)).values()  # fmt: skip
+
+    def tune(params=unet_params, name=name):
+      tuned = diff_stage.train(
+        finetune_stage_config(m, config.text_finetune), batcher, unet, workdir / name,
+        seed=config.seed, mean=data.mean, std=data.std, desc=name, init_params=params,
+      )  # fmt: skip
+      return {"params": tuned}, {"denoiser": "unet", "from": "unet"}
+
+    unet_params = artifacts.cached_stage(workdir, name, tune, tuned_fp).arrays["params"]
+    unet_fp, tag, suffix = tuned_fp, name.removeprefix("unet"), " +MoCLIP"
+    features_path = workdir / choice.filename
+    timings["text_finetune_s"] = time.perf_counter() - t0
 
   muscle_params, muscle_metrics = None, None
   if any(SWITCHES[r][1] for r in rows):
@@ -244,7 +293,7 @@ def run(config: Config, workdir: str) -> dict:
   trained = {}
   for row in rows:
     bio = _row_bio(config, row)
-    name = f"biovae_{row}"
+    name = f"biovae_{row}{tag}"
     init = muscle_params if SWITCHES[row][1] else None
 
     def finetune(row=row, bio=bio, name=name, init=init):
@@ -283,17 +332,18 @@ def run(config: Config, workdir: str) -> dict:
     model = unet if row == "no_module" else _row_model(config, row, data)
     return diff_stage.Generator(
       model, trained[row], m, feats, data.mean, data.std, max_frames=config.data.max_length,
-      caption_tokens=cap_tokens, chunk=e.chunk, features_path=workdir / FEATURES_FILE,
+      caption_tokens=cap_tokens, chunk=e.chunk, features_path=features_path, encoder=encoder,
+      encoder_name=choice.name if encoder is not None else tf_lib.MINILM,
     )  # fmt: skip
 
   for row in rows:
     generate = _generate_fn(generator_for(row), config.seed, first_sets, row)
-    label = f"biovae {row}"
+    label = f"biovae {row}{suffix}"
     results[label] = gen_lib.evaluate_generator(evaluator, generate, pairs, pass_lengths=True, **kw)
   timings["evaluate_s"] = time.perf_counter() - t0
   real = [x[: config.data.max_length] for x in pairs.motions]
   physics = text_motion_report.plausibility_table(
-    real, {f"biovae {r}": first_sets[r] for r in rows}
+    real, {f"biovae {r}{suffix}": first_sets[r] for r in rows}
   )
   editing = None
   if config.edit_row():
@@ -315,7 +365,8 @@ def run(config: Config, workdir: str) -> dict:
   timings["total_s"] = time.perf_counter() - t_start
   out = {
     "kind": "generator",
-    "method": "biovae ablation",
+    "method": f"biovae ablation{suffix}",
+    "text_encoder": choice.name,
     "results": results,
     "plausibility": physics,
     "direction": direction(physics),
@@ -471,15 +522,16 @@ PAPER_TABLE_IV = {
 
 def direction(physics: dict) -> dict[str, dict[str, bool]]:
   """For each module row: is each `PAPER_DIRECTION` column closer to Real than the no_module
-  row's (|row − Real| < |no_module − Real|)? Empty without a no_module row."""
+  row's (|row − Real| < |no_module − Real|)? Empty without a no_module row (label ``biovae
+  no_module``, with or without a text-encoder suffix)."""
   rows = physics["rows"]
-  base = rows.get("biovae no_module")
-  if base is None:
+  base_label = next((k for k in rows if k.split()[1:2] == ["no_module"]), None)
+  if base_label is None:
     return {}
-  real = rows["Real"]
+  base, real = rows[base_label], rows["Real"]
   out = {}
   for label, row in rows.items():
-    if label in ("Real", "biovae no_module"):
+    if label in ("Real", base_label):
       continue
     gap = {c: abs(row[c]["mean"] - real[c]["mean"]) for c in PAPER_DIRECTION}
     out[label] = {c: gap[c] < abs(base[c]["mean"] - real[c]["mean"]) for c in PAPER_DIRECTION}
@@ -579,7 +631,9 @@ def _markdown(config, results, physics, editing, estimation, muscle, data, pairs
         f"{config.model.loop.num_steps} pre-training steps, then {b.loop.num_steps} fine-tuning "
         f"steps per row; {SAMPLER}-{STEPS}, CFG {SCALE:g}; seed {config.seed}. Loss weights of "
         f"the module_loss row: L_accel {b.loss.accel:g}, L_phys {b.loss.phys:g}. Mean ± 95% "
-        f"interval over {config.eval.num_repeats} repeats. Total wall time "
+        f"interval over {config.eval.num_repeats} repeats. Text encoder: {config.text_encoder}"
+        f"{' (UNet and rows fine-tuned on its states)' if config.text_encoder != 'minilm' else ''}"
+        f". Total wall time "
         f"{timings['total_s']:.0f} s.\n",
         report.markdown_table(gen_lib.TABLE_HEADER, rows, "{}") + "\n",
         "## Physical plausibility (closer to Real is better)\n",

@@ -2,6 +2,7 @@
 per row, every row evaluated with the physics table; a rerun reuses every stage."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -128,3 +129,34 @@ def test_editing_markdown_reports_the_speed_sequence_and_the_paper_rows():
   )
   assert "(right_wrist): 0.5: 0.30000, 1: 0.30000, 2: 0.35000 m/s — rises monotonically: no" in md
   assert "| paper (all) | 2 | 0.124 |" in md and "not ours" in md
+
+
+def test_moclip_student_drops_in(moclip_students, tmp_path):
+  """MoCLIP Sec. 4.3 in BioVAE: the MiniLM-pre-trained UNet is fine-tuned on a MoCLIP student's
+  token states, the row trains from that UNet on the same states and is labelled +MoCLIP; a
+  student of another width is refused by name before any fine-tuning."""
+  from experiments import biovae
+  from motion_jax.stages import text_data
+
+  c = from_dict(biovae.Config, biovae.get_config("tiny"))
+  c = replace(c, rows="module", edit=replace(c.edit, row=""),
+              estimation=replace(c.estimation, clips=0))  # fmt: skip
+  bad = f"moclip:{moclip_students['tiny']}"
+  with pytest.raises(ValueError, match=r"text_encoder .*-wide.*UNet read 384"):
+    biovae.run(replace(c, text_encoder=bad), str(tmp_path))
+  assert (tmp_path / "unet" / "stage.json").exists() and not list(tmp_path.glob("unet_moclip_*"))
+  spec = f"moclip:{moclip_students['minilm']}"
+  out = biovae.run(replace(c, text_encoder=spec), str(tmp_path))
+  label = "biovae module +MoCLIP"
+  assert set(out["results"]) == {"Real", "Shuffled texts", label}
+  assert set(out["plausibility"]["rows"]) == {"Real", label}
+  (tuned,) = tmp_path.glob("unet_moclip_*")
+  log = (tuned / f"{tuned.name}.jsonl").read_text().splitlines()
+  assert json.loads(log[-1])["step"] == c.text_finetune.num_steps
+  # The row's stage trains from the fine-tuned UNet (its fingerprint), next to the MiniLM names.
+  (row,) = tmp_path.glob("biovae_module_moclip_*")
+  assert row.name == "biovae_module" + tuned.name.removeprefix("unet")
+  choice = text_data.text_encoder_choice(spec)
+  fp = json.loads((row / "stage.json").read_text())["fingerprint"]
+  assert fp["unet"]["text_encoder"] == choice.name
+  assert (tmp_path / choice.filename).exists()
