@@ -423,11 +423,15 @@ class Stages(NamedTuple):
   fingerprints: dict[str, dict]
 
 
-def train_stages(config: Config, workdir: pathlib.Path, timings: dict) -> Stages:
-  """The evaluator, the residual VQ-VAE, both transformers and the length estimator on MiniLM
-  features, each a `cached_stage` of ``workdir`` (trained when missing or changed, else loaded);
-  their wall times go to ``timings``. Shared with experiments that start from a trained MoMask
-  (`experiments.unlearning`), so they reuse a momask workdir of the same config."""
+def train_stages(
+  config: Config, workdir: pathlib.Path, timings: dict, length_estimator: bool = True
+) -> Stages:
+  """The evaluator, the residual VQ-VAE, both transformers and (with ``length_estimator``; else
+  its params are None) the length estimator on MiniLM features, each a `cached_stage` of
+  ``workdir`` (trained when missing or changed, else loaded); their wall times go to
+  ``timings``. Shared with experiments that start from a trained MoMask
+  (`experiments.unlearning`, which samples at given lengths), so they reuse a momask workdir of
+  the same config."""
   ev_cfg = replace(config.evaluator, data=config.data)  # the generator's dataset, one source
   t0 = time.perf_counter()
   evaluator = ev_lib.ensure_evaluator(workdir, ev_cfg)
@@ -488,11 +492,13 @@ def train_stages(config: Config, workdir: pathlib.Path, timings: dict) -> Stages
     params = stage.train_length(m, tokens, max_tokens, workdir / "momask_length", seed=config.seed)
     return {"params": params}, {}
 
-  t0 = time.perf_counter()
-  length_params = artifacts.cached_stage(workdir, "momask_length", train_length,
-                                         fps["momask_length"])  # fmt: skip
-  length_params = length_params.arrays["params"]
-  timings["length_train_s"] = time.perf_counter() - t0
+  length_params = None
+  if length_estimator:
+    t0 = time.perf_counter()
+    length_params = artifacts.cached_stage(workdir, "momask_length", train_length,
+                                           fps["momask_length"])  # fmt: skip
+    length_params = length_params.arrays["params"]
+    timings["length_train_s"] = time.perf_counter() - t0
   return Stages(evaluator, data, feats, rvq_model, rvq_vars, base_params, res_params,
                 length_model, length_params, fps)  # fmt: skip
 

@@ -5,10 +5,11 @@ violent motions of a trained MoMask by overwriting the RVQ codes they use most r
 other motions (`motion_jax.unlearning.lcr`), without retraining.
 
 Model: MoMask trained exactly as `experiments.momask` does (``config.momask`` is a momask
-``Config``; its stages ``evaluator``, ``rvq``, ``momask_base``, ``momask_residual``,
-``momask_length`` are the same `cached_stage`\\ s with the same fingerprints, via
-`experiments.momask.train_stages`, so a momask workdir of the same config is reused and a fresh
-one is trained). Data: the procedural text-motion dataset of that config.
+``Config``; its stages ``evaluator``, ``rvq``, ``momask_base``, ``momask_residual`` are the same
+`cached_stage`\\ s with the same fingerprints, via `experiments.momask.train_stages`, so a momask
+workdir of the same config is reused and a fresh one is trained; momask's length estimator is not
+trained, since every sample here has a given length). Data: the procedural text-motion dataset
+of that config.
 
 Forget / retain sets: a clip is in the forget set when one of its actions (the dataset's
 ``kinmo/<motion_id>.json`` ``action`` / ``actions``) is in ``forget_actions``: the procedural
@@ -284,7 +285,7 @@ def run(config: Config, workdir: str) -> dict:
   workdir = pathlib.Path(workdir)
   mc = config.momask
   timings: dict[str, float] = {}
-  t = momask_exp.train_stages(mc, workdir, timings)
+  t = momask_exp.train_stages(mc, workdir, timings, length_estimator=False)  # given lengths
   data, evaluator = t.data, t.evaluator
   max_length = mc.data.max_length
   forget_set = set(config.forget_actions)

@@ -53,15 +53,17 @@ def test_tiny_run_writes_the_table(trained):
   assert f"Chosen l2 = {sel['l2']:g}" in md
   assert "| lcr r=4 |" in md and "| random r=2 |" in md and "| original |" in md
   assert (trained / "unlearning.png").stat().st_size > 0
-  # momask's stages were trained under their own names (a momask workdir would be reused)
-  for name in ("rvq", "momask_base", "momask_residual", "momask_length"):
+  # momask's stages were trained under their own names (a momask workdir would be reused); the
+  # length estimator is not (unlearning samples at given lengths)
+  for name in ("rvq", "momask_base", "momask_residual"):
     assert (trained / name / "stage.json").exists()
+  assert not (trained / "momask_length").exists()
 
 
 def test_edits_and_generation_from_the_trained_workdir(trained):
   config = from_dict(unlearning.Config, unlearning.get_config("tiny"))
   mc = config.momask
-  t = momask_exp.train_stages(mc, trained, {})  # loads (nothing to train)
+  t = momask_exp.train_stages(mc, trained, {}, length_estimator=False)  # loads, trains nothing
   data = t.data
   labels = unlearning.clip_actions(data.root, data.sources["train"])
   idx, valid, x, frame_mask = unlearning.encode_split(t.rvq_model, t.rvq_vars, data, "train",
