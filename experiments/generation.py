@@ -89,8 +89,15 @@ class GenerateConfig:
 def load_trained_stage(workdir: pathlib.Path, name: str, fingerprint, experiment: str) -> dict:
   """The arrays of the workdir's stage ``name`` trained with ``fingerprint``: FileNotFoundError
   telling the user to train ``experiment`` first, ValueError naming the changed keys."""
+  return load_trained_result(workdir, name, fingerprint, experiment).arrays
+
+
+def load_trained_result(
+  workdir: pathlib.Path, name: str, fingerprint, experiment: str
+) -> artifacts.StageResult:
+  """`load_trained_stage`'s whole `artifacts.StageResult` (arrays, info, fingerprint digest)."""
   try:
-    return artifacts.load_matching_stage(workdir, name, fingerprint).arrays
+    return artifacts.load_matching_stage(workdir, name, fingerprint)
   except FileNotFoundError as e:
     raise FileNotFoundError(
       f"{e}. Train first: python launch.py --experiment={experiment}[:PRESET] --workdir={workdir}"
@@ -219,6 +226,7 @@ __all__ = [
   "dropin_features",
   "finetune_stage_config",
   "finetune_stages",
+  "load_trained_result",
   "load_trained_stage",
   "token_frames",
   "with_captions",

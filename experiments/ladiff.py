@@ -20,7 +20,13 @@ both decode exactly f frames. Results (``results.md`` / ``results.json``):
   PCA panel per method (the lecture's t-SNE figure).
 
 Stages (`cached_stage`): ``evaluator``, ``lavae``, ``latent_diffusion``, ``baseline_vae``,
-``baseline_diffusion``; a rerun with the same config only re-evaluates.
+``baseline_diffusion``; a rerun with the same config only re-evaluates. After the tables, the first
+``generate.export_clips`` test captions are generated at their lengths by ``generate_method``
+(``ladiff`` or ``baseline``) and exported with the real clips to ``samples/`` (features, joints,
+BVH, GIF). Generation only: ``--config.generate.texts='a caption|another'`` with
+``--config.generate.lengths=40,120`` (frames, one per caption or one for all; default the median
+training length) samples the workdir's trained ``generate_method`` into ``<workdir>/generated/``
+and trains nothing; a config other than the training run's is refused naming the changed keys.
 
 Presets: default = LADiff's code sizes (K = 5, D = 256, r = 48; VAE and denoiser 9 layers,
 4 heads, ff 1024; DDPM 1000 scaled-linear, DDIM 20, CFG 7.5) on the 10,000-clip 2.0.0 build at
@@ -46,6 +52,12 @@ import ml_collections
 import numpy as np
 
 from experiments import presets
+from experiments.generation import (
+  GenerateConfig,
+  load_trained_result,
+  with_captions,
+  write_generated,
+)
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.io import report
@@ -53,6 +65,7 @@ from motion_jax.metrics import generation as gen_lib
 from motion_jax.models.denoiser_common import TextConditionerConfig
 from motion_jax.models.ladiff import LAVAE, LatentDenoiser, active_subspaces
 from motion_jax.reports import ladiff as ladiff_report
+from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.stages import evaluator as ev_lib
 from motion_jax.stages import ladiff as stage
 from motion_jax.stages import text_data
@@ -61,6 +74,7 @@ from motion_jax.train import artifacts
 
 FEATURES_FILE = ev_lib.FEATURES_FILE
 METHODS = {"LADiff": True, "MLD-style fixed latent": False}  # label -> length_aware
+GENERATE_METHODS = {"ladiff": "LADiff", "baseline": "MLD-style fixed latent"}  # name -> label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +105,15 @@ class Config:
   eval: GenerationEvalConfig = GenerationEvalConfig()
   lengths: LengthEvalConfig = LengthEvalConfig()
   latents: LatentFigureConfig = LatentFigureConfig()
+  generate: GenerateConfig = GenerateConfig()
+  # Which method generation only (``generate.texts``) and the exported samples use.
+  generate_method: str = "ladiff"  # 'ladiff' | 'baseline'
 
   def __post_init__(self):
+    if self.generate_method not in GENERATE_METHODS:
+      raise ValueError(
+        f"generate_method: one of {', '.join(GENERATE_METHODS)}, got {self.generate_method!r}"
+      )
     too_long = [n for n in self.lengths.lengths + self.latents.lengths if n > self.data.max_length]
     if too_long:
       raise ValueError(f"lengths {too_long} exceed data.max_length={self.data.max_length}")
@@ -167,9 +188,16 @@ def _train_method(
   config: Config, workdir: pathlib.Path, data, feats, cap_tokens: int, batchers, length_aware: bool
 ):
   """The VAE and the latent denoiser of one method (cached stages): a `stage.Generator`.
-  ``batchers``: (the VAE's, the latent diffusion's) training batches."""
+  ``batchers``: (the VAE's, the latent diffusion's) training batches; None loads the trained
+  stages and never trains (FileNotFoundError / ValueError as `load_trained_result`)."""
+
+  def cached(name, fn, fp):
+    if batchers is None:
+      return load_trained_result(workdir, name, fp, "ladiff")
+    return artifacts.cached_stage(workdir, name, fn, fp)
+
   vae_cfg, dif_cfg = _stage_configs(config, length_aware)
-  vae_batcher, dif_batcher = batchers
+  vae_batcher, dif_batcher = batchers or (None, None)
   vae_name = "lavae" if length_aware else "baseline_vae"
   dif_name = "latent_diffusion" if length_aware else "baseline_diffusion"
   vae = LAVAE(vae_cfg.model, data.dim)
@@ -182,9 +210,7 @@ def _train_method(
     )
     return {"params": params}, {"length_aware": length_aware}
 
-  vae_res = artifacts.cached_stage(
-    workdir, vae_name, train_vae, {**common, "vae": to_dict(vae_cfg)}
-  )
+  vae_res = cached(vae_name, train_vae, {**common, "vae": to_dict(vae_cfg)})
   vae_params = vae_res.arrays["params"]
 
   def train_diffusion():
@@ -203,7 +229,7 @@ def _train_method(
     return {"params": params, "scale": np.float32(scale)}, {"scale": scale}
 
   fp = {**common, "diffusion": to_dict(dif_cfg), "vae": vae_res.fingerprint}
-  dif = artifacts.cached_stage(workdir, dif_name, train_diffusion, fp).arrays
+  dif = cached(dif_name, train_diffusion, fp).arrays
   return stage.Generator(
     vae,
     vae_params,
@@ -354,9 +380,51 @@ def _length_rows(table: dict) -> list[list]:
   return rows
 
 
+def _sample(generator: stage.Generator, config: Config, texts, lengths, call: int):
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), call)
+  return generator.generate(
+    texts, lengths, key, steps=config.steps, guidance_scale=config.guidance_scale, eta=config.eta
+  )
+
+
+def load_trained(
+  config: Config, workdir: str | pathlib.Path, texts=(), method: str | None = None
+) -> tuple[stage.Generator, prep.TextMotionData]:
+  """The workdir's trained ``method`` (default ``config.generate_method``) as a `stage.Generator`;
+  nothing is trained: FileNotFoundError when the run has not trained it, ValueError naming the
+  changed keys when ``config`` differs from its training run's. ``texts`` missing from the
+  feature cache are encoded (MiniLM) first."""
+  workdir = pathlib.Path(workdir)
+  data = text_data.load(config.data, workdir)
+  feats, captions, _ = text_data.text_features(data, workdir / FEATURES_FILE, kinmo=False)
+  feats = with_captions(workdir / FEATURES_FILE, feats, texts)
+  tokens = prep.token_budget(feats, list(captions) + list(texts))
+  length_aware = METHODS[GENERATE_METHODS[method or config.generate_method]]
+  return _train_method(config, workdir, data, feats, tokens, None, length_aware), data
+
+
+def generate_only(config: Config, workdir: pathlib.Path) -> dict:
+  """Clips for ``config.generate.texts`` from the workdir's trained ``generate_method``, each at
+  its requested length (default: the median training length), into ``<workdir>/<generate.out>``
+  (`GenerateConfig`)."""
+  t0 = time.perf_counter()
+  texts, _ = config.generate.parse(1)
+  generator, data = load_trained(config, workdir, texts)
+  default = int(np.median(data.lengths.get("train") or [config.data.max_length]))
+  texts, lengths = config.generate.parse(min(default, config.data.max_length))
+  too_long = sorted({n for n in lengths if not 1 <= n <= config.data.max_length})
+  if too_long:
+    raise ValueError(f"generate.lengths: {too_long} outside 1..data.max_length "
+                     f"({config.data.max_length})")  # fmt: skip
+  motions = _sample(generator, config, texts, lengths, 0)
+  return write_generated(workdir / config.generate.out, texts, lengths, motions, config, t0)
+
+
 def run(config: Config, workdir: str) -> dict:
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir)
+  if config.generate.texts:
+    return generate_only(config, workdir)
   ev_cfg = replace(config.evaluator, data=config.data)
   timings = {}
   t0 = time.perf_counter()
@@ -399,15 +467,7 @@ def run(config: Config, workdir: str) -> dict:
 
     def generate(texts, lengths, gen=gen, calls=calls):
       calls[0] += 1
-      key = jax.random.fold_in(jax.random.PRNGKey(config.seed), calls[0])
-      return gen.generate(
-        texts,
-        lengths,
-        key,
-        steps=config.steps,
-        guidance_scale=config.guidance_scale,
-        eta=config.eta,
-      )
+      return _sample(gen, config, texts, lengths, calls[0])
 
     results[label] = gen_lib.evaluate_generator(evaluator, generate, pairs, pass_lengths=True, **kw)
   timings["generation_table_s"] = time.perf_counter() - t0
@@ -419,6 +479,17 @@ def run(config: Config, workdir: str) -> dict:
   t0 = time.perf_counter()
   figure, figure_info = _latent_figure(config, workdir, data, generators, key)
   timings["latent_figure_s"] = time.perf_counter() - t0
+  n_export = min(config.generate.export_clips, len(pairs))
+  if n_export > 0:  # the first test captions at their lengths, generated and real
+    texts = [pairs.captions[i][0] for i in range(n_export)]
+    clip_lengths = [min(len(pairs.motions[i]), config.data.max_length) for i in range(n_export)]
+    gen = generators[GENERATE_METHODS[config.generate_method]]
+    samples = workdir / "samples"
+    text_motion_report.export_clips(
+      samples, texts, _sample(gen, config, texts, clip_lengths, 10**6)
+    )
+    real = [pairs.motions[i][:n] for i, n in enumerate(clip_lengths)]
+    text_motion_report.export_clips(samples / "real", texts, real)
   timings["total_s"] = time.perf_counter() - t_start
   out = {
     "kind": "generator",

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from tests.conftest import run_python
 
 
@@ -37,3 +39,23 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
   assert len(logs) == 5  # the evaluator and the four stages
   run_python(args, timeout=600)
   assert {p: p.read_text() for p in tmp_path.glob("*/*.jsonl")} == logs
+  # The first test captions were exported (LADiff's clips and the real ones).
+  entries = json.loads((tmp_path / "samples" / "captions.json").read_text())
+  assert len(entries) == 4 and (tmp_path / "samples" / "real" / "clip_000.bvh").exists()
+  for e in entries:
+    assert np.load(tmp_path / "samples" / f"{e['clip']}.npy").shape == (e["frames"], 263)
+  # Generation only: new captions at requested lengths from the trained LADiff, nothing trained.
+  gen_args = args + ["--config.generate.texts=a person waves|a figure jumps forward",
+                     "--config.generate.lengths=40,24", "--config.generate.out=gen"]  # fmt: skip
+  run_python(gen_args, timeout=600)
+  out = json.loads((tmp_path / "gen" / "generation.json").read_text())
+  assert out["texts"] == ["a person waves", "a figure jumps forward"] and out["lengths"] == [40, 24]
+  made = json.loads((tmp_path / "gen" / "captions.json").read_text())
+  assert [np.load(tmp_path / "gen" / f"{e['clip']}.npy").shape for e in made] == [
+    (40, 263),
+    (24, 263),
+  ]
+  assert {p: p.read_text() for p in logs} == logs  # no stage trained again
+  # A config that differs from the training run's is refused, naming the changed key.
+  bad = run_python(gen_args + ["--config.vae.model.latent_dim=8"], timeout=600, check=False)
+  assert bad.returncode != 0 and "latent_dim" in bad.stderr
