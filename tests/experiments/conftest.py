@@ -1,6 +1,8 @@
 """Fixtures shared by the experiment tests: tiny MoCLIP students for the generators' drop-in text
 encoder (moclip.txt Sec. 4.3)."""
 
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import run_python
@@ -26,3 +28,13 @@ def moclip_students(tmp_path_factory) -> dict:
     run_python(args, timeout=900)
     out[kind] = workdir
   return out
+
+
+def assert_other_width_refused(run, config, students: dict, workdir, reader: str, stage: str):
+  """``run(config with the tiny student, workdir)`` stops with a ValueError naming
+  ``text_encoder`` and the 384 wide ``reader``, after training the MiniLM stage ``stage`` and
+  before any ``<stage>_moclip_*`` fine-tuning."""
+  with pytest.raises(ValueError, match=rf"text_encoder .*-wide.*{reader} read 384"):
+    run(replace(config, text_encoder=f"moclip:{students['tiny']}"), str(workdir))
+  assert (workdir / stage / "stage.json").exists()
+  assert not list(workdir.glob(f"{stage}_moclip_*"))
