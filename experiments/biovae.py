@@ -70,7 +70,6 @@ from experiments.generation import (
 from motion_jax.config import config_dict, to_dict
 from motion_jax.data.squat.source import SquatDataConfig
 from motion_jax.data.text_motion import corruption
-from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.data.text_motion import preparation as prep
 from motion_jax.diffusion import refine
 from motion_jax.io import report
@@ -333,7 +332,7 @@ def run(config: Config, workdir: str) -> dict:
     return diff_stage.Generator(
       model, trained[row], m, feats, data.mean, data.std, max_frames=config.data.max_length,
       caption_tokens=cap_tokens, chunk=e.chunk, features_path=features_path, encoder=encoder,
-      encoder_name=choice.name if encoder is not None else tf_lib.MINILM,
+      encoder_name=choice.name,
     )  # fmt: skip
 
   for row in rows:
