@@ -19,7 +19,9 @@ Stages, each cached (`artifacts.cached_stage`; a rerun with the same config only
    - ``module_loss``: UNet + module, L_diffusion + L_accel + L_phys (eq. 9);
    - ``all``: pre-trained muscle mapping and eq. 9.
    L_accel and L_phys are in m/frame² by default (``bio.loss.accel_unit``; see
-   `losses.biovae` for why not m/s²).
+   `losses.biovae` for why not m/s²). The rows with the BioVAE loss also train edit-aware
+   (``bio.edit_train``, `stages.biovae.EditTrainConfig`: some examples' Ẍ scaled before the
+   decoder and the corrected motion asked for the scaled Ẍ_gt); the rows without it do not.
 
 After the rows, the **acceleration editing** of Tab. VI (``edit``): the ``edit.row`` model
 (default: the last module row) samples with Ẍ scaled by each factor, for all joints and for one
@@ -37,14 +39,16 @@ fine-tunes the MiniLM-pre-trained UNet on the MoCLIP student's token states (``t
 stage ``unet_moclip_<digest>``, the same name and fingerprint as t2m_diffusion's drop-in, so one
 workdir shares it), then trains every row from that UNet on the student's states (stages
 ``biovae_<row>_moclip_<digest>``, next to the MiniLM rows in the same workdir) and labels the rows
-``biovae <row> +MoCLIP``. The student must be 384-wide (a MoCLIP run with
+``biovae <row> +MoCLIP``
+(``+MoCLIP@<run>`` for a run other than the default).
+The student must be 384-wide (a MoCLIP run with
 ``model.text_encoder=minilm``), else the run stops naming ``text_encoder`` before any fine-tuning.
 The evaluator keeps MiniLM, so the rows compare with the MiniLM run's.
 
 Presets:
 - default: the paper's sizes (50k pre-training and 10k fine-tuning steps of 64).
-- ``quick``: the t2m_diffusion quick preset's data, UNet and evaluator, plus 300 fine-tuning
-  steps per row (CPU).
+- ``quick``: the t2m_diffusion quick preset's data, UNet and evaluator, plus 200 fine-tuning
+  steps per row and one repeat per editing setting (CPU; <= 30 min).
 - ``tiny``: a few steps (tests).
 """
 
@@ -139,7 +143,7 @@ class Config:
   edit: EditConfig = EditConfig()
   estimation: EstimationConfig = EstimationConfig()
   # The UNet's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
-  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; label +MoCLIP[@run]).
   text_encoder: str = "minilm"
   text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
@@ -184,12 +188,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       b,
       module=BioVAEConfig(latent=64, hidden=128, muscle_dim=32, decoder_hidden=128),
       optim=replace(b.optim, learning_rate=1e-3),
-      loop=replace(b.loop, num_steps=300, log_every=50, checkpoint_every=0, ema_decay=0.99),
+      loop=replace(b.loop, num_steps=200, log_every=50, checkpoint_every=0, ema_decay=0.99),
     )
     c = replace(c, data=presets.generator_data(c.data, preset))
     mus = c.muscle  # ~1 min on the CPU (held-out mean R² ~0.5-0.6 at this size, 2026-11-30)
     c = replace(c, muscle=replace(mus, batch_size=32, loop=replace(mus.loop, num_steps=1000)))
-    c = replace(c, estimation=replace(c.estimation, clips=64))
+    c = replace(c, estimation=replace(c.estimation, clips=64), edit=replace(c.edit, num_repeats=1))
     # t2m_diffusion's quick drop-in values, so its fine-tuned UNet stage is shared.
     c = replace(c, text_finetune=TextFinetuneConfig(num_steps=300, learning_rate=1e-4))
   elif preset == "tiny":
@@ -217,8 +221,10 @@ def _unet_fingerprint(config: Config, feats) -> dict:
 
 
 def _row_bio(config: Config, row: str) -> bio_stage.BioVAEStageConfig:
-  if not SWITCHES[row][2]:  # BioVAE loss off: the module trained by the diffusion loss only
-    return replace(config.bio, loss=replace(config.bio.loss, accel=0.0, phys=0.0))
+  if not SWITCHES[row][2]:  # BioVAE loss off: the module trained by the diffusion loss only (its
+    # edit-aware term is a physics loss too, so it goes with the switch)
+    loss = replace(config.bio.loss, accel=0.0, phys=0.0)
+    return replace(config.bio, loss=loss, edit_train=replace(config.bio.edit_train, prob=0.0))
   return config.bio
 
 
@@ -269,7 +275,7 @@ def run(config: Config, workdir: str) -> dict:
       return {"params": tuned}, {"denoiser": "unet", "from": "unet"}
 
     unet_params = artifacts.cached_stage(workdir, name, tune, tuned_fp).arrays["params"]
-    unet_fp, tag, suffix = tuned_fp, name.removeprefix("unet"), " +MoCLIP"
+    unet_fp, tag, suffix = tuned_fp, name.removeprefix("unet"), choice.label
     features_path = workdir / choice.filename
     timings["text_finetune_s"] = time.perf_counter() - t0
 

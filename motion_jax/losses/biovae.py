@@ -63,17 +63,43 @@ def masked_accel_mse(pred: Array, target: Array, mask: Array) -> Array:
 
 
 def physics_losses(
-  joints: Array, joints_hat: Array, module_accel: Array, mask: Array, fps: float
+  joints: Array,
+  joints_hat: Array,
+  module_accel: Array,
+  mask: Array,
+  fps: float,
+  accel_scale: Array | None = None,
+  accel_mask: Array | None = None,
 ) -> dict[str, Array]:
   """``{"accel": L_accel, "phys": L_phys}`` for ground-truth joints, the joints of the corrected
-  x̂₀ and the module's accelerations (all ``[B, T, J, 3]``), valid frames ``mask [B, T]``."""
+  x̂₀ and the module's accelerations (all ``[B, T, J, 3]``), valid frames ``mask [B, T]``.
+
+  ``accel_scale`` [B, J] (edit-aware training, `stages.biovae`): the module's Ẍ was scaled by it,
+  so L_phys compares it with the equally scaled Ẍ_gt. ``accel_mask`` [B, T] (default ``mask``):
+  the frames L_accel covers (edit-aware training leaves the edited examples out of it)."""
   target, k = finite_acceleration(joints, fps)
   valid = acceleration_mask(mask)
   generated, _ = finite_acceleration(joints_hat, fps)
+  scaled = target if accel_scale is None else target * accel_scale[:, None, :, None]
   return {
-    "accel": masked_accel_mse(generated, target, valid),
-    "phys": masked_accel_mse(module_accel[:, k:], target, valid),
+    "accel": masked_accel_mse(
+      generated, target, valid if accel_mask is None else acceleration_mask(accel_mask)
+    ),
+    "phys": masked_accel_mse(module_accel[:, k:], scaled, valid),
   }
+
+
+def edit_accel_loss(joints: Array, joints_hat: Array, accel_scale: Array, mask: Array) -> Array:
+  """Edit-aware training's term (ours; the paper does not say how editing is learned): the
+  corrected motion's Ẍ against the ground truth's Ẍ scaled per joint by ``accel_scale`` [B, J],
+  relative to Ẍ_gt's mean square so that it is unit-free (the unit's rate cancels):
+  Σ (Ẍ(x̂₀) − s Ẍ_gt)² / Σ Ẍ_gt², over the valid frames ``mask`` [B, T] of the edited examples."""
+  target, _ = finite_acceleration(joints, 1.0)
+  generated, _ = finite_acceleration(joints_hat, 1.0)
+  valid = acceleration_mask(mask)
+  m = valid.astype(target.dtype)[..., None, None]
+  err = (((generated - target * accel_scale[:, None, :, None]) ** 2) * m).sum()
+  return err / jnp.maximum((target**2 * m).sum(), 1e-12)
 
 
 def biovae_loss(
@@ -110,6 +136,7 @@ __all__ = [
   "BioVAELossWeights",
   "acceleration_mask",
   "biovae_loss",
+  "edit_accel_loss",
   "finite_acceleration",
   "masked_accel_mse",
   "muscle_pretrain_loss",

@@ -27,8 +27,9 @@ UNet's generation"). It is a GRU over time whose input at frame t is Ẍ_t, the 
 at t and its own residual at t-1. Its output layer starts at zero, so an untrained module leaves
 the UNet's prediction unchanged and fine-tuning starts from the pre-trained UNet exactly.
 
-**Acceleration editing** (Tab. VI): ``accel_scale`` (a scalar, or one factor per joint)
-multiplies Ẍ before the decoder.
+**Acceleration editing** (Tab. VI): ``accel_scale`` (a scalar, one factor per joint [J], or one
+per example and joint [B, J]) multiplies Ẍ before the decoder. How the decoder learns to act on an
+edited Ẍ is `stages.biovae`'s edit-aware training (the paper does not say).
 
 Choices the paper leaves open, all fields of `BioVAEConfig`:
 
@@ -39,7 +40,9 @@ Choices the paper leaves open, all fields of `BioVAEConfig`:
   velocity for E and C, which need the floor and gravity;
 - the inertia parameterisation and ε;
 - the muscle cross-attention width and heads;
-- the GRU width;
+- the GRU width, and what it reads of Ẍ (``decoder_input``): Ẍ itself (the default) or
+  Ẍ − Ẍ(x̂₀), the module's acceleration minus that of the UNet's prediction, times
+  ``decoder_accel_gain``. In the quick run the discrepancy made the motion rougher (docs/biovae.md);
 - the sign of C. It is ``c_sign = +1`` as printed in eq. 3. The textbook Lagrangian M Ẍ = F − C
   is ``c_sign = -1``. Because C is learned, the sign only fixes the convention.
 
@@ -66,6 +69,7 @@ from motion_jax.representations import humanml3d
 
 Array = jax.Array
 INERTIA = ("per_joint", "low_rank")
+DECODER_INPUTS = ("discrepancy", "accel")
 MUSCLES = ("quadriceps_r", "quadriceps_l", "hamstrings_r", "hamstrings_l", "gluteus_r",
            "gluteus_l", "biceps_l", "biceps_r")  # fmt: skip  # MIA's channel order (FACTS.md)
 
@@ -84,6 +88,12 @@ class BioVAEConfig:
   decoder_hidden: int = 256  # GRU width of the autoregressive residual decoder
   fps: float = 20.0
   c_sign: float = 1.0  # eq. 3 as printed: Ẍ = M⁻¹(E + C + RA); -1: the textbook M Ẍ = F − C
+  # What the residual decoder reads of Ẍ: 'discrepancy' = Ẍ − Ẍ(x̂₀), the module's acceleration
+  # minus the one the UNet's prediction has; 'accel' = Ẍ alone.
+  decoder_input: str = "accel"
+  # Ẍ's difference rate: 1 = m/frame² (`losses.biovae` accel_unit 'frame'), fps = m/s² ('second').
+  accel_rate: float = 1.0
+  decoder_accel_gain: float = 1.0  # multiplies the decoder's Ẍ input
 
   def __post_init__(self):
     if self.inertia not in INERTIA:
@@ -92,6 +102,8 @@ class BioVAEConfig:
       raise ValueError(
         f"muscle_dim {self.muscle_dim} is not divisible by muscle_heads {self.muscle_heads}"
       )
+    if self.decoder_input not in DECODER_INPUTS:
+      raise ValueError(f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}")
     if self.inertia_eps <= 0:
       raise ValueError(f"inertia_eps must be > 0 (M⁻¹ positive definite), got {self.inertia_eps}")
 
@@ -109,6 +121,13 @@ def finite_velocity(x: Array, fps: float) -> Array:
   """Backward difference over time (axis 1), zero at the first frame: Ẋ_t = (X_t − X_{t−1}) fps."""
   v = (x[:, 1:] - x[:, :-1]) * fps
   return jnp.concatenate([jnp.zeros_like(x[:, :1]), v], axis=1)
+
+
+def kinematic_acceleration(x: Array, rate: float) -> Array:
+  """Backward second difference over time (axis 1), zero at the first two frames:
+  Ẍ_t = (X_t − 2 X_{t−1} + X_{t−2}) rate² (the form of `losses.biovae.finite_acceleration`)."""
+  a = (x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]) * rate**2
+  return jnp.concatenate([jnp.zeros_like(x[:, :2]), a], axis=1)
 
 
 class CausalEncoder(nn.Module):
@@ -198,9 +217,16 @@ class BioVAE(nn.Module):
     out = BioVAEOutput(None, None, u, force, factor, diag)
     accel = inverse_inertia_apply(out, force, c)  # eq. 3 / eq. 5
     scale = jnp.asarray(accel_scale, accel.dtype)
-    accel = accel * (scale[:, None] if scale.ndim == 1 else scale)  # Tab. VI editing
+    if scale.ndim == 1:  # one factor per joint [J]
+      scale = scale[:, None]
+    elif scale.ndim == 2:  # per example and joint [B, J] (edit-aware training)
+      scale = scale[:, None, :, None]
+    accel = accel * scale  # Tab. VI editing
+    heard = accel  # what the decoder reads of Ẍ (decoder_input)
+    if c.decoder_input == "discrepancy":
+      heard = accel - kinematic_acceleration(joints, c.accel_rate)
     residual = ResidualDecoder(c.decoder_hidden, self.features, name="decoder")(
-      accel.reshape(b, t, j * 3), x0_pred
+      c.decoder_accel_gain * heard.reshape(b, t, j * 3), x0_pred
     )
     return out._replace(accel=accel, residual=residual)
 
@@ -302,7 +328,9 @@ __all__ = [
   "BioVAEConfig",
   "BioVAEDenoiser",
   "BioVAEOutput",
+  "DECODER_INPUTS",
   "finite_velocity",
+  "kinematic_acceleration",
   "inverse_inertia_apply",
   "inverse_inertia_matrix",
 ]

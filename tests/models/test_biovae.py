@@ -102,6 +102,30 @@ def test_acceleration_editing_scales_all_joints_or_one():
   assert not np.allclose(edited.residual, base.residual)  # the decoder sees the edit
 
 
+def test_kinematic_acceleration_is_the_backward_second_difference():
+  t = jnp.arange(T, dtype=jnp.float32)
+  x = jnp.broadcast_to((0.5 * 0.3 * t**2)[None, :, None, None], (1, T, 2, 3))  # Ẍ = 0.3 / frame²
+  a = biovae.kinematic_acceleration(x, 1.0)
+  np.testing.assert_array_equal(a[:, :2], 0.0)  # no three frames yet
+  np.testing.assert_allclose(a[:, 2:], 0.3, rtol=1e-5)
+  np.testing.assert_allclose(biovae.kinematic_acceleration(x, 20.0)[:, 2:], 0.3 * 400, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", biovae.DECODER_INPUTS)
+def test_the_decoder_reads_the_configured_acceleration_signal(mode):
+  cfg = dataclasses.replace(SMALL, decoder_input=mode, decoder_accel_gain=7.0)
+  model, params = _init(cfg)
+  params = _perturb(params, 0.3, 14)
+  joints, x0 = _inputs(15)
+  out = model.apply(params, joints, x0)
+  heard = out.accel
+  if mode == "discrepancy":  # the module's Ẍ minus that of the joints it was given
+    heard = out.accel - biovae.kinematic_acceleration(joints, cfg.accel_rate)
+  decoder = biovae.ResidualDecoder(cfg.decoder_hidden, D)
+  expect = decoder.apply({"params": params["params"]["decoder"]}, 7.0 * heard.reshape(B, T, -1), x0)
+  np.testing.assert_allclose(out.residual, expect, rtol=1e-5, atol=1e-6)
+
+
 def test_the_sign_of_c_follows_the_config():
   plus = dataclasses.replace(SMALL, c_sign=1.0)
   minus = dataclasses.replace(SMALL, c_sign=-1.0)
@@ -119,3 +143,5 @@ def test_bad_settings_are_refused():
     biovae.BioVAEConfig(inertia="full")
   with pytest.raises(ValueError, match="positive definite"):
     biovae.BioVAEConfig(inertia_eps=0.0)
+  with pytest.raises(ValueError, match="decoder_input must be one of"):
+    biovae.BioVAEConfig(decoder_input="force")

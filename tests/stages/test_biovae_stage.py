@@ -104,6 +104,7 @@ def test_fine_tuning_starts_from_the_unet_and_lowers_the_physics_loss(models, tm
     BIO,
     optim=dataclasses.replace(BIO.optim, learning_rate=1e-2),
     loss=bio_losses.BioVAELossWeights(),
+    edit_train=stage.EditTrainConfig(prob=0.0),  # eq. 9 alone
     loop=dataclasses.replace(BIO.loop, num_steps=30, log_every=10),
   )
   out = stage.train(DIFF, cfg, lambda step: _batch(2), model, unet_params, tmp_path, seed=0)
@@ -126,6 +127,11 @@ def test_accel_unit_chooses_the_difference_rate():
   assert bio_losses.BioVAELossWeights(accel_unit="second").difference_rate(20.0) == 20.0
   with pytest.raises(ValueError, match="accel_unit"):
     bio_losses.BioVAELossWeights(accel_unit="minute")
+  # The module's Ẍ (and the decoder's discrepancy) must be in the loss's unit.
+  second = bio_losses.BioVAELossWeights(accel_unit="second")
+  stage.BioVAEStageConfig(module=BioVAEConfig(accel_rate=20.0), loss=second)
+  with pytest.raises(ValueError, match="accel_rate"):
+    stage.BioVAEStageConfig(loss=second)
 
 
 def test_an_edit_variable_scales_the_acceleration_like_the_attribute(models):
@@ -142,3 +148,58 @@ def test_an_edit_variable_scales_the_acceleration_like_the_attribute(models):
   np.testing.assert_allclose(edited, built.apply({"params": params}, *args), rtol=1e-6, atol=1e-6)
   plain = model.apply({"params": params}, *args)
   assert np.abs(np.asarray(edited) - np.asarray(plain)).max() > 1e-6
+
+
+def test_edit_scales_draw_the_configured_factors():
+  cfg = stage.EditTrainConfig(prob=0.5, low=0.5, high=2.0, one_joint=0.5)
+  scale, edited = stage.edit_scales(jax.random.PRNGKey(0), 4000, 22, cfg)
+  scale, edited = np.asarray(scale), np.asarray(edited)
+  assert abs(edited.mean() - 0.5) < 0.05
+  np.testing.assert_array_equal(scale[~edited], 1.0)  # untouched examples
+  hit = scale[edited] != 1.0
+  assert np.all((scale[edited] >= 0.5) & (scale[edited] <= 2.0))
+  counts = hit.sum(1)  # one joint or all of them (a factor of exactly 1 has probability 0)
+  assert set(np.unique(counts)) == {1, 22}
+  assert abs((counts == 1).mean() - 0.5) < 0.05
+  log_s = np.log(scale[edited][hit])  # log-uniform: mean of log s is the mid-point
+  assert abs(log_s.mean() - 0.5 * (np.log(0.5) + np.log(2.0))) < 0.05
+  off = stage.edit_scales(jax.random.PRNGKey(1), 64, 22, stage.EditTrainConfig(prob=0.0))
+  np.testing.assert_array_equal(off[0], 1.0)
+  with pytest.raises(ValueError, match="low <= high"):
+    stage.EditTrainConfig(low=2.0, high=1.0)
+
+
+def test_edit_loss_is_the_relative_error_to_the_scaled_acceleration():
+  """Joints on parabolas with Ẍ = a per joint: a motion with s Ẍ scores 0, the unedited one
+  (1 − s)² relative to Ẍ_gt² on the scaled joint."""
+  t = np.arange(T, dtype=np.float32)[None, :, None, None]
+  a = np.linspace(0.01, 0.02, 22, dtype=np.float32)[None, None, :, None] * np.ones(3)
+  joints = jnp.asarray(0.5 * a * t**2)
+  scale = np.ones((1, 22), np.float32)
+  scale[0, 3] = 2.0  # one joint doubled
+  mask = jnp.ones((1, T), bool)
+  edited = jnp.asarray(0.5 * a * scale[:, None, :, None] * t**2)
+  assert float(bio_losses.edit_accel_loss(joints, edited, jnp.asarray(scale), mask)) < 1e-8
+  got = float(bio_losses.edit_accel_loss(joints, joints, jnp.asarray(scale), mask))
+  expect = (a[0, 0, 3, 0] ** 2) / float((a**2).mean() * 22)  # (1 - 2)² a_3² / Σ a²
+  np.testing.assert_allclose(got, expect, rtol=1e-4)
+
+
+def test_edit_aware_training_keeps_edited_examples_out_of_the_diffusion_loss(models):
+  """With every example edited the diffusion and L_accel terms have nothing to average (0) and the
+  edit term is there; with none the loss is eq. 9's."""
+  _, _, model, params = models
+  batch = jax.tree.map(jnp.asarray, _batch(3))
+  rngs = dict(zip(("dropout", "noise", "sample"), jax.random.split(jax.random.PRNGKey(4), 3)))
+  sched = diff_stage.make_schedule(DIFF)
+
+  def terms(prob):
+    cfg = dataclasses.replace(BIO, edit_train=stage.EditTrainConfig(prob=prob))
+    return {k: float(v) for k, v in stage.make_loss_fn(model, sched, DIFF, cfg)(
+      params, {}, batch, rngs)[1][0].items()}  # fmt: skip
+
+  every, none, eq9 = terms(1.0), terms(1e-9), terms(0.0)
+  assert every["simple"] == 0.0 and every["accel"] == 0.0 and every["edit_accel"] > 0
+  assert none["edit_accel"] == 0.0
+  for k in ("simple", "accel", "phys"):
+    np.testing.assert_allclose(none[k], eq9[k], rtol=1e-6)
