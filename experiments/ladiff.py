@@ -412,9 +412,9 @@ def generate_only(config: Config, workdir: pathlib.Path) -> dict:
   generator, data = load_trained(config, workdir, texts)
   default = int(np.median(data.lengths.get("train") or [config.data.max_length]))
   texts, lengths = config.generate.parse(min(default, config.data.max_length))
-  too_long = sorted({n for n in lengths if not 1 <= n <= config.data.max_length})
-  if too_long:
-    raise ValueError(f"generate.lengths: {too_long} outside 1..data.max_length "
+  bad = sorted({n for n in lengths if not 1 <= n <= config.data.max_length})
+  if bad:
+    raise ValueError(f"generate.lengths: {bad} outside 1..data.max_length "
                      f"({config.data.max_length})")  # fmt: skip
   motions = _sample(generator, config, texts, lengths, 0)
   return write_generated(workdir / config.generate.out, texts, lengths, motions, config, t0)

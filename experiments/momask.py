@@ -41,7 +41,9 @@ MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moc
 stages above (or reuses them from the same workdir), then fine-tunes the two transformers and the
 length estimator from those weights on the MoCLIP student's sentence embeddings
 (``text_finetune``; stages ``<part>_moclip_<digest>``) and evaluates the fine-tuned model, labelled
-``momask +MoCLIP``. The evaluator keeps MiniLM, so its rows compare with the MiniLM run's.
+``momask +MoCLIP``
+(``+MoCLIP@<run>`` for a run other than the default).
+The evaluator keeps MiniLM, so its rows compare with the MiniLM run's.
 
 Presets: default = MoMask's sizes (6 x 512 x 512 RVQ, transformers 384 / 8 layers / 6 heads);
 ``quick`` = small models on the single-action procedural dataset (generator 1.0.0, whose captions
@@ -117,7 +119,7 @@ class Config:
   eval: EvalConfig = EvalConfig()
   generate: GenerateConfig = GenerateConfig()
   # The generator's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
-  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; label +MoCLIP[@run]).
   text_encoder: str = "minilm"
   text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
@@ -556,7 +558,7 @@ def run(config: Config, workdir: str) -> dict:
       tuned[part] = artifacts.cached_stage(workdir, name, finetune, fp).arrays["params"]
     base_params, res_params = tuned["momask_base"], tuned["momask_residual"]
     length_params = tuned["momask_length"]
-    suffix = " +MoCLIP"
+    suffix = choice.label
     timings["text_finetune_s"] = time.perf_counter() - t0
   length_eval = length_accuracy(length_model, length_params, data, feats, config)
 

@@ -20,7 +20,9 @@ MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moc
 denoiser above (or reuses it from the same workdir), then fine-tunes it from its weights on the
 MoCLIP student's token states (the denoiser's text condition; ``text_finetune``,
 `experiments.generation`; stage ``<denoiser>_moclip_<digest>``) and evaluates the fine-tuned
-model, labelled ``<denoiser> +MoCLIP``. The student's states must be as wide as MiniLM's (384: a
+model, labelled ``<denoiser> +MoCLIP``
+(``+MoCLIP@<run>`` for a run other than the default).
+The student's states must be as wide as MiniLM's (384: a
 MoCLIP run with ``model.text_encoder=minilm``), else the run stops naming ``text_encoder``. The
 evaluator keeps MiniLM, so its rows compare with the MiniLM run's. Generation only reads the
 fine-tuned denoiser.
@@ -92,7 +94,7 @@ class Config:
   eval: EvalConfig = EvalConfig()
   generate: GenerateConfig = GenerateConfig()
   # The denoiser's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
-  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; label +MoCLIP[@run]).
   text_encoder: str = "minilm"
   text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
@@ -272,7 +274,7 @@ def run(config: Config, workdir: str) -> dict:
       return {"params": tuned}, {"denoiser": config.denoiser, "from": config.denoiser}
 
     params = artifacts.cached_stage(workdir, name, finetune, tuned_fp).arrays["params"]
-    suffix = " +MoCLIP"
+    suffix = choice.label
     timings["text_finetune_s"] = time.perf_counter() - t0
   generator = _generator(config, workdir, model, params, data, feats, cap_tokens, choice)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)

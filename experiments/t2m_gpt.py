@@ -32,7 +32,9 @@ MoCLIP's drop-in text encoder (moclip.txt Sec. 4.3): ``--config.text_encoder=moc
 stages above (or reuses them from the same workdir), then fine-tunes the GPT from its weights on
 the MoCLIP student's sentence embeddings (``text_finetune``, `experiments.generation`; stage
 ``t2m_gpt_moclip_<digest>``; the VQ-VAE is kept) and evaluates the fine-tuned model, labelled
-``t2m_gpt +MoCLIP``. The student's embeddings must be as wide as MiniLM's (384: a MoCLIP run with
+``t2m_gpt +MoCLIP``
+(``+MoCLIP@<run>`` for a run other than the default).
+The student's embeddings must be as wide as MiniLM's (384: a MoCLIP run with
 ``model.text_encoder=minilm``), else the run stops naming ``text_encoder``. The evaluator keeps
 MiniLM, so its rows compare with the MiniLM run's. Generation only reads the fine-tuned GPT.
 
@@ -94,7 +96,7 @@ class Config:
   eval: ev_lib.GenerationEvalConfig = ev_lib.GenerationEvalConfig()
   generate: GenerateConfig = GenerateConfig()
   # The GPT's text encoder (`stages.text_data.text_encoder_choice`): 'minilm' or
-  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; rows labelled +MoCLIP).
+  # 'moclip:<moclip workdir>[@<run>]' (then ``text_finetune`` applies; label +MoCLIP[@run]).
   text_encoder: str = "minilm"
   text_finetune: TextFinetuneConfig = TextFinetuneConfig()
 
@@ -298,7 +300,7 @@ def run(config: Config, workdir: str) -> dict:
       return {"params": tuned}, {"from": "t2m_gpt"}
 
     params = artifacts.cached_stage(workdir, name, finetune, fp).arrays["params"]
-    suffix = " +MoCLIP"
+    suffix = choice.label
     timings["text_finetune_s"] = time.perf_counter() - t0
   generator = _generator(config, data, feats, vq_vars, params, evaluator.min_frames)
   pairs = ev_lib.eval_pairs(workdir, ev_cfg, split=config.eval.split)

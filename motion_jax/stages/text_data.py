@@ -78,10 +78,19 @@ class TextEncoderChoice:
   name: str
   filename: str
   load: Callable | None = None
+  run: str = ""  # the MoCLIP run ('' for MiniLM)
 
   @property
   def is_default(self) -> bool:
     return self.load is None
+
+  @property
+  def label(self) -> str:
+    """The suffix of a generator's row label: '' (MiniLM), ' +MoCLIP' (the default run) or
+    ' +MoCLIP@<run>' (another run, so that rows from several runs stay apart in one table)."""
+    if self.is_default:
+      return ""
+    return " +MoCLIP" if self.run == DEFAULT_MOCLIP_RUN else f" +MoCLIP@{self.run}"
 
   def encoder(self) -> tf_lib.EncoderFn:
     from motion_jax.models import text_encoder as te
@@ -110,7 +119,7 @@ def text_encoder_choice(spec: str) -> TextEncoderChoice:
   def load():
     return moclip_stage.load_student(folder, run)
 
-  return TextEncoderChoice(spec, name, f"text_features_moclip_{digest}.npz", load)
+  return TextEncoderChoice(spec, name, f"text_features_moclip_{digest}.npz", load, run)
 
 
 __all__ = [

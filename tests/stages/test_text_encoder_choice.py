@@ -32,3 +32,7 @@ def test_moclip_cache_is_named_by_the_run(tmp_path):
   b = text_data.text_encoder_choice(f"moclip:{tmp_path}@lambda_0")
   assert not a.is_default and a.name.endswith("@lambda_0.4#" + a.filename[21:33])
   assert a.filename != b.filename and a.filename.startswith("text_features_moclip_")
+  # Row labels: the default run is plain +MoCLIP, another run carries its name (rows of several
+  # runs in one table stay apart); MiniLM adds nothing.
+  assert a.label == " +MoCLIP" and b.label == " +MoCLIP@lambda_0"
+  assert text_data.text_encoder_choice("minilm").label == ""
