@@ -43,6 +43,7 @@ Choices the paper leaves open, all fields of `BioVAEConfig`:
 - the GRU width, and what it reads of Ẍ (``decoder_input``): Ẍ itself (the default) or
   Ẍ − Ẍ(x̂₀), the module's acceleration minus that of the UNet's prediction, times
   ``decoder_accel_gain``. In the quick run the discrepancy made the motion rougher (docs/biovae.md);
+  the default stays Ẍ;
 - the sign of C. It is ``c_sign = +1`` as printed in eq. 3. The textbook Lagrangian M Ẍ = F − C
   is ``c_sign = -1``. Because C is learned, the sign only fixes the convention.
 
