@@ -6,7 +6,8 @@
 * `bige_guidance`: BIGE's guidance terms (eqs. 2-4, Table 1).
 * `tmr`: TMR's objective (eqs. 1-3) -> `tmr_loss`, and its InfoNCE alone -> `contrastive_loss`.
 * `kinmo`: KinMo's hierarchical alignment (sec. 3.3: per-level TMR terms + eq. 7) -> `kinmo_loss`,
-  and eq. 7's InfoNCE alone -> `kinmo_nce_loss`.
+  and eq. 7's InfoNCE alone -> `kinmo_nce_loss`; trajectory control's spatial-guidance objective
+  (OmniControl, used by KinMo Sec. 3.4) -> `trajectory_loss`.
 * `momask`: MoMask's residual-VQ loss (eq. 2) and token cross-entropies (eqs. 4, 6).
 * `diffusion`: the length-masked denoising loss and MDM's geometric terms -> `diffusion_loss`.
 * `biovae`: BioVAE's L_accel and L_phys (eqs. 8-9) -> `physics_losses`, `biovae_loss`.
@@ -25,7 +26,7 @@ from motion_jax.losses.diffusion import (
   geometric_losses,
   masked_mse,
 )
-from motion_jax.losses.kinmo import kinmo_loss, kinmo_nce_loss
+from motion_jax.losses.kinmo import kinmo_loss, kinmo_nce_loss, trajectory_loss
 from motion_jax.losses.ladiff import LAVAELossConfig, latent_diffusion_loss, lavae_loss
 from motion_jax.losses.moclip import moclip_loss
 from motion_jax.losses.momask import RVQLossConfig, masked_token_loss, rvq_loss, token_loss
@@ -71,5 +72,6 @@ __all__ = [
   "temporal_smoothness",
   "tmr_loss",
   "token_loss",
+  "trajectory_loss",
   "vqvae_loss",
 ]

@@ -13,6 +13,8 @@ Human Motion Understanding and Generation", sec. 3.3; ``shared/papers/kinmo.txt`
   motion prior KL) are the same tensors for every level, so they carry the summed level weights.
 * :func:`kinmo_nce_loss`: eq. 7 alone (one symmetric InfoNCE per level on the embeddings), the
   earlier InfoNCE-only objective, kept as the named option ``objective="nce"``.
+* :func:`trajectory_loss`: the spatial-guidance objective of KinMo's trajectory control (Sec. 3.4,
+  OmniControl's): the controlled joint's distance to its target trajectory.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import jax
+import jax.numpy as jnp
 
 from motion_jax.losses.common import info_nce
 from motion_jax.losses.tmr import TMRLossWeights, tmr_loss
@@ -103,3 +106,16 @@ def kinmo_nce_loss(
   level_weights = level_weights or {}
   total = sum(level_weights.get(level, 1.0) * v for level, v in terms.items())
   return total, terms
+
+
+def trajectory_loss(pos: Array, target: Array, frames: Array) -> tuple[Array, dict[str, Array]]:
+  """The objective of OmniControl's spatial guidance (Xie et al., ICLR 2024, Sec. 3.2), used for
+  KinMo's trajectory control (kinmo.txt Sec. 3.4, "Motion Trajectory Control"): the distance (m)
+  of the controlled joint's global positions ``pos`` [B, T, 3] to the target ``target`` [B, T, 3]
+  on the controlled frames ``frames`` [B, T] (bool, or non-negative weights), averaged over each
+  clip's frames (weighted) and summed over clips (so each clip's gradient does not depend on the
+  others). Terms: ``mean_distance`` (m, mean over clips)."""
+  d = jnp.sqrt(jnp.sum(jnp.square(pos - target), axis=-1) + 1e-12)  # [B, T]
+  w = frames.astype(d.dtype)
+  per_clip = jnp.sum(d * w, axis=-1) / jnp.maximum(jnp.sum(w, axis=-1), 1.0)
+  return jnp.sum(per_clip), {"mean_distance": jnp.mean(per_clip)}

@@ -167,5 +167,13 @@ class RVQVAE(nn.Module):
     """Motion [B, 4 T', input_dim] from indices [B, T', >= num_layers] of the first layers."""
     return self.decoder(self.quantizer.lookup(indices, num_layers))
 
+  def latent(self, indices, num_layers: int | None = None):
+    """The decoder's input [B, T', code_dim]: the sum of the first layers' code vectors."""
+    return self.quantizer.lookup(indices, num_layers)
+
+  def decode_latent(self, z):
+    """Motion [B, 4 T', input_dim] from a (possibly off-codebook) decoder input [B, T', C]."""
+    return self.decoder(z)
+
   def codebooks(self):
     return self.quantizer.codebooks()

@@ -26,12 +26,17 @@ al., arXiv 2411.15472, Sec. 3.4), trained and sampled with a frozen residual VQ-
   layers reads the target joint's global positions per token (`control_signal`) through a
   zero-initialised projection and feeds each main layer through a zero-initialised linear layer
   (`motion_jax.models.kinmo_generation.ControlledMaskTransformer`); the generator is frozen and the
-  branch trained with the same masked-token loss.
+  branch trained with the same masked-token loss. OmniControl's second part, spatial guidance,
+  follows at generation time: Adam steps on the RVQ decoder's continuous input (the chosen
+  base-layer code vectors) toward the target trajectory (`motion_jax.guidance.trajectory`,
+  ``spatial``); the tokens are unchanged, the decoded motion follows the target.
 
 Choices (fields): ``level_sampling``, ``level_embedding`` (model), the per-level decoding steps
 and kept fraction (`CoarseToFineSettings`), the edit's token-selection rule and fraction
 (`EditSettings`), the controlled joint and the branch's optimisation (`ControlStageConfig`: dense
-control of every frame, constant learning rate), the mean pooling of the plain group /
+control of every frame, constant learning rate), spatial guidance's steps, learning rate and
+anchor (`SpatialGuidanceConfig`, ``spatial``; on the decoder's latent because token ids are
+discrete), the mean pooling of the plain group /
 interaction embeddings. MoMask's sizes and optimiser otherwise
 (`motion_jax.stages.momask.MoMaskStageConfig`).
 """
@@ -50,6 +55,7 @@ from motion_jax import diffusion, losses
 from motion_jax.data.text_motion import features as tf_lib
 from motion_jax.diffusion import coarse_to_fine as c2f
 from motion_jax.diffusion import masked
+from motion_jax.guidance import trajectory
 from motion_jax.models.kinmo_alignment import KinMoAlignment
 from motion_jax.models.kinmo_generation import (
   ControlledMaskTransformer,
@@ -105,11 +111,21 @@ class EditSettings:
   group condition and pick the tokens whose decoded frames move the edited group's joints most
   beyond the other joints (`token_group_change`); 'sensitivity' = the tokens whose guided
   distribution moves most (total variation) when the group condition is replaced by the edited
-  one; 'random' = uniformly (a baseline). ``steps`` decoding steps for the regenerated tokens."""
+  one; 'random' = uniformly (a baseline). ``steps`` decoding steps for the regenerated tokens.
+  ``preserve``: spatial guidance of the edited motion's decoder latent toward a composite: the
+  edited group's joints as the edited decoding has them, every other joint (pelvis-relative) and
+  the pelvis' global trajectory as the unedited motion has them
+  (`CoarseToFineGenerator.preserve_others`), as a diffusion model's body-part editing keeps the
+  other joints by inpainting; ``steps=0`` = masking alone. ``preserve_balance``: the group's
+  points weigh as much in total as all the other points (True), or every point weighs the same
+  (False: the other joints outnumber a limb's 4 about 4:1 and the guidance then also undoes the
+  edit)."""
 
   fraction: float = 0.3
   selection: str = "group_change"
   steps: int = 5
+  preserve: trajectory.SpatialGuidanceConfig = trajectory.SpatialGuidanceConfig()
+  preserve_balance: bool = True
 
   def __post_init__(self):
     if not 0.0 < self.fraction <= 1.0 or self.selection not in EDIT_SELECTIONS or self.steps < 1:
@@ -159,6 +175,7 @@ class KinMoGenerationStageConfig:
   decode: CoarseToFineSettings = CoarseToFineSettings()
   edit: EditSettings = EditSettings()
   control: ControlStageConfig = ControlStageConfig()
+  spatial: trajectory.SpatialGuidanceConfig = trajectory.SpatialGuidanceConfig()
 
   def __post_init__(self):
     if self.level_sampling not in LEVEL_SAMPLINGS:
@@ -485,6 +502,7 @@ class CoarseToFineGenerator:
     self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     self.max_frames, self.chunk = max_frames, chunk
     self._fns: dict[tuple, Callable] = {}
+    self.last_spatial_distance: np.ndarray | None = None
 
   def logits_fn(self, params, control_params=None, control=None):
     """The generator as ``(ids, cond, level, keep, valid) -> logits``; with the branch's
@@ -505,17 +523,40 @@ class CoarseToFineGenerator:
     codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
     return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.decode)
 
-  def _fn(self, levels: tuple[int, ...], schedule: c2f.LevelSchedule, controlled: bool):
-    key = (levels, schedule, controlled)
+  def _fn(
+    self,
+    levels: tuple[int, ...],
+    schedule: c2f.LevelSchedule,
+    controlled: bool,
+    spatial: trajectory.SpatialGuidanceConfig | None,
+  ):
+    key = (levels, schedule, controlled, spatial)
     if key not in self._fns:
+      mean, std = jnp.asarray(self.mean), jnp.asarray(self.std)
+      joint = CONTROL_JOINTS[self.cfg.control.joint]
 
-      def run(params, rvq_variables, conds, valid, rng, known, known_mask, ctl_params, ctl):
+      def run(params, rvq_variables, conds, valid, rng, known, known_mask, ctl_params, ctl, frames):
         fn = self.logits_fn(params, ctl_params, ctl) if controlled else self.logits_fn(params)
         ids, trace = c2f.decode(
           fn, [conds[:, i] for i in range(len(levels))], levels, valid, rng,
           schedule, self.num_codes, known, known_mask,
         )  # fmt: skip
-        return ids, trace, self.decode_codes(rvq_variables, ids)
+        if spatial is None:
+          return ids, trace, self.decode_codes(rvq_variables, ids), jnp.zeros((1,))
+        codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
+        z0 = self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.latent)
+
+        def decode(z):
+          return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent) * std + mean
+
+        target = ctl.reshape(ctl.shape[0], -1, 3)
+
+        def points(f):
+          return trajectory.joint_positions(f, joint)
+
+        z, dists = trajectory.guide_latents(decode, points, z0, target, frames, spatial)
+        x = self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent)
+        return ids, trace, x, dists
 
       self._fns[key] = jax.jit(run)
     return self._fns[key]
@@ -531,13 +572,25 @@ class CoarseToFineGenerator:
     known_mask: np.ndarray | None = None,
     levels: tuple[int, ...] | None = None,
     control: np.ndarray | None = None,
+    branch: bool = True,
+    spatial: trajectory.SpatialGuidanceConfig | None = None,
   ) -> tuple[list[np.ndarray], np.ndarray, c2f.Trace]:
     """(raw motions [length_i, F], ids [N, T / 4], trace) for ``conds`` [N, L, F] (L levels,
     coarse first; level ids ``levels``, default 0..L-1). ``known`` / ``known_mask`` [N, T / 4]
-    fix tokens. ``control`` [N, T / 4, C] (`control_signal`) steers the generation through the
-    ControlNet branch (``control_params`` must be set)."""
-    if control is not None and self.control_params is None:
+    fix tokens. ``control`` [N, T / 4, C] (`control_signal`) steers the generation: through the
+    ControlNet branch when ``branch`` (``control_params`` must be set), then by spatial guidance
+    of the decoder's latent (`motion_jax.guidance.trajectory`; ``spatial``, default
+    ``cfg.spatial``; ``steps=0`` turns it off). After a call with spatial guidance,
+    ``last_spatial_distance`` holds the mean distance (m) to the target before each guidance
+    step and after the last."""
+    if control is not None and branch and self.control_params is None:
       raise ValueError("control given but the generator has no control_params")
+    if control is not None:
+      spatial = self.cfg.spatial if spatial is None else spatial
+      if spatial.steps == 0:
+        spatial = None
+    else:
+      spatial = None
     schedule = schedule or self.cfg.decode.schedule()
     conds, lengths = np.asarray(conds, np.float32), np.asarray(lengths, int)
     n_items, num_levels = conds.shape[:2]
@@ -546,26 +599,31 @@ class CoarseToFineGenerator:
     n = self.tokens
     if known is None:
       known, known_mask = np.zeros((n_items, n), np.int32), np.zeros((n_items, n), bool)
-    fn = self._fn(tuple(levels or range(num_levels)), schedule, control is not None)
+    controlled = control is not None and branch
+    fn = self._fn(tuple(levels or range(num_levels)), schedule, controlled, spatial)
     if control is None:
       control = np.zeros((n_items, n, 1), np.float32)
     ntok = -(-lengths // self.down)
-    out, ids_out, tr_ids, tr_kept = [], [], [], []
+    out, ids_out, tr_ids, tr_kept, dists = [], [], [], [], []
     for c, start in enumerate(range(0, n_items, self.chunk)):
       idx = np.arange(start, start + self.chunk) % n_items
       valid = np.arange(n)[None] < ntok[idx][:, None]
-      ids, trace, x = fn(
+      frames = np.arange(self.max_frames)[None] < lengths[idx][:, None]
+      ids, trace, x, dist = fn(
         self.params, self.rvq_variables, jnp.asarray(conds[idx]), jnp.asarray(valid),
         jax.random.fold_in(key, c), jnp.asarray(known[idx], jnp.int32),
-        jnp.asarray(known_mask[idx]), self.control_params, jnp.asarray(control[idx]),
+        jnp.asarray(known_mask[idx]), self.control_params if controlled else None,
+        jnp.asarray(control[idx]), jnp.asarray(frames),
       )  # fmt: skip
       x = np.asarray(x) * self.std + self.mean
       m = min(self.chunk, n_items - start)
+      dists.append(np.asarray(dist) * m)
       out += [x[j, : lengths[idx[j]]] for j in range(m)]
       ids_out.append(np.asarray(ids)[:m])
       tr_ids.append(np.asarray(trace.ids)[:, :m])
       tr_kept.append(np.asarray(trace.kept)[:, :m])
     trace = c2f.Trace(np.concatenate(tr_ids, 1), np.concatenate(tr_kept, 1))
+    self.last_spatial_distance = np.sum(dists, 0) / n_items if spatial is not None else None
     return out, np.concatenate(ids_out), trace
 
   def edit_group(
@@ -628,7 +686,70 @@ class CoarseToFineGenerator:
       known_mask=keep | ~valid,
       levels=(1,),
     )
+    if s.preserve.steps:
+      if group_joints is None:
+        raise ValueError("edit.preserve needs group_joints")
+      out = self.preserve_others(
+        ids, new_ids, group_joints, lengths, s.preserve, balance=s.preserve_balance
+      )
     return out, new_ids, regen
+
+  def preserve_others(
+    self,
+    ids: np.ndarray,
+    new_ids: np.ndarray,
+    group_joints: np.ndarray,
+    lengths,
+    cfg: trajectory.SpatialGuidanceConfig,
+    *,
+    balance: bool = True,
+  ) -> list[np.ndarray]:
+    """Raw motions [length_i, F] decoded from ``new_ids``'s latent after spatial guidance toward a
+    composite target (`EditSettings.preserve`): the joints of ``group_joints`` [N, J] where the
+    ``new_ids`` motion has them, every other joint where the ``ids`` motion has it (pelvis-
+    relative), and the pelvis' global trajectory of the ``ids`` motion; ``balance``: the group's
+    points weigh as much in total as the others (`EditSettings.preserve_balance`)."""
+    key = ("preserve", cfg)
+    if key not in self._fns:
+      mean, std = jnp.asarray(self.mean), jnp.asarray(self.std)
+
+      def run(rvq_variables, ids, new_ids, from_edit, weight):
+        def latent(i):
+          codes = jnp.where(i < self.num_codes, i, 0)[..., None]
+          return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.latent)
+
+        def decode(z):
+          return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent) * std + mean
+
+        z1 = latent(new_ids)
+        before = trajectory.keep_points(decode(latent(ids)))
+        after = trajectory.keep_points(decode(z1))
+        target = jnp.where(from_edit[:, None, :, None], after, before)
+        z, _ = trajectory.guide_latents(decode, trajectory.keep_points, z1, target, weight, cfg)
+        return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent)
+
+      self._fns[key] = jax.jit(run)
+    lengths = np.asarray(lengths, int)
+    g = np.asarray(group_joints, bool)
+    from_edit = np.concatenate([g, np.zeros_like(g[:, :1])], axis=1)  # [N, J + 1]
+    used = np.ones_like(from_edit)
+    used[:, 0] = False  # the pelvis relative to itself
+    frames = np.arange(self.max_frames)[None] < lengths[:, None]
+    n_group = from_edit.sum(1, keepdims=True)
+    n_rest = (used & ~from_edit).sum(1, keepdims=True)
+    group_w = n_rest / np.maximum(n_group, 1) if balance else 1.0
+    point_w = np.where(from_edit, group_w, 1.0) * used
+    weight = (frames[:, :, None] * point_w[:, None, :]).astype(np.float32)
+    out = []
+    for start in range(0, len(lengths), self.chunk):
+      idx = np.arange(start, start + self.chunk) % len(lengths)
+      x = self._fns[key](
+        self.rvq_variables, jnp.asarray(ids[idx], jnp.int32), jnp.asarray(new_ids[idx], jnp.int32),
+        jnp.asarray(from_edit[idx]), jnp.asarray(weight[idx]),
+      )  # fmt: skip
+      x = np.asarray(x) * self.std + self.mean
+      out += [x[j, : lengths[idx[j]]] for j in range(min(self.chunk, len(lengths) - start))]
+    return out
 
   def decode_ids(self, ids: np.ndarray) -> np.ndarray:
     """Raw features [N, T, F] of base-layer ids [N, T / 4] (the whole padded length)."""

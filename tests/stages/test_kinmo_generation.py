@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from motion_jax.guidance import trajectory
 from motion_jax.models.momask import TokenTransformerConfig
 from motion_jax.stages import kinmo_generation as stage
 from motion_jax.stages import rvq as rvq_stage
@@ -146,8 +147,45 @@ def test_control_branch_trains_and_steers_generation(tmp_path):
   conds = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (2, 3, 8)))
   _, ids_a, _ = gen.generate(conds, [32, 32], jax.random.PRNGKey(1))
   signal = 5.0 * np.ones((2, 8, 12), np.float32)
-  _, ids_b, _ = gen.generate(conds, [32, 32], jax.random.PRNGKey(1), control=signal)
+  off = trajectory.SpatialGuidanceConfig(steps=0)
+  _, ids_b, _ = gen.generate(conds, [32, 32], jax.random.PRNGKey(1), control=signal, spatial=off)
   assert ids_b.shape == ids_a.shape and (ids_a != ids_b).any()
+
+
+def test_spatial_guidance_moves_the_joint_onto_its_target_and_keeps_the_tokens():
+  from motion_jax.representations import humanml3d
+
+  gen, dim = _generator()
+  q = gen.rvq_variables["codebook"]["quantizer"]  # untrained codebooks are all zero: fill them
+  for i, name in enumerate(sorted(q)):
+    q[name]["codebook"] = np.asarray(jax.random.normal(jax.random.PRNGKey(i), (12, 8)))
+  gen.mean = np.zeros(dim, np.float32)
+  gen.mean[3] = 0.9  # root height
+  conds = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (2, 3, 8)))
+  lengths = [32, 20]
+  # a reachable target: the pelvis trajectory the decoder gives to other tokens
+  other = np.asarray(gen.decode_codes(gen.rvq_variables, jnp.asarray([[3] * 8, [7, 1] * 4])))
+  other = other * gen.std + gen.mean
+  frames = np.arange(32)[None] < np.asarray(lengths)[:, None]
+  signal = stage.control_signal(other, frames, "pelvis", 4)
+  target = signal.reshape(2, 32, 3)
+
+  def error(motions):
+    return [np.linalg.norm(
+      np.asarray(humanml3d.recover_from_ric(m, check_finite=False))[:, 0] - target[i, : len(m)],
+      axis=-1).mean() for i, m in enumerate(motions)]  # fmt: skip
+
+  key = jax.random.PRNGKey(1)
+  free, ids_free, _ = gen.generate(conds, lengths, key)
+  assert gen.last_spatial_distance is None
+  cfg = trajectory.SpatialGuidanceConfig(steps=60, learning_rate=0.05)
+  guided, ids, _ = gen.generate(conds, lengths, key, control=signal, branch=False, spatial=cfg)
+  np.testing.assert_array_equal(ids, ids_free)  # guidance acts after the tokens are chosen
+  assert [m.shape for m in guided] == [(32, dim), (20, dim)]
+  before, after = error(free), error(guided)
+  assert all(a < b / 3 for a, b in zip(after, before, strict=True)), (before, after)
+  d = gen.last_spatial_distance
+  assert d.shape == (61,) and d[-1] < d[0] / 3
 
 
 def test_group_change_scores_the_tokens_where_only_the_group_moves():
@@ -163,3 +201,42 @@ def test_group_change_scores_the_tokens_where_only_the_group_moves():
   score = stage.token_group_change(before, after, g, 4)[0]
   assert score[1] == pytest.approx(0.3 * np.sqrt(3) / 4, rel=1e-4)  # mean over 4 arm joints
   assert abs(score[0]) < 1e-6 and score[2] < 0
+
+
+def test_preservation_guidance_moves_the_edit_toward_its_composite_target():
+  gen, dim = _generator()
+  q = gen.rvq_variables["codebook"]["quantizer"]
+  for i, name in enumerate(sorted(q)):
+    q[name]["codebook"] = np.asarray(jax.random.normal(jax.random.PRNGKey(i), (12, 8)))
+  gen.mean = np.zeros(dim, np.float32)
+  gen.mean[3] = 0.9
+  lengths = np.asarray([32, 24])
+  ids = np.asarray([[3] * 8, [7, 1] * 4], np.int32)
+  new_ids = ids.copy()
+  new_ids[:, 2:5] = [[5, 9, 2], [0, 11, 4]]  # an edit that re-decoded three tokens
+  group = np.zeros((2, 22), bool)
+  group[:, [13, 16, 18, 20]] = True  # left arm
+  before = [x[:n] for x, n in zip(gen.decode_ids(ids), lengths, strict=True)]
+  plain = [x[:n] for x, n in zip(gen.decode_ids(new_ids), lengths, strict=True)]
+  cfg = trajectory.SpatialGuidanceConfig(steps=200, learning_rate=0.05)
+  equal = gen.preserve_others(ids, new_ids, group, lengths, cfg, balance=False)
+  balanced = gen.preserve_others(ids, new_ids, group, lengths, cfg)
+  assert [k.shape for k in balanced] == [(32, dim), (24, dim)]
+  others = [j for j in range(1, 22) if not group[0, j]]
+  arm = [13, 16, 18, 20]
+
+  def points(raw):  # pelvis-relative joints and the pelvis' global position [T, 23, 3]
+    return np.asarray(trajectory.keep_points(jnp.asarray(raw, jnp.float32)[None]))[0]
+
+  def dist(a, b, idx):
+    return np.linalg.norm(points(a)[:, idx] - points(b)[:, idx], axis=-1).mean()
+
+  for b, p, e, k in zip(before, plain, equal, balanced, strict=True):
+    # composite target: the other joints and the pelvis as before the edit, the arm as edited
+    def composite(x, b=b, p=p):
+      return (dist(x, b, [*others, 22]) * 18 + dist(x, p, arm) * 4) / 22
+
+    assert composite(e) < 0.6 * composite(p)
+    assert dist(e, b, [*others, 22]) < 0.6 * dist(p, b, [*others, 22])
+    # balancing the weights keeps more of the edit on the arm
+    assert dist(k, p, arm) < dist(e, p, arm)
