@@ -85,6 +85,7 @@ from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.metrics import physics
 from motion_jax.models.rvq import RVQVAE
+from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.representations import humanml3d
 from motion_jax.representations.kinematic_groups import GROUP_NAMES, T2M_GROUPS
 from motion_jax.stages import evaluator as ev_lib
@@ -154,6 +155,7 @@ class Config:
   eval: GenerationEvalConfig = GenerationEvalConfig()
   edit: EditEvalConfig = EditEvalConfig()
   control: ControlEvalConfig = ControlEvalConfig()
+  export_clips: int = 4  # first test captions exported (npy, BVH, GIF); 0 = none
 
   def __post_init__(self):
     parse_rows(self.rows)
@@ -167,6 +169,8 @@ class Config:
       self.edit.group_list()
       if self.edit.row not in ROWS or ROWS[self.edit.row][2] < 2:
         raise ValueError(f"edit.row must be a row with the group level, got {self.edit.row!r}")
+    if self.export_clips < 0:
+      raise ValueError(f"export_clips must be >= 0, got {self.export_clips}")
     if self.control.enabled and (self.control.row not in ROWS or self.control.clips < 32):
       raise ValueError(f"control: row one of {tuple(ROWS)} and clips >= 32, got {self.control}")
 
@@ -205,7 +209,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     # InfoNCE-only HTMA (no motion decoder to compile): the test's minutes go to generation
     htma = replace(htma, loss=replace(htma.loss, objective="nce"))
     c = replace(c, htma=htma, edit=replace(c.edit, clips=2, groups="left_arm"),
-                control=replace(c.control, clips=64))  # fmt: skip
+                control=replace(c.control, clips=64), export_clips=1)  # fmt: skip
   return config_dict(c)
 
 
@@ -343,8 +347,11 @@ def group_displacement(before: np.ndarray, after: np.ndarray, group: str) -> dic
   return {"edited_cm": edited, "other_cm": other, "ratio": ratio}
 
 
-def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, key) -> dict:
-  """Group editing table (module docstring)."""
+def run_edits(
+  config: Config, data, generator, cond_fn, pairs, groups, inters, key, export=(None, 0)
+) -> dict:
+  """Group editing table (module docstring). ``export`` = (folder, n): the first n edits of the
+  last variant (preservation guidance when on) are exported there, before and after."""
   e = config.edit
   train = data.sources["train"]
   n_clips = min(e.clips, len(pairs))
@@ -394,6 +401,13 @@ def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, k
     variants.append((f"{base.selection} + preservation guidance", base))
   for selection, s in variants:
     after, new_ids, regen = generator.edit_group(ids, orig, edit, lengths, k1, s, joints)
+    if export[0] is not None and export[1] and (selection, s) == variants[-1]:
+      picks = range(min(export[1], len(items)))
+      texts, clips = [], []
+      for n in picks:
+        texts += [f"{items[n][2]} (before)", f"{items[n][1]}: {items[n][6]} ({selection})"]
+        clips += [before[n], after[n]]
+      text_motion_report.export_clips(export[0], texts, clips)
     valid = np.arange(ids.shape[1])[None] < (lengths // down)[:, None]
     kept = valid & ~regen
     identical = bool((new_ids[kept] == ids[kept]).all())
@@ -419,7 +433,9 @@ def run_edits(config: Config, data, generator, cond_fn, pairs, groups, inters, k
   return out
 
 
-def run_control(config: Config, generator, evaluator, table, row_of, pairs, key) -> dict:
+def run_control(
+  config: Config, generator, evaluator, table, row_of, pairs, key, export=(None, 0)
+) -> dict:
   """Trajectory control on the first ``control.clips`` evaluation clips (caption 0, the clip's
   length in whole tokens): control error (cm, mean distance of the controlled joint to its
   target over the frames) and R-precision / FID / MM-Dist in one repeat, with and without the
@@ -458,6 +474,13 @@ def run_control(config: Config, generator, evaluator, table, row_of, pairs, key)
   ]
   results.append(("real clips' base-layer tokens, decoded", floor))
   results.append(("real clips", [raw[i, : lengths[i]] for i in range(n)]))
+  if export[0] is not None and export[1]:  # the first clips under each generation, then real
+    picks = range(min(export[1], n))
+    chosen = [r for r in results if r[0] in ("without control", runs[-1][0], "real clips")]
+    text_motion_report.export_clips(
+      export[0], [f"{texts[i]} ({name})" for name, _ in chosen for i in picks],
+      [motions[i] for _, motions in chosen for i in picks],
+    )  # fmt: skip
   for name, motions in results:
     errs, skate = [], []
     for i, mo in enumerate(motions):
@@ -579,6 +602,7 @@ def run(config: Config, workdir: str) -> dict:
                                diversity_pairs=kw["diversity_pairs"], seed=config.seed)  # fmt: skip
   results = {"Real": sanity["real"], "Shuffled texts": sanity["shuffled"]}
   traces = {}
+  first_sets: dict[str, list[np.ndarray]] = {}  # repeat 0's clips, for the physics table
   for name in rows:
     label, emb, levels = ROWS[name]
     gen = generators[stages[name][0]]
@@ -594,11 +618,32 @@ def run(config: Config, workdir: str) -> dict:
       return motions
 
     t0 = time.perf_counter()
+    generate = text_motion_report.keep_first_call(generate, first_sets, label)
     results[label] = gen_lib.evaluate_generator(evaluator, generate, pairs, pass_lengths=True, **kw)
     timings[f"eval_{name}_s"] = time.perf_counter() - t0
   kept = {}
   for name, (trace, valid) in traces.items():  # kept tokens / valid tokens, per level
     kept[name] = [float(trace.kept[lv].sum() / valid.sum()) for lv in range(len(trace.kept))]
+  real = [np.asarray(x[: config.data.max_length], np.float32) for x in pairs.motions]
+  t0 = time.perf_counter()
+  physics = text_motion_report.plausibility_table(real, first_sets)
+  timings["plausibility_s"] = time.perf_counter() - t0
+  samples = workdir / "samples"
+  n_export = min(config.export_clips, len(pairs))
+  if n_export:  # the last row's generator (the full hierarchy by default) and the real clips
+    t0 = time.perf_counter()
+    name = rows[-1]
+    texts = [pairs.captions[i][0] for i in range(n_export)]
+    down = generators[stages[name][0]].down
+    lengths = [max(len(real[i]) // down * down, down) for i in range(n_export)]
+    conds = tables[ROWS[name][1]][[row_of[t] for t in texts], : ROWS[name][2]]
+    clips, _, _ = generators[stages[name][0]].generate(
+      conds, lengths, jax.random.PRNGKey(config.seed + 3 * 10**6)
+    )
+    text_motion_report.export_clips(samples / name, texts, clips)
+    text_motion_report.export_clips(samples / "real", texts,
+                                    [real[i][:n] for i, n in enumerate(lengths)])  # fmt: skip
+    timings["export_s"] = time.perf_counter() - t0
 
   edits = None
   if config.edit.clips and config.edit.row in rows:
@@ -608,7 +653,8 @@ def run(config: Config, workdir: str) -> dict:
     groups = {c: g_texts[row_of[c]] for c in captions}
     inters = {c: i_texts[row_of[c]] for c in captions}
     edits = run_edits(config, data, gen, cond_fns[emb], pairs, groups, inters,
-                      jax.random.PRNGKey(config.seed + 10**6))  # fmt: skip
+                      jax.random.PRNGKey(config.seed + 10**6),
+                      export=(samples / "editing", n_export))  # fmt: skip
     timings["edits_s"] = time.perf_counter() - t0
   control = None
   if config.control.enabled and config.control.row in rows:
@@ -616,7 +662,8 @@ def run(config: Config, workdir: str) -> dict:
     emb = ROWS[config.control.row][1]
     gen = generators[stages[config.control.row][0]]
     key = jax.random.PRNGKey(config.seed + 2 * 10**6)
-    control = run_control(config, gen, evaluator, tables[emb], row_of, pairs, key)
+    control = run_control(config, gen, evaluator, tables[emb], row_of, pairs, key,
+                          export=(samples / "control", n_export))  # fmt: skip
     timings["control_s"] = time.perf_counter() - t0
   timings["total_s"] = time.perf_counter() - t_start
   out = {
@@ -633,6 +680,8 @@ def run(config: Config, workdir: str) -> dict:
       for name in rows
     },  # fmt: skip
     "kept_fraction_first_call": kept,
+    "plausibility": physics,
+    "exported_clips": n_export,
     "edits": edits,
     "control": control,
     "descriptions": config.descriptions,
@@ -665,6 +714,18 @@ def _markdown(config: Config, out: dict, sanity: dict) -> str:
     + "\n",
     f"- FID between two halves of the real motions: {sanity['fid_real_halves']:.3f}.",
   ]
+  if out.get("plausibility"):
+    md.append(
+      f"\n## Physical plausibility (the real {out['dataset']['split']} clips, the first "
+      "repeat's generated clips)\n"
+    )
+    md.append(text_motion_report.plausibility_markdown(out["plausibility"]))
+  if out.get("exported_clips"):
+    md.append(
+      f"- {out['exported_clips']} test captions exported (npy, BVH, GIF): "
+      "samples/<row>/index.md, samples/real, samples/editing (before / after) and "
+      "samples/control (without control, with control, real)."
+    )
   edits = out["edits"]
   if edits and edits["edits"]:
     md.append(

@@ -35,6 +35,12 @@ def test_table_has_every_row_with_finite_metrics(results):
     assert row["fid"]["mean"] > out["results"]["Real"]["fid"]["mean"]
   md = (workdir / "results.md").read_text()
   assert all(f"| {label} |" in md for label in labels) and "## Group editing" in md
+  # the physics columns of every row next to the real clips', and the exported clips
+  assert list(out["plausibility"]["rows"]) == ["Real", *labels] and "## Physical plaus" in md
+  for folder in ("htma_interaction", "real"):
+    assert (workdir / "samples" / folder / "clip_000.gif").exists()
+  assert len(list((workdir / "samples" / "editing").glob("clip_*.bvh"))) == 2  # before, after
+  assert len(list((workdir / "samples" / "control").glob("clip_*.gif"))) == 3
   # per_embedding: two generators (plain, htma) trained on all three levels, one HTMA model
   assert {r["generator"] for r in out["rows"].values()} == {"kgen_plain", "kgen_htma"}
   for name in ("kgen_plain", "kgen_htma", "interaction", "rvq", "evaluator"):
