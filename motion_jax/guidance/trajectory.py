@@ -1,6 +1,6 @@
 """Spatial guidance for trajectory control through a frozen token decoder.
 
-OmniControl (Xie et al., ICLR 2024, Sec. 3.2), which KinMo cites for its trajectory control
+OmniControl (Xie et al., ICLR 2024), which KinMo cites for its trajectory control
 (kinmo.txt Sec. 3.4), has two parts: a ControlNet branch ("realism guidance") and *spatial
 guidance*, gradient steps that move the generated motion toward the target trajectory of the
 controlled joint. OmniControl takes those steps on the diffusion model's clean-motion estimate.
@@ -8,7 +8,11 @@ A masked token generator has no continuous motion while it decodes, so here the 
 continuous input of the frozen RVQ decoder: the sum of the chosen base-layer code vectors
 ``z`` [B, N, C]. `guide_latents` runs Adam on ``z`` against `losses.trajectory_loss` of the joint
 positions that the decoder and the HumanML3D recovery (`representations.humanml3d`) give, and
-returns the guided latent; the caller decodes it. The tokens themselves are unchanged.
+returns the guided latent; the caller decodes it. The tokens themselves are unchanged. The
+guided points are a function of the decoded features: one joint's global positions
+(`joint_positions`, trajectory control) or every joint relative to the pelvis plus the pelvis'
+global position (`keep_points`, which KinMo's group editing uses to hold the joints outside the
+edited group; `motion_jax.stages.kinmo_generation.EditSettings.preserve`).
 
 Choices (`SpatialGuidanceConfig`; the paper and OmniControl's text leave them open for a token
 model):

@@ -109,7 +109,7 @@ def kinmo_nce_loss(
 
 
 def trajectory_loss(pos: Array, target: Array, frames: Array) -> tuple[Array, dict[str, Array]]:
-  """The objective of OmniControl's spatial guidance (Xie et al., ICLR 2024, Sec. 3.2), used for
+  """The objective of OmniControl's spatial guidance (Xie et al., ICLR 2024), used for
   KinMo's trajectory control (kinmo.txt Sec. 3.4, "Motion Trajectory Control"): the distance (m)
   of the controlled joint's global positions ``pos`` [B, T, 3] to the target ``target`` [B, T, 3]
   on the controlled frames ``frames`` [B, T] (bool, or non-negative weights), averaged over each
