@@ -401,13 +401,6 @@ def run_edits(
     variants.append((f"{base.selection} + preservation guidance", base))
   for selection, s in variants:
     after, new_ids, regen = generator.edit_group(ids, orig, edit, lengths, k1, s, joints)
-    if export[0] is not None and export[1] and (selection, s) == variants[-1]:
-      picks = range(min(export[1], len(items)))
-      texts, clips = [], []
-      for n in picks:
-        texts += [f"{items[n][2]} (before)", f"{items[n][1]}: {items[n][6]} ({selection})"]
-        clips += [before[n], after[n]]
-      text_motion_report.export_clips(export[0], texts, clips)
     valid = np.arange(ids.shape[1])[None] < (lengths // down)[:, None]
     kept = valid & ~regen
     identical = bool((new_ids[kept] == ids[kept]).all())
@@ -430,6 +423,12 @@ def run_edits(
       "unmasked_tokens_identical": identical,
       "regenerated_fraction": float(regen.sum() / valid.sum()),
     }
+  if export[0] is not None and export[1]:  # the last variant's edits: before, after
+    texts, clips = [], []
+    for n in range(min(export[1], len(items))):
+      texts += [f"{items[n][2]} (before)", f"{items[n][1]}: {items[n][6]} ({selection})"]
+      clips += [before[n], after[n]]
+    text_motion_report.export_clips(export[0], texts, clips)
   return out
 
 
@@ -466,8 +465,8 @@ def run_control(
              ("ControlNet + spatial guidance", signal, True, None)]  # fmt: skip
   x = (raw - generator.mean) / generator.std
   codes = generator.rvq.apply(generator.rvq_variables, x, method=RVQVAE.encode)
-  floor = np.asarray(generator.decode_codes(generator.rvq_variables, codes[..., 0]))
-  floor = [floor[i, : lengths[i]] * generator.std + generator.mean for i in range(n)]
+  floor = generator.decode_ids(np.asarray(codes[..., 0]))
+  floor = [floor[i, : lengths[i]] for i in range(n)]
   results = [
     (name, generator.generate(conds, lengths, key, control=ctl, branch=branch, spatial=sp)[0])
     for name, ctl, branch, sp in runs
@@ -626,7 +625,7 @@ def run(config: Config, workdir: str) -> dict:
     kept[name] = [float(trace.kept[lv].sum() / valid.sum()) for lv in range(len(trace.kept))]
   real = [np.asarray(x[: config.data.max_length], np.float32) for x in pairs.motions]
   t0 = time.perf_counter()
-  physics = text_motion_report.plausibility_table(real, first_sets)
+  plausibility = text_motion_report.plausibility_table(real, first_sets)
   timings["plausibility_s"] = time.perf_counter() - t0
   samples = workdir / "samples"
   n_export = min(config.export_clips, len(pairs))
@@ -680,7 +679,7 @@ def run(config: Config, workdir: str) -> dict:
       for name in rows
     },  # fmt: skip
     "kept_fraction_first_call": kept,
-    "plausibility": physics,
+    "plausibility": plausibility,
     "exported_clips": n_export,
     "edits": edits,
     "control": control,

@@ -517,11 +517,21 @@ class CoarseToFineGenerator:
 
     return fn
 
+  def latent(self, rvq_variables, ids: jax.Array) -> jax.Array:
+    """The RVQ decoder's input [B, N, C] for base-layer ids [B, N] ([PAD] -> code 0)."""
+    codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
+    return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.latent)
+
+  def decode_latent(self, rvq_variables, z: jax.Array, *, raw: bool = False) -> jax.Array:
+    """Features [B, 4 N, C] decoded from a decoder input [B, N, C]: normalised, or
+    un-normalised when ``raw`` (differentiable; what spatial guidance steps through)."""
+    x = self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent)
+    return x * jnp.asarray(self.std) + jnp.asarray(self.mean) if raw else x
+
   def decode_codes(self, rvq_variables, ids: jax.Array) -> jax.Array:
     """Normalised features [B, 4 N, C] from base-layer ids [B, N] ([PAD] -> code 0; cropped
     by the caller)."""
-    codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
-    return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.decode)
+    return self.decode_latent(rvq_variables, self.latent(rvq_variables, ids))
 
   def _fn(
     self,
@@ -532,7 +542,6 @@ class CoarseToFineGenerator:
   ):
     key = (levels, schedule, controlled, spatial)
     if key not in self._fns:
-      mean, std = jnp.asarray(self.mean), jnp.asarray(self.std)
       joint = CONTROL_JOINTS[self.cfg.control.joint]
 
       def run(params, rvq_variables, conds, valid, rng, known, known_mask, ctl_params, ctl, frames):
@@ -543,20 +552,17 @@ class CoarseToFineGenerator:
         )  # fmt: skip
         if spatial is None:
           return ids, trace, self.decode_codes(rvq_variables, ids), jnp.zeros((1,))
-        codes = jnp.where(ids < self.num_codes, ids, 0)[..., None]
-        z0 = self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.latent)
 
         def decode(z):
-          return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent) * std + mean
-
-        target = ctl.reshape(ctl.shape[0], -1, 3)
+          return self.decode_latent(rvq_variables, z, raw=True)
 
         def points(f):
           return trajectory.joint_positions(f, joint)
 
+        target = ctl.reshape(ctl.shape[0], -1, 3)
+        z0 = self.latent(rvq_variables, ids)
         z, dists = trajectory.guide_latents(decode, points, z0, target, frames, spatial)
-        x = self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent)
-        return ids, trace, x, dists
+        return ids, trace, self.decode_latent(rvq_variables, z), dists
 
       self._fns[key] = jax.jit(run)
     return self._fns[key]
@@ -711,22 +717,17 @@ class CoarseToFineGenerator:
     points weigh as much in total as the others (`EditSettings.preserve_balance`)."""
     key = ("preserve", cfg)
     if key not in self._fns:
-      mean, std = jnp.asarray(self.mean), jnp.asarray(self.std)
 
       def run(rvq_variables, ids, new_ids, from_edit, weight):
-        def latent(i):
-          codes = jnp.where(i < self.num_codes, i, 0)[..., None]
-          return self.rvq.apply(rvq_variables, codes, 1, method=RVQVAE.latent)
-
         def decode(z):
-          return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent) * std + mean
+          return self.decode_latent(rvq_variables, z, raw=True)
 
-        z1 = latent(new_ids)
-        before = trajectory.keep_points(decode(latent(ids)))
+        z1 = self.latent(rvq_variables, new_ids)
+        before = trajectory.keep_points(decode(self.latent(rvq_variables, ids)))
         after = trajectory.keep_points(decode(z1))
         target = jnp.where(from_edit[:, None, :, None], after, before)
         z, _ = trajectory.guide_latents(decode, trajectory.keep_points, z1, target, weight, cfg)
-        return self.rvq.apply(rvq_variables, z, method=RVQVAE.decode_latent)
+        return self.decode_latent(rvq_variables, z)
 
       self._fns[key] = jax.jit(run)
     lengths = np.asarray(lengths, int)
