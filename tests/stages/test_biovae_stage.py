@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from motion_jax import diffusion
 from motion_jax.losses import biovae as bio_losses
-from motion_jax.models.biovae import BioVAEConfig
+from motion_jax.metrics import plausibility
+from motion_jax.models.biovae import AccelEditConfig, BioVAEConfig
 from motion_jax.models.denoiser_common import TextConditionerConfig
 from motion_jax.representations import humanml3d
 from motion_jax.stages import biovae as stage
@@ -203,3 +205,95 @@ def test_edit_aware_training_keeps_edited_examples_out_of_the_diffusion_loss(mod
   assert none["edit_accel"] == 0.0
   for k in ("simple", "accel", "phys"):
     np.testing.assert_allclose(none[k], eq9[k], rtol=1e-6)
+
+
+FACTORS = (0.5, 0.8, 1.0, 1.5, 2.0)  # Tab. VI
+
+
+def _edit_sampler(model, steps=4, scale=2.5):
+  """The experiment's sampler (stages.diffusion.Generator's): DPM-Solver++(2M) SDE with CFG, one
+  jitted function of ``(variables, cond, x_init, key)``."""
+  plan = diffusion.make_plan(diff_stage.make_schedule(DIFF), "dpmpp_2m_sde", steps, 0.0)
+
+  def denoise(variables, x, t, cond):
+    def apply(x, t, c, keep):
+      return model.apply(variables, x, t, c[0], c[1], keep, c[2])
+
+    return diffusion.guided_model_fn(apply, cond, scale)(x, t)
+
+  return diffusion.make_sample_fn(denoise, plan, prediction="x0")
+
+
+def _edit_speeds(model, params, mechanism):
+  """Tab. VI's Speed column (plausibility.set_metrics over the valid frames) for each factor on all
+  joints, sampled by one compiled sampler with the factor as the ``edit`` variable."""
+  model = model.clone(edit=AccelEditConfig(mechanism=mechanism))
+  sample = _edit_sampler(model)
+  batch = _batch(3)
+  cond = (jnp.asarray(batch["global_tokens"]), jnp.asarray(batch["global_mask"]), batch["mask"])
+  x_init = jax.random.normal(jax.random.PRNGKey(4), batch["motion"].shape)
+  lengths = batch["mask"].sum(1)
+  speeds = []
+  for f in FACTORS:
+    edit = {"accel_scale": jnp.full(22, f, jnp.float32)}
+    x = sample({"params": params, "edit": edit}, cond, x_init, jax.random.PRNGKey(5))
+    joints = humanml3d.recover_from_ric(np.asarray(x) * STD + MEAN)
+    clips = [np.asarray(j[:n]) for j, n in zip(joints, lengths, strict=True)]
+    speeds.append(plausibility.set_metrics(clips)["speed"]["mean"])
+  assert sample._cache_size() == 1  # every factor ran in one compiled sampler
+  return np.asarray(speeds)
+
+
+def test_speed_rises_with_the_factor_under_the_kinematic_edit(models):
+  """The issue's criterion on a tiny model through the jitted sampler: the kinematic edit's speed
+  rises strictly with the factor. The decoder mechanism, on the same model (its residual head still
+  zero, as before training), leaves every factor's sample the same: the check cannot pass on a
+  mechanism that does not reach the motion."""
+  _, _, model, params = models
+  kinematic = _edit_speeds(model, params, "kinematic")
+  assert np.all(np.diff(kinematic) > 0), kinematic
+  decoder = _edit_speeds(model, params, "decoder")
+  assert not np.all(np.diff(decoder) > 0), decoder
+  np.testing.assert_array_equal(decoder, decoder[0])
+  assert kinematic[FACTORS.index(1.0)] == decoder[0]  # factor 1: the unedited sample
+
+
+def test_factor_one_is_a_no_op_bit_for_bit(models):
+  """With the edit variable at 1 on every joint, the kinematic model's x̂₀ and a whole jitted
+  sample equal the decoder mechanism's without any edit variable, bit for bit."""
+  _, _, model, params = models
+  params = dict(params)  # a "trained" module: non-zero residual decoder
+  params["biovae"] = jax.tree.map(lambda x: x + 0.05 * jnp.ones_like(x), params["biovae"])
+  kin = model.clone(edit=AccelEditConfig(mechanism="kinematic"))
+  dec = model.clone(edit=AccelEditConfig(mechanism="decoder"))
+  ones = {"accel_scale": jnp.ones(22, jnp.float32)}
+  args = _args(_batch(1))
+  np.testing.assert_array_equal(
+    kin.apply({"params": params, "edit": ones}, *args), dec.apply({"params": params}, *args)
+  )
+  batch = _batch(3)
+  cond = (jnp.asarray(batch["global_tokens"]), jnp.asarray(batch["global_mask"]), batch["mask"])
+  x_init = jax.random.normal(jax.random.PRNGKey(4), batch["motion"].shape)
+  key = jax.random.PRNGKey(5)
+  np.testing.assert_array_equal(
+    _edit_sampler(kin)({"params": params, "edit": ones}, cond, x_init, key),
+    _edit_sampler(dec)({"params": params}, cond, x_init, key),
+  )
+
+
+def test_training_applies_the_decoder_mechanism_whatever_the_sampling_one(models):
+  """Edit-aware training trains the decoder's answer to a scaled Ẍ: the loss of a kinematic model
+  equals the decoder model's (so trained stages do not depend on ``edit``)."""
+  _, _, model, params = models
+  cfg = dataclasses.replace(BIO, edit_train=stage.EditTrainConfig(prob=1.0))
+  schedule = diff_stage.make_schedule(DIFF)
+  batch = jax.tree.map(jnp.asarray, _batch(2))
+  keys = jax.random.split(jax.random.PRNGKey(6), 3)
+  rngs = {"sample": keys[0], "noise": keys[1], "dropout": keys[2]}
+  losses_ = [
+    stage.make_loss_fn(model.clone(edit=AccelEditConfig(mechanism=m)), schedule, DIFF, cfg)(
+      params, {}, batch, rngs
+    )[0]
+    for m in ("kinematic", "decoder")
+  ]
+  assert float(losses_[0]) == float(losses_[1])
