@@ -41,8 +41,9 @@ BioVAE" are multiplied; how the edited Ẍ reaches the motion is `AccelEditConfi
   convex in s with its minimum at s = 0, i.e. it rises with s. ``reference="module"`` uses the
   module's Ẍ instead. ΔX = X' − X goes into the features exactly, for the root's yaw of x̂₀
   (`joint_delta_to_features`: root xz velocity, root height, RIC positions and local velocities;
-  the 6D rotations and foot contacts are left as they are). At s = 1 the branch is skipped
-  (`lax.cond`), so the output is x̂₀ bit for bit. The residual decoder reads Ẍ at factor 1.
+  the 6D rotations and foot contacts are left as they are; bone lengths are not kept). At s = 1
+  the branch is skipped (`lax.cond`), so the output is x̂₀ bit for bit. The residual decoder
+  reads Ẍ at factor 1.
   ``max_timestep`` says at which sampler steps: an edited x̂₀ goes back into x_t, and at low
   noise the UNet's next x̂₀ copies it, so edits at several steps compound. In the quick run
   (docs/biovae.md) editing every step took the jerk ×9.6 and R-precision from 0.94 to 0.73 at
