@@ -26,7 +26,9 @@ Stages, each cached (`artifacts.cached_stage`; a rerun with the same config only
 After the rows, the **acceleration editing** of Tab. VI (``edit``): the ``edit.row`` model
 (default: the last module row) samples with Ẍ scaled by each factor, for all joints and for one
 named joint. Each factor gets the generation metrics and the physics columns, and the speed
-sequence is checked for a monotonic rise.
+sequence is checked for a monotonic rise. ``edit.method`` says how the factor acts: by default
+as a residual on x̂₀ that gives the motion s·Ẍ with its end frames kept (``kinematic``), or
+by scaling the residual decoder's Ẍ (``decoder``); see `models.biovae`.
 
 Every row is sampled with DPM-Solver++(2M) SDE, 10 steps, CFG 2.5 (Sec. IV-F). Each is evaluated
 by T2M's protocol (mean ± 95 % interval over ``eval.num_repeats`` repeats), next to the Real and
@@ -79,7 +81,7 @@ from motion_jax.diffusion import refine
 from motion_jax.io import report
 from motion_jax.metrics import generation as gen_lib
 from motion_jax.metrics import plausibility
-from motion_jax.models.biovae import BioVAEConfig
+from motion_jax.models.biovae import AccelEditConfig, BioVAEConfig
 from motion_jax.reports import refinement as refinement_report
 from motion_jax.reports import text_motion as text_motion_report
 from motion_jax.representations import humanml3d
@@ -109,12 +111,15 @@ SAMPLER, STEPS, SCALE = "dpmpp_2m_sde", 10, 2.5  # Sec. IV-F
 class EditConfig:
   """Acceleration editing (Tab. VI): the ``row``'s model samples with Ẍ scaled by each factor,
   for all joints and, when ``joint`` names a t2m joint, for that joint alone. ``num_repeats`` = 0
-  uses ``eval.num_repeats``; multimodality is not computed (Tab. VI has no such column)."""
+  uses ``eval.num_repeats``; multimodality is not computed (Tab. VI has no such column).
+  ``method``: how the factor acts on the sample (`models.biovae.AccelEditConfig`; 'decoder' is
+  the mechanism before 2026-12-01). It is a sampling choice, outside the trained stages' keys."""
 
   factors: tuple[float, ...] = (0.5, 0.8, 1.0, 1.5, 2.0)  # Tab. VI
   joint: str = "right_wrist"  # the one-joint scope (Fig. 8); '' = all joints only
   row: str = "auto"  # a module row of the ablation; 'auto': the last one run; '' skips editing
   num_repeats: int = 0
+  method: AccelEditConfig = AccelEditConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,8 +399,9 @@ def run(config: Config, workdir: str) -> dict:
 
 def _row_model(config: Config, row: str, data, accel_scale=1.0):
   return bio_stage.make_model(
-    config.model, _row_bio(config, row), data.dim, data.mean, data.std, accel_scale
-  )
+    config.model, _row_bio(config, row), data.dim, data.mean, data.std, accel_scale,
+    config.edit.method,
+  )  # fmt: skip
 
 
 def _generate_fn(generator, seed: int, first_sets: dict | None = None, label: str = ""):
@@ -433,7 +439,8 @@ def _editing(config: Config, generator, evaluator, pairs, kw: dict, physics: dic
   kw = {**kw, "num_repeats": e.num_repeats or kw["num_repeats"]}
   band = plausibility.PlausibilityConfig(**physics["config"])
   scopes = ["all"] + ([e.joint] if e.joint else [])
-  out: dict = {"row": config.edit_row(), "factors": list(e.factors), "scopes": {}}
+  out: dict = {"row": config.edit_row(), "factors": list(e.factors), "scopes": {},
+               "method": to_dict(e.method)}  # fmt: skip
   for scope in scopes:
     rows = {}
     for factor in e.factors:
@@ -598,7 +605,9 @@ def editing_markdown(editing: dict) -> str:
   head = ["scope", "factor", "FID", "MM-Dist", "R-prec top-3"] + [
     plausibility.LABELS[c] for c in cols
   ]
-  lines = [f"## Acceleration editing (Tab. VI) on the `{editing['row']}` row\n"]
+  method = editing.get("method", {"mechanism": "decoder"})
+  how = ", ".join(f"{k} {v}" for k, v in method.items())
+  lines = [f"## Acceleration editing (Tab. VI) on the `{editing['row']}` row ({how})\n"]
   table = []
   for scope, rows in editing["scopes"].items():
     for factor, r in rows.items():

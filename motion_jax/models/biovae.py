@@ -27,9 +27,37 @@ UNet's generation"). It is a GRU over time whose input at frame t is Ẍ_t, the 
 at t and its own residual at t-1. Its output layer starts at zero, so an untrained module leaves
 the UNet's prediction unchanged and fine-tuning starts from the pre-trained UNet exactly.
 
-**Acceleration editing** (Tab. VI): ``accel_scale`` (a scalar, one factor per joint [J], or one
-per example and joint [B, J]) multiplies Ẍ before the decoder. How the decoder learns to act on an
-edited Ẍ is `stages.biovae`'s edit-aware training (the paper does not say).
+**Acceleration editing** (Tab. VI): ``accel_scale`` s (a scalar, one factor per joint [J], or one
+per example and joint [B, J]) scales Ẍ. The paper says only that "the acceleration values in
+BioVAE" are multiplied; how the edited Ẍ reaches the motion is `AccelEditConfig.mechanism`:
+
+- ``"kinematic"`` (the default): the edit becomes a residual on the corrected x̂₀. The edited
+  joints X' are the motion whose acceleration is s·Ẍ_ref with the clip's first and last valid
+  frames kept: the two-point boundary-value solution of D²X' = s·Ẍ_ref, which is
+  X' = X + (s − 1)·B(Ẍ_ref), B(a) = ΣΣa minus its chord between the end frames
+  (`boundary_double_integral`). With Ẍ_ref = Ẍ(X) (``reference="motion"``, the motion's own
+  acceleration) this is X' = X̄ + s(X − X̄), X̄ the chord: the straight, constant-velocity part
+  (which has no acceleration) is kept and the rest is scaled, so each joint's mean speed is
+  convex in s with its minimum at s = 0, i.e. it rises with s. ``reference="module"`` uses the
+  module's Ẍ instead. ΔX = X' − X goes into the features exactly, for the root's yaw of x̂₀
+  (`joint_delta_to_features`: root xz velocity, root height, RIC positions and local velocities;
+  the 6D rotations and foot contacts are left as they are; bone lengths are not kept). At s = 1
+  the branch is skipped (`lax.cond`), so the output is x̂₀ bit for bit. The residual decoder
+  reads Ẍ at factor 1.
+  ``max_timestep`` says at which sampler steps: an edited x̂₀ goes back into x_t, and at low
+  noise the UNet's next x̂₀ copies it, so edits at several steps compound. In the quick run
+  (docs/biovae.md) editing every step took the jerk ×9.6 and R-precision from 0.94 to 0.73 at
+  s = 2; the default edits the last call only, whose x̂₀ is the sample, so the sample's Ẍ is
+  s times the unedited one's (exactly with one CFG branch; with CFG both branches are edited and
+  then mixed, which is close: the quick run's jerk at s = 2 was 1.99999 times factor 1's).
+- ``"decoder"``: s multiplies Ẍ before the residual decoder (the behaviour up to 2026-11-30).
+  How the decoder learns to act on an edited Ẍ is `stages.biovae`'s edit-aware training; in the
+  quick run the speed moved by 0.01 % from s = 0.5 to 2 (docs/biovae.md).
+
+Why not gradient steps on ‖Ẍ(recover(x̂₀)) − s·Ẍ‖²: the second difference has gain (2 − 2cos ω)²,
+about 1e-2 at 1 Hz and 20 fps against 16 at the Nyquist frequency, so plain gradient steps move the
+jitter and leave the speed where it was. The step above is that objective's exact minimiser (the
+steps preconditioned by (D²ᵀD²)⁻¹) under the two end-frame constraints, with no step size.
 
 Choices the paper leaves open, all fields of `BioVAEConfig`:
 
@@ -44,6 +72,8 @@ Choices the paper leaves open, all fields of `BioVAEConfig`:
   Ẍ − Ẍ(x̂₀), the module's acceleration minus that of the UNet's prediction, times
   ``decoder_accel_gain``. In the quick run the discrepancy made the motion rougher (docs/biovae.md);
   the default stays Ẍ;
+- how an acceleration edit reaches the sample: mechanism, Ẍ reference and the sampler steps it
+  acts at (`AccelEditConfig`, above; not a `BioVAEConfig` field, so it is no part of training);
 - the sign of C. It is ``c_sign = +1`` as printed in eq. 3. The textbook Lagrangian M Ẍ = F − C
   is ``c_sign = -1``. Because C is learned, the sign only fixes the convention.
 
@@ -67,10 +97,13 @@ import jax.numpy as jnp
 
 from motion_jax.models.motion_unet import MotionUNet, UNetConfig
 from motion_jax.representations import humanml3d
+from motion_jax.representations import rotations as rot
 
 Array = jax.Array
 INERTIA = ("per_joint", "low_rank")
 DECODER_INPUTS = ("discrepancy", "accel")
+EDIT_MECHANISMS = ("kinematic", "decoder")
+EDIT_REFERENCES = ("motion", "module")
 MUSCLES = ("quadriceps_r", "quadriceps_l", "hamstrings_r", "hamstrings_l", "gluteus_r",
            "gluteus_l", "biceps_l", "biceps_r")  # fmt: skip  # MIA's channel order (FACTS.md)
 
@@ -109,6 +142,23 @@ class BioVAEConfig:
       raise ValueError(f"inertia_eps must be > 0 (M⁻¹ positive definite), got {self.inertia_eps}")
 
 
+@dataclasses.dataclass(frozen=True)
+class AccelEditConfig:
+  """How the Tab. VI factor reaches the sample (the paper is silent; see the module docstring)."""
+
+  mechanism: str = "kinematic"  # 'kinematic': residual on x̂₀ | 'decoder': scale the decoder's Ẍ
+  reference: str = "motion"  # kinematic: Ẍ_ref = the motion's own Ẍ ('motion') or the module's
+  # kinematic: edit x̂₀ only at diffusion timesteps t <= max_timestep; -1 = at every sampler step.
+  # 0 (the default): the sampler's last call only (t = 0 in `diffusion.make_plan`'s plans).
+  max_timestep: int = 0
+
+  def __post_init__(self):
+    if self.mechanism not in EDIT_MECHANISMS:
+      raise ValueError(f"mechanism must be one of {EDIT_MECHANISMS}, got {self.mechanism!r}")
+    if self.reference not in EDIT_REFERENCES:
+      raise ValueError(f"reference must be one of {EDIT_REFERENCES}, got {self.reference!r}")
+
+
 class BioVAEOutput(NamedTuple):
   accel: Array  # [B, T, J, 3] Ẍ after accel_scale (eq. 3)
   residual: Array  # [B, T, D] added to the UNet's x̂₀ (normalised features)
@@ -129,6 +179,95 @@ def kinematic_acceleration(x: Array, rate: float) -> Array:
   Ẍ_t = (X_t − 2 X_{t−1} + X_{t−2}) rate² (the form of `losses.biovae.finite_acceleration`)."""
   a = (x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]) * rate**2
   return jnp.concatenate([jnp.zeros_like(x[:, :2]), a], axis=1)
+
+
+def broadcast_scale(scale: Array, ndim: int) -> Array:
+  """The editing factor (scalar, [J] or [B, J]) shaped to broadcast against [B, T, J, 3]."""
+  if scale.ndim == 1:  # one factor per joint [J]
+    return scale[:, None]
+  if scale.ndim == 2:  # per example and joint [B, J]
+    return scale[:, None, :, None]
+  return scale
+
+
+def chord_deviation(x: Array, mask: Array) -> Array:
+  """``x [B, T, J, 3]`` minus its chord, the straight line from frame 0 to the last valid frame of
+  ``mask [B, T]``; zero at both end frames and after the last one (Tab. VI editing, ours)."""
+  t = x.shape[1]
+  last = jnp.maximum(mask.sum(1).astype(jnp.int32) - 1, 1)  # [B]
+  end = jnp.take_along_axis(x, last[:, None, None, None], axis=1)  # [B, 1, J, 3]
+  frac = jnp.arange(t)[None] / last[:, None]  # [B, T]
+  chord = x[:, :1] + frac[..., None, None].astype(x.dtype) * (end - x[:, :1])
+  keep = (jnp.arange(t)[None] <= last[:, None])[..., None, None]
+  return jnp.where(keep, x - chord, 0.0)
+
+
+def boundary_double_integral(accel: Array, mask: Array) -> Array:
+  """B(a): the displacement ``[B, T, J, 3]`` whose backward second difference is ``accel`` (from
+  frame 2 on, frame units) and which is zero at frame 0 and at the last valid frame of ``mask``:
+  ΣΣa minus its chord (Tab. VI editing as a two-point boundary-value problem, ours)."""
+  a = accel * mask[..., None, None].astype(accel.dtype)
+  a = a.at[:, :2].set(0.0)  # the backward difference starts at frame 2
+  return chord_deviation(jnp.cumsum(jnp.cumsum(a, axis=1), axis=1), mask)
+
+
+def edit_displacement(
+  joints: Array, module_accel: Array, scale: Array, mask: Array, cfg: AccelEditConfig, rate: float
+) -> Array:
+  """ΔX = X' − X = (s − 1)·B(Ẍ_ref) [B, T, J, 3] (Tab. VI edit, the ``kinematic`` mechanism):
+  Ẍ_ref is the joints' own acceleration (``reference="motion"``, then B(Ẍ_ref) = X − chord) or the
+  module's ``module_accel`` at difference rate ``rate`` (``"module"``), without gradient."""
+  if cfg.reference == "motion":
+    base = chord_deviation(joints, mask)
+  else:
+    base = boundary_double_integral(module_accel / rate**2, mask)
+  return (broadcast_scale(scale, joints.ndim) - 1.0) * jax.lax.stop_gradient(base)
+
+
+def joint_delta_to_features(delta: Array, features: Array) -> Array:
+  """The change of the (un-normalised) HumanML3D ``features [B, T, D]`` that moves the joints of
+  `humanml3d.recover_from_ric` by ``delta [B, T, J, 3]``, for the root yaw of ``features`` (kept);
+  ``delta``'s root must be zero at frame 0 (the representation's root starts at the origin).
+  Root xz velocity, root height, RIC positions and local velocities change; the 6D rotations and
+  foot contacts do not (`humanml3d._features_single` is the forward map)."""
+  b, t, j, _ = delta.shape
+  r_rot, _ = humanml3d.recover_root_rot_pos(features)  # [B, T, 4]
+  blocks = humanml3d.layout_for().blocks
+  root = delta[:, :, 0]  # [B, T, 3]
+  root_xz = root * jnp.asarray([1.0, 0.0, 1.0], delta.dtype)
+  step = rot.quat_rotate(r_rot[:, 1:], root_xz[:, 1:] - root_xz[:, :-1])  # feature t: R_{t+1}
+  step = jnp.concatenate([step, jnp.zeros_like(step[:, :1])], axis=1)
+  ric = rot.quat_rotate(r_rot[:, :, None], delta[:, :, 1:] - root_xz[:, :, None])
+  local = rot.quat_rotate(r_rot[:, :-1, None], delta[:, 1:] - delta[:, :-1])
+  local = jnp.concatenate([local, jnp.zeros_like(local[:, :1])], axis=1)
+  out = jnp.zeros_like(features)
+  out = out.at[..., slice(*blocks["root_linear_velocity"])].set(step[..., 0::2])
+  out = out.at[..., slice(*blocks["root_y"])].set(root[..., 1:2])
+  out = out.at[..., slice(*blocks["ric"])].set(ric.reshape(b, t, -1))
+  return out.at[..., slice(*blocks["local_velocity"])].set(local.reshape(b, t, -1))
+
+
+def kinematic_edit(
+  x0: Array,
+  module_accel: Array,
+  scale: Array,
+  mask: Array,
+  mean: Array,
+  std: Array,
+  cfg: AccelEditConfig,
+  rate: float,
+) -> Array:
+  """Tab. VI editing as a residual on the normalised ``x0 [B, T, D]``: the motion whose Ẍ is
+  s·Ẍ_ref with the end frames kept (`edit_displacement`), written into the features
+  (`joint_delta_to_features`). Returns ``x0`` itself when every factor is 1 (``lax.cond``)."""
+
+  def edit(x0):
+    feats = x0 * std + mean
+    joints = humanml3d.recover_from_ric(feats, check_finite=False)
+    delta = edit_displacement(joints, module_accel, scale, mask, cfg, rate)
+    return x0 + joint_delta_to_features(delta, feats) / std * mask[..., None].astype(x0.dtype)
+
+  return jax.lax.cond(jnp.all(scale == 1.0), lambda x: x, edit, x0)
 
 
 class CausalEncoder(nn.Module):
@@ -217,12 +356,8 @@ class BioVAE(nn.Module):
 
     out = BioVAEOutput(None, None, u, force, factor, diag)
     accel = inverse_inertia_apply(out, force, c)  # eq. 3 / eq. 5
-    scale = jnp.asarray(accel_scale, accel.dtype)
-    if scale.ndim == 1:  # one factor per joint [J]
-      scale = scale[:, None]
-    elif scale.ndim == 2:  # per example and joint [B, J] (edit-aware training)
-      scale = scale[:, None, :, None]
-    accel = accel * scale  # Tab. VI editing
+    scale = broadcast_scale(jnp.asarray(accel_scale, accel.dtype), accel.ndim)
+    accel = accel * scale  # Tab. VI editing (the 'decoder' mechanism)
     heard = accel  # what the decoder reads of Ẍ (decoder_input)
     if c.decoder_input == "discrepancy":
       heard = accel - kinematic_acceleration(joints, c.accel_rate)
@@ -298,7 +433,8 @@ class BioVAEDenoiser(nn.Module):
   ``mean`` / ``std`` (tuples, the training normalisation of the 263 features) de-normalise x̂₀
   for `recover_from_ric`; ``accel_scale`` is the Tab. VI editing factor (one or one per joint).
   A variable ``{"edit": {"accel_scale": ...}}`` passed to ``apply`` overrides it; as a traced
-  value, it lets one compiled sampler run every factor.
+  value, it lets one compiled sampler run every factor. ``edit`` chooses how the factor acts
+  (`AccelEditConfig`); at factor 1 both mechanisms leave the output as it is.
   """
 
   unet: UNetConfig
@@ -307,6 +443,7 @@ class BioVAEDenoiser(nn.Module):
   mean: tuple[float, ...]
   std: tuple[float, ...]
   accel_scale: float | tuple[float, ...] = 1.0
+  edit: AccelEditConfig = AccelEditConfig()
 
   @nn.compact
   def __call__(self, x, t, text, text_mask, keep, mask, deterministic=True, physics=False):
@@ -317,20 +454,38 @@ class BioVAEDenoiser(nn.Module):
     joints = humanml3d.recover_from_ric(x0 * std + mean, check_finite=False)
     scale = self.get_variable("edit", "accel_scale")  # Tab. VI editing without recompiling
     scale = jnp.asarray(self.accel_scale if scale is None else scale, x0.dtype)
-    out = BioVAE(self.biovae, self.motion_features, name="biovae")(joints, x0, scale)
+    decoder = self.edit.mechanism == "decoder"
+    out = BioVAE(self.biovae, self.motion_features, name="biovae")(
+      joints, x0, scale if decoder else 1.0
+    )
     corrected = x0 + out.residual * mask[..., None].astype(x0.dtype)
+    if not decoder:  # Tab. VI editing as a residual on the corrected x̂₀ ('kinematic')
+      if self.edit.max_timestep >= 0:  # per example: 1 at the timesteps left unedited
+        scale = jnp.broadcast_to(scale, (x0.shape[0], joints.shape[2]))
+        scale = jnp.where((t <= self.edit.max_timestep)[:, None], scale, 1.0)
+      rate = self.biovae.accel_rate
+      corrected = kinematic_edit(corrected, out.accel, scale, mask, mean, std, self.edit, rate)
     return (corrected, out) if physics else corrected
 
 
 __all__ = [
+  "EDIT_MECHANISMS",
+  "EDIT_REFERENCES",
   "INERTIA",
+  "AccelEditConfig",
   "MUSCLES",
   "BioVAE",
   "BioVAEConfig",
   "BioVAEDenoiser",
   "BioVAEOutput",
   "DECODER_INPUTS",
+  "boundary_double_integral",
+  "broadcast_scale",
+  "chord_deviation",
+  "edit_displacement",
   "finite_velocity",
+  "joint_delta_to_features",
+  "kinematic_edit",
   "kinematic_acceleration",
   "inverse_inertia_apply",
   "inverse_inertia_matrix",

@@ -25,7 +25,7 @@ import numpy as np
 
 from motion_jax import diffusion, losses
 from motion_jax.losses import biovae as bio_losses
-from motion_jax.models.biovae import BioVAEConfig, BioVAEDenoiser
+from motion_jax.models.biovae import AccelEditConfig, BioVAEConfig, BioVAEDenoiser
 from motion_jax.representations import humanml3d
 from motion_jax.stages import diffusion as diff_stage
 from motion_jax.train import loop as loop_lib
@@ -100,7 +100,9 @@ def make_model(
   mean,
   std,
   accel_scale: float | tuple[float, ...] = 1.0,
+  edit: AccelEditConfig | None = None,
 ) -> BioVAEDenoiser:
+  """UNet + module; ``edit`` is how a Tab. VI factor acts at sampling (`AccelEditConfig`)."""
   if diff_cfg.prediction != "x0":
     raise ValueError(f"BioVAE corrects x̂₀: prediction must be 'x0', got {diff_cfg.prediction!r}")
   return BioVAEDenoiser(
@@ -110,13 +112,19 @@ def make_model(
     tuple(float(v) for v in np.asarray(mean).ravel()),
     tuple(float(v) for v in np.asarray(std).ravel()),
     accel_scale,
+    AccelEditConfig() if edit is None else edit,
   )
 
 
 def make_loss_fn(
   model: BioVAEDenoiser, schedule: diffusion.Schedule, diff_cfg, cfg: BioVAEStageConfig
 ) -> Callable:
-  """Eq. 9 on a batch: the denoising loss on the corrected x̂₀ plus L_accel and L_phys."""
+  """Eq. 9 on a batch: the denoising loss on the corrected x̂₀ plus L_accel and L_phys.
+
+  Edit-aware training (`EditTrainConfig`) trains the decoder's answer to a scaled Ẍ, so the loss
+  applies ``model`` with the ``decoder`` editing mechanism whatever ``model.edit`` says (the
+  ``kinematic`` one has no parameters to train)."""
+  model = model.clone(edit=dataclasses.replace(model.edit, mechanism="decoder"))
   mean, std = jnp.asarray(model.mean), jnp.asarray(model.std)
   fps = cfg.loss.difference_rate(cfg.module.fps)  # m/frame² or m/s² (losses.biovae)
 

@@ -35,6 +35,7 @@ def test_tiny_ablation_trains_evaluates_edits_refines_and_reuses_its_stages(tmp_
   assert channels["biceps_l"] is None and channels["quadriceps_r"]["mse"] >= 0
   editing = results["editing"]
   assert editing["row"] == "all" and set(editing["scopes"]) == {"all", "right_wrist"}
+  assert editing["method"]["mechanism"] == "kinematic"  # the default (models.biovae)
   assert set(editing["scopes"]["all"]) == {"0.5", "1", "2"}
   estimation = results["estimation"]
   assert set(estimation["kinds"]) == {"jitter", "foot_sliding", "floor_offset"}
@@ -45,9 +46,10 @@ def test_tiny_ablation_trains_evaluates_edits_refines_and_reuses_its_stages(tmp_
   assert "Acceleration editing" in md and "Estimation refinement" in md
   stages = {p.name for p in tmp_path.iterdir() if p.is_dir()}
   assert {"unet", "muscle", "biovae_no_module", "biovae_all"} <= stages
-  # The rerun trains nothing: every stage marker is unchanged.
+  # The rerun trains nothing: every stage marker is unchanged, also with the other editing
+  # mechanism (a sampling choice, outside the trained stages' keys).
   before = {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")}
-  run_python(args, timeout=1200)
+  run_python(args + ["--config.edit.method.mechanism=decoder"], timeout=1200)
   assert {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")} == before
 
 
@@ -75,6 +77,12 @@ def test_edit_settings_are_checked():
     setattr(cfg.edit, key, value)
     with pytest.raises(ValueError, match=match):
       from_dict(biovae.Config, cfg)
+  cfg = biovae.get_config("tiny")
+  cfg.edit.method.mechanism = "gradient"
+  with pytest.raises(ValueError, match="mechanism"):
+    from_dict(biovae.Config, cfg)
+  cfg.edit.method.mechanism = "decoder"  # the mechanism before 2026-12-01 stays a choice
+  assert from_dict(biovae.Config, cfg).edit.method.mechanism == "decoder"
   cfg = biovae.get_config("tiny")
   cfg.rows = "module,no_module"
   assert from_dict(biovae.Config, cfg).edit_row() == "module"  # auto: the last module row

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from motion_jax.models import biovae
+from motion_jax.representations import humanml3d
 
 B, T, J, D = 2, 12, 22, 263
 SMALL = biovae.BioVAEConfig(latent=16, hidden=24, muscle_dim=8, muscle_heads=2, decoder_hidden=16)
@@ -145,3 +146,73 @@ def test_bad_settings_are_refused():
     biovae.BioVAEConfig(inertia_eps=0.0)
   with pytest.raises(ValueError, match="decoder_input must be one of"):
     biovae.BioVAEConfig(decoder_input="force")
+
+
+# ---- Tab. VI editing, the 'kinematic' mechanism (a residual on x̂₀) ----------------------------
+
+
+def _features(seed, b=B, t=T):
+  """Un-normalised HumanML3D-shaped features with a turning, walking root (yaw matters)."""
+  k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+  f = 0.1 * jax.random.normal(k1, (b, t, D))
+  f = f.at[..., 0].set(0.2 * jax.random.normal(k2, (b, t)))  # yaw velocity, rad/frame
+  return f.at[..., 2].add(0.05).at[..., 3].add(0.9)  # forward speed, root height
+
+
+def _lengths_mask(lengths, t=T):
+  return jnp.arange(t)[None] < jnp.asarray(lengths)[:, None]
+
+
+def test_joint_delta_to_features_moves_the_recovered_joints_by_the_delta():
+  """recover_from_ric(f + Δf) = recover_from_ric(f) + ΔX for any ΔX whose root is 0 at frame 0;
+  the 6D rotations and foot contacts stay."""
+  f = _features(20)
+  delta = 0.3 * jax.random.normal(jax.random.PRNGKey(21), (B, T, J, 3))
+  delta = delta.at[:, 0, 0].set(0.0)
+  df = biovae.joint_delta_to_features(delta, f)
+  got = humanml3d.recover_from_ric(f + df, check_finite=False)
+  want = humanml3d.recover_from_ric(f, check_finite=False) + delta
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  blocks = humanml3d.layout_for().blocks
+  for name in ("root_rot_velocity", "rot", "foot_contact"):
+    np.testing.assert_array_equal(df[..., slice(*blocks[name])], 0.0)
+
+
+def test_the_edit_gives_the_motion_scaled_acceleration_with_its_end_frames_kept():
+  """X' = X + (s − 1)·(X − chord): Ẍ(X') = s Ẍ(X) on the valid frames, X' = X at frame 0, at the
+  last valid frame and beyond it; the module reference with Ẍ_ref = Ẍ(X) gives the same X'."""
+  lengths = (T, T - 4)
+  mask = _lengths_mask(lengths)
+  joints = humanml3d.recover_from_ric(_features(22), check_finite=False)
+  scale = jnp.ones(J).at[3].set(2.0).at[7].set(0.5)
+  cfg = biovae.AccelEditConfig()
+  delta = biovae.edit_displacement(joints, None, scale, mask, cfg, 1.0)
+  edited = joints + delta
+  for i, n in enumerate(lengths):
+    a = biovae.kinematic_acceleration(joints[i : i + 1, :n], 1.0)[0, 2:]
+    a_edit = biovae.kinematic_acceleration(edited[i : i + 1, :n], 1.0)[0, 2:]
+    np.testing.assert_allclose(a_edit, a * scale[:, None], atol=1e-5)
+    np.testing.assert_array_equal(delta[i, 0], 0.0)
+    np.testing.assert_allclose(delta[i, n - 1 :], 0.0, atol=1e-6)
+  own = biovae.kinematic_acceleration(joints, 1.0)
+  module_ref = dataclasses.replace(cfg, reference="module")
+  np.testing.assert_allclose(
+    biovae.edit_displacement(joints, own * 400.0, scale, mask, module_ref, 20.0), delta, atol=1e-5
+  )
+
+
+def test_the_kinematic_edit_is_the_identity_at_factor_one_and_moves_x0_otherwise():
+  mask = _lengths_mask((T, T - 3))
+  x0 = jax.random.normal(jax.random.PRNGKey(23), (B, T, D))
+  mean, std = _features(24)[0, 0], 0.5 + jax.random.uniform(jax.random.PRNGKey(25), (D,))
+  cfg, accel = biovae.AccelEditConfig(), jnp.zeros((B, T, J, 3))
+  edit = jax.jit(lambda s: biovae.kinematic_edit(x0, accel, s, mask, mean, std, cfg, 1.0))
+  np.testing.assert_array_equal(edit(jnp.ones(J)), x0)  # bit for bit
+  assert float(jnp.abs(edit(jnp.full(J, 1.5, jnp.float32)) - x0).max()) > 1e-3
+  assert edit._cache_size() == 1  # the factor is traced: one compilation for every value
+
+
+@pytest.mark.parametrize("field,value", [("mechanism", "grad"), ("reference", "gt")])
+def test_edit_config_rejects_unknown_choices(field, value):
+  with pytest.raises(ValueError, match=field):
+    biovae.AccelEditConfig(**{field: value})

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from motion_jax import diffusion
 from motion_jax.losses import biovae as bio_losses
-from motion_jax.models.biovae import BioVAEConfig
+from motion_jax.metrics import plausibility
+from motion_jax.models.biovae import AccelEditConfig, BioVAEConfig
 from motion_jax.models.denoiser_common import TextConditionerConfig
 from motion_jax.representations import humanml3d
 from motion_jax.stages import biovae as stage
@@ -134,17 +136,21 @@ def test_accel_unit_chooses_the_difference_rate():
     stage.BioVAEStageConfig(loss=second)
 
 
-def test_an_edit_variable_scales_the_acceleration_like_the_attribute(models):
+@pytest.mark.parametrize(
+  "edit", [AccelEditConfig(mechanism="decoder"), AccelEditConfig(max_timestep=-1)]
+)  # the inputs' timestep is 10: a kinematic edit at every step acts on it
+def test_an_edit_variable_scales_the_acceleration_like_the_attribute(models, edit):
   """Tab. VI editing through ``{"edit": {"accel_scale": [J]}}`` (one compiled sampler for every
   factor) equals building the model with that ``accel_scale``, and changes the output."""
   _, _, model, params = models
+  model = model.clone(edit=edit)
   params = dict(params)  # a "trained" module: non-zero residual decoder
   params["biovae"] = jax.tree.map(lambda x: x + 0.05 * jnp.ones_like(x), params["biovae"])
   args = _args(_batch(1))
   scale = np.ones(22, np.float32)
   scale[5] = 2.0  # one joint
   edited = model.apply({"params": params, "edit": {"accel_scale": jnp.asarray(scale)}}, *args)
-  built = stage.make_model(DIFF, BIO, F, MEAN, STD, accel_scale=tuple(scale.tolist()))
+  built = stage.make_model(DIFF, BIO, F, MEAN, STD, accel_scale=tuple(scale.tolist()), edit=edit)
   np.testing.assert_allclose(edited, built.apply({"params": params}, *args), rtol=1e-6, atol=1e-6)
   plain = model.apply({"params": params}, *args)
   assert np.abs(np.asarray(edited) - np.asarray(plain)).max() > 1e-6
@@ -203,3 +209,116 @@ def test_edit_aware_training_keeps_edited_examples_out_of_the_diffusion_loss(mod
   assert none["edit_accel"] == 0.0
   for k in ("simple", "accel", "phys"):
     np.testing.assert_allclose(none[k], eq9[k], rtol=1e-6)
+
+
+FACTORS = (0.5, 0.8, 1.0, 1.5, 2.0)  # Tab. VI
+
+
+def _edit_sampler(model, steps=4, scale=2.5):
+  """The experiment's sampler (stages.diffusion.Generator's): DPM-Solver++(2M) SDE with CFG (at
+  ``scale`` 1 the conditional branch alone), one jitted function of ``(variables, cond, x_init,
+  key)``."""
+  plan = diffusion.make_plan(diff_stage.make_schedule(DIFF), "dpmpp_2m_sde", steps, 0.0)
+
+  def denoise(variables, x, t, cond):
+    def apply(x, t, c, keep):
+      return model.apply(variables, x, t, c[0], c[1], keep, c[2])
+
+    if scale == 1.0:
+      return apply(x, t, cond, jnp.ones((x.shape[0],), bool))
+    return diffusion.guided_model_fn(apply, cond, scale)(x, t)
+
+  return diffusion.make_sample_fn(denoise, plan, prediction="x0")
+
+
+def _edit_samples(model, params, edit: AccelEditConfig, scale=2.5):
+  """``(joints [B, T, J, 3] per factor, lengths)``: one compiled sampler (CFG ``scale``) samples
+  every factor (on all joints) as the ``edit`` variable, from the same noise."""
+  sample = _edit_sampler(model.clone(edit=edit), scale=scale)
+  batch = _batch(3)
+  cond = (jnp.asarray(batch["global_tokens"]), jnp.asarray(batch["global_mask"]), batch["mask"])
+  x_init = jax.random.normal(jax.random.PRNGKey(4), batch["motion"].shape)
+  out = []
+  for f in FACTORS:
+    edit = {"accel_scale": jnp.full(22, f, jnp.float32)}
+    x = sample({"params": params, "edit": edit}, cond, x_init, jax.random.PRNGKey(5))
+    out.append(np.asarray(humanml3d.recover_from_ric(np.asarray(x) * STD + MEAN)))
+  assert sample._cache_size() == 1  # every factor ran in one compiled sampler
+  return out, batch["mask"].sum(1)
+
+
+def _edit_speeds(model, params, edit: AccelEditConfig):
+  """Tab. VI's Speed column (plausibility.set_metrics over the valid frames) per factor."""
+  samples, lengths = _edit_samples(model, params, edit)
+  clips = [[j[:n] for j, n in zip(joints, lengths, strict=True)] for joints in samples]
+  return np.asarray([plausibility.set_metrics(c)["speed"]["mean"] for c in clips])
+
+
+@pytest.mark.parametrize("max_timestep", [0, -1])  # the last sampler call / every call
+def test_speed_rises_with_the_factor_under_the_kinematic_edit(models, max_timestep):
+  """The issue's criterion on a tiny model through the jitted sampler: the kinematic edit's speed
+  rises strictly with the factor. The decoder mechanism, on the same model (its residual head still
+  zero, as before training), leaves every factor's sample the same: the check cannot pass on a
+  mechanism that does not reach the motion."""
+  _, _, model, params = models
+  kinematic = _edit_speeds(model, params, AccelEditConfig(max_timestep=max_timestep))
+  assert np.all(np.diff(kinematic) > 0), kinematic
+  decoder = _edit_speeds(model, params, AccelEditConfig(mechanism="decoder"))
+  assert not np.all(np.diff(decoder) > 0), decoder
+  np.testing.assert_array_equal(decoder, decoder[0])
+  assert kinematic[FACTORS.index(1.0)] == decoder[0]  # factor 1: the unedited sample
+
+
+def test_the_last_step_edit_gives_the_sample_the_scaled_acceleration(models):
+  """With the edit at the sampler's last call only (the default) and one CFG branch, the sample's
+  Ẍ on the valid frames is s times the unedited sample's (the same noise), on every joint. (With
+  CFG the two branches are edited apart and then mixed, and the joints are not linear in the
+  features, so it is close but not exact.)"""
+  _, _, model, params = models
+  samples, lengths = _edit_samples(model, params, AccelEditConfig(), scale=1.0)
+  base = samples[FACTORS.index(1.0)]
+  for f, joints in zip(FACTORS, samples, strict=True):
+    for j, j1, n in zip(joints, base, lengths, strict=True):
+      a, a1 = (np.diff(x[:n], n=2, axis=0) for x in (j, j1))
+      np.testing.assert_allclose(a, f * a1, atol=1e-4 * np.abs(a1).max())
+
+
+def test_factor_one_is_a_no_op_bit_for_bit(models):
+  """With the edit variable at 1 on every joint, the kinematic model's x̂₀ and a whole jitted
+  sample equal the decoder mechanism's without any edit variable, bit for bit."""
+  _, _, model, params = models
+  params = dict(params)  # a "trained" module: non-zero residual decoder
+  params["biovae"] = jax.tree.map(lambda x: x + 0.05 * jnp.ones_like(x), params["biovae"])
+  kin = model.clone(edit=AccelEditConfig(mechanism="kinematic"))
+  dec = model.clone(edit=AccelEditConfig(mechanism="decoder"))
+  ones = {"accel_scale": jnp.ones(22, jnp.float32)}
+  args = _args(_batch(1))
+  np.testing.assert_array_equal(
+    kin.apply({"params": params, "edit": ones}, *args), dec.apply({"params": params}, *args)
+  )
+  batch = _batch(3)
+  cond = (jnp.asarray(batch["global_tokens"]), jnp.asarray(batch["global_mask"]), batch["mask"])
+  x_init = jax.random.normal(jax.random.PRNGKey(4), batch["motion"].shape)
+  key = jax.random.PRNGKey(5)
+  np.testing.assert_array_equal(
+    _edit_sampler(kin)({"params": params, "edit": ones}, cond, x_init, key),
+    _edit_sampler(dec)({"params": params}, cond, x_init, key),
+  )
+
+
+def test_training_applies_the_decoder_mechanism_whatever_the_sampling_one(models):
+  """Edit-aware training trains the decoder's answer to a scaled Ẍ: the loss of a kinematic model
+  equals the decoder model's (so trained stages do not depend on ``edit``)."""
+  _, _, model, params = models
+  cfg = dataclasses.replace(BIO, edit_train=stage.EditTrainConfig(prob=1.0))
+  schedule = diff_stage.make_schedule(DIFF)
+  batch = jax.tree.map(jnp.asarray, _batch(2))
+  keys = jax.random.split(jax.random.PRNGKey(6), 3)
+  rngs = {"sample": keys[0], "noise": keys[1], "dropout": keys[2]}
+  losses_ = [
+    stage.make_loss_fn(model.clone(edit=AccelEditConfig(mechanism=m)), schedule, DIFF, cfg)(
+      params, {}, batch, rngs
+    )[0]
+    for m in ("kinematic", "decoder")
+  ]
+  assert float(losses_[0]) == float(losses_[1])
