@@ -38,8 +38,11 @@ BioVAE" are multiplied; how the edited Ẍ reaches the motion is `AccelEditConfi
   (`boundary_double_integral`). With Ẍ_ref = Ẍ(X) (``reference="motion"``, the motion's own
   acceleration) this is X' = X̄ + s(X − X̄), X̄ the chord: the straight, constant-velocity part
   (which has no acceleration) is kept and the rest is scaled, so each joint's mean speed is
-  convex in s with its minimum at s = 0, i.e. it rises with s. ``reference="module"`` uses the
-  module's Ẍ instead. ΔX = X' − X goes into the features exactly, for the root's yaw of x̂₀
+  convex in s with its minimum at s = 0, i.e. it rises with s. That default does not use the
+  module's prediction: it shows that an edit reaches the sample, not that BioVAE's Ẍ controls
+  it. ``reference="module"`` uses the module's Ẍ instead; in the quick run its double integral
+  was far from the motion, and speed came out U-shaped around s = 1 (docs/biovae.md).
+  ΔX = X' − X goes into the features exactly, for the root's yaw of x̂₀
   (`joint_delta_to_features`: root xz velocity, root height, RIC positions and local velocities;
   the 6D rotations and foot contacts are left as they are; bone lengths are not kept). At s = 1
   the branch is skipped (`lax.cond`), so the output is x̂₀ bit for bit. The residual decoder
