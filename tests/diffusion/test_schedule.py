@@ -114,8 +114,8 @@ def test_targets_and_conversions_are_consistent(prediction):
   if prediction == "v":  # v = a eps - s x0 against diffusers' get_velocity
     ref = diffusers.DDPMScheduler(beta_schedule="linear")
     want = ref.get_velocity(
-      torch.from_numpy(np.asarray(x0)),
-      torch.from_numpy(np.asarray(eps)),
+      torch.from_numpy(np.array(x0)),
+      torch.from_numpy(np.array(eps)),
       torch.tensor([1, 400, 900]),
     )
     np.testing.assert_allclose(target, want.numpy(), atol=1e-5)
