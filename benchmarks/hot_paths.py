@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from common import xla_flops
 
 from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
 from motion_jax.models.vqvae import VQVAE, VQVAEConfig
@@ -42,12 +43,6 @@ def ms_per_call(fn, *args, repeats: int = 20) -> float:
   for _ in range(repeats):
     jax.block_until_ready(fn(*args))
   return (time.perf_counter() - t) / repeats * 1e3
-
-
-def gflop(fn, *args) -> float:
-  cost = fn.lower(*args).compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  return float(cost.get("flops", float("nan"))) / 1e9
 
 
 def input_grad(apply):
@@ -119,8 +114,9 @@ def main():
     ("muscle surrogate, forward", jax.jit(lambda x: sur.apply(sur_vars, x)), x),
   ]  # fmt: skip
   for name, fn, a in parts:
-    ms, gf = ms_per_call(fn, a, repeats=r), gflop(fn, a)
-    print(f"| {name} | {ms:.2f} | {gf:.3f} | {gf / ms * 1e3:.1f} |")
+    ms, flops = ms_per_call(fn, a, repeats=r), xla_flops(fn.lower(a).compile())
+    gf = "- | -" if flops is None else f"{flops / 1e9:.3f} | {flops / 1e6 / ms:.1f}"
+    print(f"| {name} | {ms:.2f} | {gf} |")
 
   print(
     f"\n| one attention layer ({HEADS} heads x {HEAD_DIM}), gradient | ms / call | max |diff| |"
