@@ -212,7 +212,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c = replace(c, data=replace(c.data, root="workdir", clips=180, version="1.0.0"))
     est = replace(c.estimation, clips=4, method=replace(c.estimation.method, ts=(100,)))
-    c = replace(c, edit=replace(c.edit, factors=(0.5, 1.0, 2.0)), estimation=est)
+    c = replace(c, edit=replace(c.edit, factors=(0.5, 1.0, 2.0), num_repeats=1), estimation=est)
     c = replace(c, text_finetune=TextFinetuneConfig(num_steps=2, learning_rate=1e-4))
   c = replace(c, model=m, bio=b, eval=presets.generation_eval(c.eval, preset))
   ev = presets.evaluator(preset)

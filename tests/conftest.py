@@ -6,6 +6,15 @@ compilations instead of compiling again: `.cache/jax_compilation_tests` in the r
 ignores it), shared by the pytest workers and their subprocesses. Its keys include the jax
 version, backend and flags, so a stale entry is never used. Set JAX_COMPILATION_CACHE_DIR to
 another folder (or to "" to switch the cache off) before running pytest to override it.
+
+Most of the suite's time is XLA compiling tiny models, not running them. The tests therefore
+compile with LLVM's backend optimisation level 1 instead of XLA's default 2
+(`--xla_backend_optimization_level=1`, appended to XLA_FLAGS unless it sets a level already; a
+test's own XLA_FLAGS replaces it). Measured on the 2-core CPU (2026-12-01): the tiny UNet's loss
+gradient compiles in 7.7 s instead of 10.2 s and runs as fast (157 vs 154 ms); the biovae tiny run
+takes 206 s instead of 234 s. Level 0 compiles faster still but runs up to 4x slower. Level 1
+changes no semantics (no fast-math), only LLVM's optimisation of the generated loops; runs outside
+the tests keep XLA's default.
 """
 
 import os
@@ -23,6 +32,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 os.environ.setdefault(
   "JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30)
 )  # bytes, least recently used out
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1"
+  ).strip()
 
 
 def run_python(args, *, env_extra=None, timeout=300, check=True, **kwargs):

@@ -47,10 +47,15 @@ def test_tiny_ablation_trains_evaluates_edits_refines_and_reuses_its_stages(tmp_
   stages = {p.name for p in tmp_path.iterdir() if p.is_dir()}
   assert {"unet", "muscle", "biovae_no_module", "biovae_all"} <= stages
   # The rerun trains nothing: every stage marker is unchanged, also with the other editing
-  # mechanism (a sampling choice, outside the trained stages' keys).
+  # mechanism (a sampling choice, outside the trained stages' keys). One factor and no
+  # refinement keep it short; the editing table is then the decoder mechanism's.
   before = {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")}
-  run_python(args + ["--config.edit.method.mechanism=decoder"], timeout=1200)
+  rerun = ["--config.edit.method.mechanism=decoder", "--config.edit.factors=(2.0,)",
+           "--config.edit.joint=", "--config.estimation.clips=0"]  # fmt: skip
+  run_python(args + rerun, timeout=1200)
   assert {p: p.stat().st_mtime for p in tmp_path.glob("*/stage.json")} == before
+  editing = json.loads((tmp_path / "results.json").read_text())["editing"]
+  assert editing["method"]["mechanism"] == "decoder" and set(editing["scopes"]) == {"all"}
 
 
 def test_unknown_rows_are_refused():
