@@ -1,8 +1,10 @@
 """FK throughput: jitted JAX forward kinematics vs OpenSim's per-frame `realizePosition` loop.
 
 Both compute the joint centres (child-frame origins in ground) of LaiUhlrich2022 for the frames of
-the real squat motion (tiled to a larger batch for JAX), on this machine's CPU. Prints frames/s of
-each and their ratio. Runs in well under a minute:
+the real squat motion (tiled to a larger batch for JAX), on this machine's CPU. One row per JAX
+implementation (`opensim_fk` impl "levels", the default, and "unrolled"; see that module's doc):
+frames/s of each, OpenSim's, their ratio, the compile time, and the frames/s of the gradient of
+sum(joint centres^2) (what guidance pays) for scale. Runs in about a minute:
 
     python benchmarks/fk_throughput.py [--frames 8192] [--opensim-frames 801] [--dtype float32]
 """
@@ -20,7 +22,7 @@ from common import Row, best_seconds
 from motion_jax.data.formats.mot import coordinates_from_motion, read_mot
 from motion_jax.paths import opencap_path
 from motion_jax.skeletons import opencap
-from motion_jax.skeletons.opensim_fk import make_fk
+from motion_jax.skeletons.opensim_fk import IMPLS, make_fk
 from motion_jax.skeletons.opensim_model import load_osim
 
 
@@ -29,7 +31,7 @@ def _best_rate(fn, n_frames: int, repeats: int) -> float:
 
 
 def measure(
-  frames: int = 8192, opensim_frames: int = 801, dtype: str = "float32", repeats: int = 5
+  frames: int = 8192, opensim_frames: int = 801, dtype: str = "float32", repeats: int = 10
 ) -> list[Row]:
   """One row: JAX FK frames/s (one jitted call on `frames` frames) vs OpenSim's per-frame loop."""
   path = opencap_path(opencap.LAI_UHLRICH_2022)
@@ -37,14 +39,21 @@ def measure(
   names = opencap.BIGE_COORDINATES
   q = coordinates_from_motion(read_mot(opencap_path(opencap.SQUATS_MOT)), model, names)  # [801, 33]
 
-  # JAX: one jitted call on a batch of frames.
+  # JAX: one jitted call on a batch of frames, per implementation; and its gradient.
+  jax_rates, compile_s, grad_rates = {}, {}, {}
   with jax.enable_x64(dtype == "float64"):
-    fk = jax.jit(lambda x: make_fk(model, names)(x).joint_centers)
     batch = jnp.asarray(np.resize(q, (frames, q.shape[1])), dtype=dtype)
-    t0 = time.perf_counter()
-    fk(batch).block_until_ready()
-    compile_s = time.perf_counter() - t0
-    jax_rate = _best_rate(lambda: fk(batch).block_until_ready(), frames, repeats)
+    for impl in IMPLS:
+      fk = jax.jit(lambda x, impl=impl: make_fk(model, names, impl)(x).joint_centers)
+      t0 = time.perf_counter()
+      fk(batch).block_until_ready()
+      compile_s[impl] = time.perf_counter() - t0
+      jax_rates[impl] = _best_rate(lambda fk=fk: fk(batch).block_until_ready(), frames, repeats)
+      grad = jax.jit(
+        jax.grad(lambda x, impl=impl: jnp.sum(make_fk(model, names, impl)(x).joint_centers ** 2))
+      )
+      grad(batch).block_until_ready()
+      grad_rates[impl] = _best_rate(lambda g=grad: g(batch).block_until_ready(), frames, repeats)
 
   # OpenSim: set coordinates, realizePosition, read every joint's child frame position.
   import opensim as osim
@@ -79,15 +88,19 @@ def measure(
   osim_rate = _best_rate(opensim_loop, len(rows), max(1, repeats // 2))
   return [
     Row(
-      workload="forward kinematics (LaiUhlrich2022 joint centres)",
+      workload=f"forward kinematics (LaiUhlrich2022 joint centres), impl {impl!r}",
       size=f"batch {frames}, {dtype}; OpenSim {len(rows)} frames",
-      ours=jax_rate,
+      ours=jax_rates[impl],
       unit="frame/s",
       reference="OpenSim loop",
       ref_value=osim_rate,
       target_ratio=100.0,
-      notes=f"one jitted call vs per-frame realizePosition; compile {compile_s:.1f} s",
+      notes=(
+        f"one jitted call vs per-frame realizePosition; compile {compile_s[impl]:.1f} s; "
+        f"gradient {grad_rates[impl]:,.0f} frame/s"
+      ),
     )
+    for impl in IMPLS
   ]
 
 
@@ -96,17 +109,19 @@ def main() -> None:
   ap.add_argument("--frames", type=int, default=8192, help="JAX batch size (frames per call)")
   ap.add_argument("--opensim-frames", type=int, default=801, help="frames for the OpenSim loop")
   ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-  ap.add_argument("--repeats", type=int, default=5)
+  ap.add_argument("--repeats", type=int, default=10)
   args = ap.parse_args()
-  (r,) = measure(args.frames, args.opensim_frames, args.dtype, args.repeats)
+  rows = measure(args.frames, args.opensim_frames, args.dtype, args.repeats)
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), dtype {args.dtype}")
-  compile_note = r.notes.rsplit("; ", 1)[-1]
-  print(f"JAX FK    : {r.ours:14,.0f} frames/s  (batch {args.frames}, {compile_note})")
+  for impl, r in zip(IMPLS, rows):
+    notes = "; ".join(r.notes.split("; ")[1:])
+    print(f"JAX FK {impl:9s}: {r.ours:12,.0f} frames/s  (batch {args.frames}; {notes})")
   print(
-    f"OpenSim FK: {r.ref_value:14,.0f} frames/s  (per-frame realizePosition loop, "
+    f"OpenSim FK      : {rows[0].ref_value:12,.0f} frames/s  (per-frame realizePosition loop, "
     f"{args.opensim_frames} frames)"
   )
-  print(f"ratio JAX/OpenSim: {r.ratio:.1f}x")
+  for impl, r in zip(IMPLS, rows):
+    print(f"ratio JAX ({impl})/OpenSim: {r.ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def plan(sizes: str) -> dict[str, dict]:
   """Benchmark name -> keyword arguments of its measure() for a --sizes choice."""
   quick = sizes in ("default", "quick", "all")
   published = sizes in ("published", "all")
-  out = {"fk": {}}
+  out = {"fk": {"repeats": 10}}
   guide = (("quick",) if quick else ()) + (("published",) if published else ())
   out["guidance"] = {"sizes": guide, "repeats": 1}
   out["surrogate"] = {}

@@ -265,7 +265,7 @@ def train_surrogate(config: Config, data: SquatSplits, norm: Normaliser, workdir
 
 
 def frozen_models(config, vq, vq_vars, sur, sur_params, norm, train_latents, osim):
-  fk = opensim_fk.make_fk(osim, BIGE_COORDINATES)
+  fk = opensim_fk.make_fk(osim, BIGE_COORDINATES, impl=config.guidance.fk_impl)
   return guidance.FrozenModels(
     decode=lambda zq: vq.apply(vq_vars, zq[None], method=type(vq).decode)[0],
     surrogate=lambda x: sur.apply({"params": sur_params}, x[None], train=False)[0],

@@ -47,6 +47,7 @@ import optax
 
 from motion_jax.losses import bige_guidance as L
 from motion_jax.models.quantizers import quantize
+from motion_jax.skeletons import opensim_fk
 from motion_jax.skeletons.opencap import (
   BIGE_COORDINATES,
   BIGE_FLEXIONS,
@@ -147,6 +148,7 @@ class GuidanceConfig:
   sharpness: float = 0.02  # soft arg-max temperature of the peak activation (activation units)
   weight_set: str = "ours"  # 'ours' | 'code' (LIMO_Surrogate.py's objective)
   weights: GuidanceWeights = GuidanceWeights()
+  fk_impl: str = "levels"  # skeletons.opensim_fk implementation: 'levels' | 'unrolled'
 
   def __post_init__(self):
     for name, value, valid in (
@@ -155,6 +157,7 @@ class GuidanceConfig:
       ("translation", self.translation, TRANSLATIONS),
       ("weight_set", self.weight_set, WEIGHT_SETS),
       ("selection", self.selection, SELECTIONS),
+      ("fk_impl", self.fk_impl, opensim_fk.IMPLS),
     ):
       if value not in valid:
         raise ValueError(f"guidance.{name} must be one of {valid}, got {value!r}")

@@ -103,14 +103,15 @@ def cases():
   return out
 
 
+@pytest.mark.parametrize("impl", F.IMPLS)
 @pytest.mark.parametrize("key", list(MODELS))
-def test_joint_centers_and_com_match_opensim_float64(cases, key):
+def test_joint_centers_and_com_match_opensim_float64(cases, key, impl):
   case = cases[key]
   model, ref = case["model"], case["ref"]
   assert list(model.joint_names) == ref["joint_names"]
   assert case["q"].shape[0] == N_RANDOM + 801 + (222 if key == "session_scaled" else 0)
   with jax.enable_x64(True):
-    fk = jax.jit(F.make_fk(model, case["names"]))(jnp.asarray(case["q"], jnp.float64))
+    fk = jax.jit(F.make_fk(model, case["names"], impl))(jnp.asarray(case["q"], jnp.float64))
     com = F.center_of_mass(fk, model)
     markers = F.marker_positions(fk, model)
     assert fk.joint_centers.dtype == jnp.float64
@@ -269,6 +270,55 @@ def test_gradients_match_finite_differences():
     # Reverse mode agrees with forward mode.
     g = np.asarray(jax.jit(jax.grad(lambda q: com_and_low(q)[3]))(jnp.asarray(q0)))
     np.testing.assert_allclose(g, jac[3], atol=1e-12)
+
+
+def test_unrolled_equals_levels_in_value_and_gradient(tmp_path):
+  """impl="unrolled" (trace-time folding, per-joint entries) gives the levels result: every output
+  of FKResult, [B, T, n] batches, float32, and the reverse-mode gradient of COM + smooth lowest point
+  (contacts model: joints and spheres). "levels" is checked against OpenSim and finite differences
+  above, so equality to it suffices; the float64 OpenSim test also runs on "unrolled"."""
+  model = load_osim(opencap_path(opencap.LAI_ARNOLD_2017_CONTACTS))
+  names = opencap.BIGE_COORDINATES
+  q = np.random.default_rng(5).uniform(-0.6, 0.6, size=(2, 3, len(names)))
+
+  def objective(impl):
+    def f(q):
+      fk = F.forward_kinematics(model, q, names, impl)
+      low = F.soft_lowest_point(fk, model, temperature=0.02)
+      return jnp.sum(F.center_of_mass(fk, model) ** 2) + jnp.sum(low)
+
+    return f
+
+  with jax.enable_x64(True):
+    a = jax.jit(F.make_fk(model, names))(jnp.asarray(q))
+    b = jax.jit(F.make_fk(model, names, "unrolled"))(jnp.asarray(q))
+    for x, y in zip(a, b):
+      assert x.shape == y.shape and x.dtype == y.dtype == jnp.float64
+      np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-12)
+    ga, gb = (np.asarray(jax.jit(jax.grad(objective(i)))(jnp.asarray(q))) for i in F.IMPLS)
+    np.testing.assert_allclose(gb, ga, atol=1e-12)
+    assert np.abs(ga).max() > 1e-3
+  c = jax.jit(F.make_fk(model, names, "unrolled"))(jnp.asarray(q, jnp.float32))
+  assert c.joint_centers.dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(c.joint_centers), np.asarray(a.joint_centers), atol=1e-5)
+  with pytest.raises(ValueError, match="unknown FK implementation"):
+    F.make_fk(model, names, "fast")
+  # A model without coordinates or mass (constants only).
+  xml = MASSLESS_PIN.format(mass=0).replace("PinJoint", "WeldJoint")
+  xml = xml.replace(
+    '<coordinates><Coordinate name="q1"><default_value>0</default_value></Coordinate></coordinates>',
+    "<frames><PhysicalOffsetFrame name=\"off\"><socket_parent>/ground</socket_parent>"
+    "<translation>0.1 1 0</translation><orientation>0.3 0 0.2</orientation>"
+    "</PhysicalOffsetFrame></frames>",
+  ).replace("<socket_parent_frame>/ground<", "<socket_parent_frame>off<")
+  (tmp_path / "weld.osim").write_text(xml)
+  weld = load_osim(tmp_path / "weld.osim")
+  assert weld.coordinate_names == ()
+  fk = jax.jit(F.make_fk(weld, [], "unrolled"))(jnp.zeros((3, 0)))
+  ref = jax.jit(F.make_fk(weld, []))(jnp.zeros((3, 0)))
+  assert abs(float(ref.joint_centers[0, 0, 1]) - 1.0) < 1e-6  # the offset frame was applied
+  for x, y in zip(ref, fk):
+    np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-7)
 
 
 def test_jit_does_not_recompile():
