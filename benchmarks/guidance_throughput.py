@@ -79,7 +79,7 @@ def run_jax_full(candidates, steps, repeats=1):
   from motion_jax.guidance.random_models import random_frozen_models
 
   frozen, _ = random_frozen_models(frames=16, code_dim=8)  # tiny random nets + the real FK
-  cfg = guidance.GuidanceConfig(steps=steps, num_candidates=candidates)
+  cfg = guidance.GuidanceConfig(steps=steps, num_candidates=candidates, schedule="all")
   z0 = guidance.initial_latents(jax.random.PRNGKey(0), frozen, cfg)
   guide = guidance.make_guide(frozen, cfg, guidance.unit_calibration(cfg))
   jax.block_until_ready(guide(z0))

@@ -29,7 +29,9 @@ def leaves_hash(tree):
 def test_guidance_lowers_objective_keeps_frozen_params_and_has_finite_grads():
   frozen, variables = frozen_setup()
   before = leaves_hash(variables)
-  cfg = guidance.GuidanceConfig(steps=25, learning_rate=0.05, num_candidates=3, keep=2)
+  cfg = guidance.GuidanceConfig(
+    steps=25, learning_rate=0.05, num_candidates=3, keep=2, schedule="all"
+  )
   cal = guidance.unit_calibration(cfg, floor=0.0, tilt_target=-20.0)
   w = guidance.weight_vector(cfg, cal)
   z0 = guidance.initial_latents(jax.random.PRNGKey(5), frozen, cfg)
@@ -77,6 +79,9 @@ def test_bad_config_is_a_clear_error():
     guidance.GuidanceConfig(weight_set="paper")
   with pytest.raises(ValueError, match="activation_low/high"):
     guidance.GuidanceConfig(activation_low=0.6, activation_high=0.5)
+  with pytest.raises(ValueError, match="guidance.schedule='code' needs"):
+    guidance.GuidanceConfig(steps=100)  # default phases 500 + 500 + 1000: never at full weight
+  assert guidance.GuidanceConfig(steps=100, schedule="all").steps == 100
   assert guidance.GuidanceConfig(weight_set="code").terms == guidance.CODE_TERMS
 
 
@@ -222,7 +227,7 @@ def test_guidance_runs_in_equal_chunks_with_the_result_of_one_scan():
   assert guidance.chunk_size(300) == 25 and guidance.chunk_size(26) == 13
   assert guidance.chunk_size(7) == 7 and guidance.chunk_size(29) == 1
   frozen, _ = frozen_setup()
-  cfg = guidance.GuidanceConfig(steps=12, num_candidates=2, keep=1)
+  cfg = guidance.GuidanceConfig(steps=12, num_candidates=2, keep=1, schedule="all")
   cal = guidance.unit_calibration(cfg, tilt_target=-20.0)
   z0 = guidance.initial_latents(jax.random.PRNGKey(1), frozen, cfg)
   one = guidance.make_guide(frozen, cfg, cal, chunk=12)(z0)
