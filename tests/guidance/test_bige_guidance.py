@@ -80,7 +80,7 @@ def test_bad_config_is_a_clear_error():
   with pytest.raises(ValueError, match="activation_low/high"):
     guidance.GuidanceConfig(activation_low=0.6, activation_high=0.5)
   with pytest.raises(ValueError, match="guidance.schedule='code' needs"):
-    guidance.GuidanceConfig(steps=100)  # default phases 500 + 500 + 1000: never at full weight
+    guidance.GuidanceConfig(steps=100, schedule="code")  # default phases 500 + 500 + 1000
   assert guidance.GuidanceConfig(steps=100, schedule="all").steps == 100
   assert guidance.GuidanceConfig(weight_set="code").terms == guidance.CODE_TERMS
 
