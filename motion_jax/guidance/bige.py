@@ -30,10 +30,11 @@ for `proximity_only_steps`, a linear ramp over `ramp_steps`, everything, then pr
 the last `final_proximity_steps`. Measured on two trained quick runs, seeds 123-125 each, with the
 paper's N(0, I) init: 'code' lowers fidelity (eq. 5) from 4.30 [3.83, 4.76] to 3.19 [2.67, 3.70]
 on one (VQ-VAE row 2.46) and to 1.39 [0.81, 1.98] on the other (VQ-VAE 2.21), but is closer to
-the Reference than the VQ-VAE row on 2 of the 6 Table-3 metrics on every seed of both, where 'all'
-is on 5, 4, 5 of 6; so the default stays 'all'), the initialisation ('normal': N(0, I), the paper; 'train_mean': a
-Gaussian fit to the training latents, i.e. the encoder's latent distribution; 'code': training
-mean + N(0, I) x U(10, 200) per candidate), and which candidates are kept (`keep` lowest total
+the Reference than the VQ-VAE row on only 2 of the 6 Table-3 metrics, on every seed of both runs;
+'all' is on 5, 4, 5 of 6 on the first run (3 of 6 for seed 123 of the second); so the default
+stays 'all'), the initialisation ('normal': N(0, I), the paper; 'train_mean': a Gaussian fit to
+the training latents, i.e. the encoder's latent distribution; 'code': training mean + N(0, I) x
+U(10, 200) per candidate), and which candidates are kept (`keep` lowest total
 objective, or the code's `selection='vasmed'`: the highest peak vastus medialis activation).
 """
 

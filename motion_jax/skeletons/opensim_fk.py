@@ -433,9 +433,7 @@ def _forward_kinematics_unrolled(model: OsimModel, full: jax.Array) -> FKResult:
   )
 
 
-def make_fk(
-  model: OsimModel, coordinate_names: Sequence[str] | None = None, impl: str = "levels"
-):
+def make_fk(model: OsimModel, coordinate_names: Sequence[str] | None = None, impl: str = "levels"):
   """`q -> FKResult` closed over the model and a column layout (jit/vmap/grad it freely).
 
   `impl`: "levels" (fast compile, the default) or "unrolled" (fast execution); see the module doc.

@@ -273,10 +273,11 @@ def test_gradients_match_finite_differences():
 
 
 def test_unrolled_equals_levels_in_value_and_gradient(tmp_path):
-  """impl="unrolled" (trace-time folding, per-joint entries) gives the levels result: every output
-  of FKResult, [B, T, n] batches, float32, and the reverse-mode gradient of COM + smooth lowest point
-  (contacts model: joints and spheres). "levels" is checked against OpenSim and finite differences
-  above, so equality to it suffices; the float64 OpenSim test also runs on "unrolled"."""
+  """impl="unrolled" (trace-time folding, per-joint entries) gives the levels result: every
+  output of FKResult, [B, T, n] batches, float32, and the reverse-mode gradient of COM + smooth
+  lowest point (contacts model: joints and spheres). "levels" is checked against OpenSim and
+  finite differences above, so equality to it suffices; the float64 OpenSim test also runs on
+  "unrolled"."""
   model = load_osim(opencap_path(opencap.LAI_ARNOLD_2017_CONTACTS))
   names = opencap.BIGE_COORDINATES
   q = np.random.default_rng(5).uniform(-0.6, 0.6, size=(2, 3, len(names)))
@@ -305,9 +306,10 @@ def test_unrolled_equals_levels_in_value_and_gradient(tmp_path):
     F.make_fk(model, names, "fast")
   # A model without coordinates or mass (constants only).
   xml = MASSLESS_PIN.format(mass=0).replace("PinJoint", "WeldJoint")
+  coords = '<Coordinate name="q1"><default_value>0</default_value></Coordinate>'
   xml = xml.replace(
-    '<coordinates><Coordinate name="q1"><default_value>0</default_value></Coordinate></coordinates>',
-    "<frames><PhysicalOffsetFrame name=\"off\"><socket_parent>/ground</socket_parent>"
+    f"<coordinates>{coords}</coordinates>",
+    '<frames><PhysicalOffsetFrame name="off"><socket_parent>/ground</socket_parent>'
     "<translation>0.1 1 0</translation><orientation>0.3 0 0.2</orientation>"
     "</PhysicalOffsetFrame></frames>",
   ).replace("<socket_parent_frame>/ground<", "<socket_parent_frame>off<")
