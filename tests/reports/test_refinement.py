@@ -64,7 +64,9 @@ def test_oracle_refiner_has_zero_error(setup):
   # the fitted placement puts the oracle on the input's mean drift instead
   fit = _rows(table, "foot_sliding")
   assert 0.0 < fit["oracle"]["mpjpe_mm"][0] < fit["none"]["mpjpe_mm"][0]
-  assert fit["none"]["mpjpe_mm"] == _rows(frame0, "foot_sliding")["none"]["mpjpe_mm"]
+  # the unrefined row does not depend on the placement (equal up to float summation order)
+  none = _rows(frame0, "foot_sliding")["none"]["mpjpe_mm"]
+  assert fit["none"]["mpjpe_mm"] == pytest.approx(none, rel=1e-12, abs=0)
 
 
 def test_jitter_oracle_is_placed_by_the_fit(setup):
