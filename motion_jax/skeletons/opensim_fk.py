@@ -129,17 +129,28 @@ def _plan(model: OsimModel) -> dict:
   k2 = np.zeros((nj * 3, 3, 3))
   taxes = np.zeros((nj, 3, 3))
   functions, args = [], []
+  # "unrolled": per joint and axis a constant (float) or a row of the bank of variable functions.
+  var_functions, var_args, slots = [], [], []
   for j, joint in enumerate(model.joints):
+    row = []
     for k, ax in enumerate(joint.axes):
       if k < 3:
         kk = _skew(ax.axis)
         k1[j * 3 + k], k2[j * 3 + k] = kk, kk @ kk
       else:
         taxes[j, k - 3] = ax.axis
-      if fns.constant_value(ax.function) is None and not ax.coordinates:
+      value = fns.constant_value(ax.function)
+      if value is None and not ax.coordinates:
         raise ValueError(f"{joint.name}/{ax.name}: non-constant function without a coordinate")
       functions.append(ax.function)
       args.append(cidx[ax.coordinates[0]] if ax.coordinates else 0)
+      if value is not None:
+        row.append(float(value))
+      else:
+        row.append(len(var_functions))
+        var_functions.append(ax.function)
+        var_args.append(cidx[ax.coordinates[0]])
+    slots.append(tuple(row))
   # Constant parts of each joint: X_PF (parent frame in parent body), X_CM^-1 (child body in M).
   r_pf = np.stack([j.parent_frame.rotation for j in model.joints])
   t_pf = np.stack([j.parent_frame.translation for j in model.joints])
@@ -165,6 +176,12 @@ def _plan(model: OsimModel) -> dict:
   joint_order = np.array([slot[i] for i in range(len(model.joints))], dtype=np.int32)
   body_order = np.array([slot[parent_joint[b]] for b in model.body_names], dtype=np.int32)
   return dict(
+    var_bank=fns.FunctionBank.build(var_functions) if var_functions else None,
+    var_args=np.array(var_args, dtype=np.int32),
+    slots=tuple(slots),
+    # the parent body's joint, -1 for ground; the joint of every body
+    joint_parent=tuple(parent_joint.get(j.parent_body, -1) for j in model.joints),
+    body_joint=tuple(parent_joint[b] for b in model.body_names),
     k1=k1,
     k2=k2,
     taxes=taxes,
@@ -321,28 +338,6 @@ def _materialise(entries: list):
   return out
 
 
-@functools.lru_cache(maxsize=64)
-def _unrolled_plan(model: OsimModel):
-  """Per joint and axis: a constant value (float) or the row of the variable-function bank."""
-  cidx = {n: i for i, n in enumerate(model.coordinate_names)}
-  functions, args, slots = [], [], []
-  for joint in model.joints:
-    row = []
-    for ax in joint.axes:
-      value = fns.constant_value(ax.function)
-      if value is not None:
-        row.append(float(value))
-      elif not ax.coordinates:
-        raise ValueError(f"{joint.name}/{ax.name}: non-constant function without a coordinate")
-      else:
-        row.append(len(functions))
-        functions.append(ax.function)
-        args.append(cidx[ax.coordinates[0]])
-    slots.append(tuple(row))
-  bank = fns.FunctionBank.build(functions) if functions else None
-  return bank, np.array(args, dtype=np.int32), tuple(slots)
-
-
 def _axis_rotation(axis: np.ndarray, angle):
   """Rotation about unit `axis` by `angle` (float or [N]): c I + (1 - c) a a^T + s [a]x."""
   if _is_const(angle):
@@ -363,11 +358,11 @@ def _axis_rotation(axis: np.ndarray, angle):
 
 def _forward_kinematics_unrolled(model: OsimModel, full: jax.Array) -> FKResult:
   plan = _plan(model)
-  bank, args, slots = _unrolled_plan(model)
+  bank, slots = plan["var_bank"], plan["slots"]
   dtype, batch = full.dtype, full.shape[:-1]
   n = math.prod(batch)
   full = full.reshape(n, full.shape[-1])
-  rows = bank(full[:, args]).T if bank is not None else None  # [n_variable_functions, N]
+  rows = bank(full[:, plan["var_args"]]).T if bank is not None else None  # [n_variable, N]
   nj = len(model.joints)
 
   def value(j, k):
@@ -393,17 +388,14 @@ def _forward_kinematics_unrolled(model: OsimModel, full: jax.Array) -> FKResult:
     r_pc.append(_mat_mat(r_pm, _const(plan["r_mc"][j])))
 
   # Walk the tree one depth level at a time, materialising each level's transforms once.
-  bodies = set(model.body_names)
-  joint_of_body = {jt.child_body: i for i, jt in enumerate(model.joints)}
   r_g, p_g, centre_g = [None] * nj, [None] * nj, [None] * nj
   for level in plan["levels"]:
     level = [int(j) for j in level]
     for j in level:
-      parent = model.joints[j].parent_body
-      if parent not in bodies:  # parent is ground
+      pj = plan["joint_parent"][j]
+      if pj < 0:  # parent is ground
         r_g[j], p_g[j], centre_g[j] = r_pc[j], t_pc[j], centre_p[j]
         continue
-      pj = joint_of_body[parent]
       r_g[j] = _mat_mat(r_g[pj], r_pc[j])
       p_g[j] = _vec_add(p_g[pj], _mat_vec(r_g[pj], t_pc[j]))
       centre_g[j] = _vec_add(p_g[pj], _mat_vec(r_g[pj], centre_p[j]))
@@ -418,7 +410,7 @@ def _forward_kinematics_unrolled(model: OsimModel, full: jax.Array) -> FKResult:
   def stack_vec(v):  # [N, 3]
     return jnp.stack([dense(e) for e in v], axis=-1)
 
-  order = [joint_of_body[b] for b in model.body_names]
+  order = plan["body_joint"]
   nb = len(order)
   if nb:
     rots = jnp.stack([jnp.stack([stack_vec(r_g[j][a]) for a in range(3)], -2) for j in order], 1)
@@ -441,8 +433,6 @@ def make_fk(model: OsimModel, coordinate_names: Sequence[str] | None = None, imp
   names = _check_names(model, coordinate_names)  # fail early, outside any trace
   _check_impl(impl)
   _plan(model)
-  if impl == "unrolled":
-    _unrolled_plan(model)
 
   def fk(q):
     return forward_kinematics(model, q, names, impl)
