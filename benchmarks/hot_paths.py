@@ -9,10 +9,12 @@ Parts, at the guidance quick sizes (random weights):
 
 - the gradient of the guidance objective's two networks with respect to their input: the VQ
   decoder (width 128, input latents [B, L/4, 64]) and the muscle surrogate (width 33, 11 heads of
-  3 dims, ff 256, 3 layers), with XLA's flop count of each;
-- one attention layer's gradient (11 heads of 3 dims over L frames) in three formulations: Flax's
-  batched dot (the model's), a block-diagonal one (one [H*L, 33] x [33, L] matmul per candidate:
-  11x the flops in 32 dots instead of 352), and a broadcast-multiply-reduce one (no dot at all);
+  3 dims, ff 256, 3 layers; with its default blockwise attention and with Flax's), with XLA's flop
+  count and temporary memory of each;
+- the attention core's gradient (11 heads of 3 dims over L frames) in four formulations: blockwise
+  with recomputation (`models.attention.blockwise_attention`, the surrogate's default), Flax's
+  batched dot, a block-diagonal one (one [H*L, 33] x [33, L] matmul per candidate: 11x the flops
+  in 32 dots instead of 352), and a broadcast-multiply-reduce one (no dot at all);
 - OpenSim FK's trigonometry: XLA's sin + cos on [66 axes, 8192 frames] against a Cephes-style
   polynomial of the same float32 accuracy written in jnp (vectorised by XLA), and the whole FK
   call for scale.
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from common import xla_flops
 
+from motion_jax.models.attention import blockwise_attention
 from motion_jax.models.surrogate import MuscleSurrogate, SurrogateConfig
 from motion_jax.models.vqvae import VQVAE, VQVAEConfig
 
@@ -51,6 +54,17 @@ def input_grad(apply):
 
 def attention_flax(q, k, v):
   return nn.dot_product_attention(q, k, v)
+
+
+def attention_blockwise(q, k, v):
+  """`blockwise_attention` on [B, T, H, d] (heads moved next to the batch, 64 rows a block)."""
+  b, t, h, d = q.shape
+
+  def rows(z):
+    return jnp.moveaxis(z, 2, 1).reshape(b * h, t, d)
+
+  o = blockwise_attention(rows(q) / np.sqrt(d), rows(k), rows(v), 64)
+  return jnp.moveaxis(o.reshape(b, h, t, d), 1, 2)
 
 
 def attention_block(q, k, v):
@@ -100,11 +114,12 @@ def main():
   key = jax.random.PRNGKey(0)
 
   print(f"backend {jax.default_backend()}, {b} candidates x {t} frames, {r} calls each\n")
-  print("| part | ms / call | GFLOP / call | GFLOP/s |\n|---|---:|---:|---:|")
+  print("| part | ms / call | GFLOP / call | GFLOP/s | temp MiB |\n|---|---:|---:|---:|---:|")
   vq = VQVAE(VQVAEConfig(width=128, code_dim=64, num_codes=128), 33)
   vq_vars = vq.init({"params": key, "sample": key}, jnp.zeros((1, t, 33)))
   z = jax.random.normal(key, (b, t // 4, 64))
   sur = MuscleSurrogate(SurrogateConfig(), output_dim=80, max_len=t)
+  sur_xla = MuscleSurrogate(SurrogateConfig(attention="xla"), output_dim=80, max_len=t)
   x = jax.random.normal(key, (b, t, 33))
   sur_vars = sur.init(key, x)
   decode = VQVAE.decode
@@ -112,22 +127,26 @@ def main():
     ("VQ decoder, input gradient", input_grad(lambda z: vq.apply(vq_vars, z, method=decode)), z),
     ("muscle surrogate, input gradient", input_grad(lambda x: sur.apply(sur_vars, x)), x),
     ("muscle surrogate, forward", jax.jit(lambda x: sur.apply(sur_vars, x)), x),
+    ("muscle surrogate, Flax attention, input gradient",
+     input_grad(lambda x: sur_xla.apply(sur_vars, x)), x),
+    ("muscle surrogate, Flax attention, forward", jax.jit(lambda x: sur_xla.apply(sur_vars, x)), x),
   ]  # fmt: skip
   for name, fn, a in parts:
-    ms, flops = ms_per_call(fn, a, repeats=r), xla_flops(fn.lower(a).compile())
+    compiled = fn.lower(a).compile()
+    ms, flops = ms_per_call(fn, a, repeats=r), xla_flops(compiled)
     gf = "- | -" if flops is None else f"{flops / 1e9:.3f} | {flops / 1e6 / ms:.1f}"
-    print(f"| {name} | {ms:.2f} | {gf} |")
+    temp = compiled.memory_analysis().temp_size_in_bytes / 2**20
+    print(f"| {name} | {ms:.2f} | {gf} | {temp:.0f} |")
 
-  print(
-    f"\n| one attention layer ({HEADS} heads x {HEAD_DIM}), gradient | ms / call | max |diff| |"
-  )
+  print(f"\n| attention core ({HEADS} heads x {HEAD_DIM}), gradient | ms / call | max |diff| |")
   print("|---|---:|---:|")
   q, k, v = (
     jax.random.normal(jax.random.fold_in(key, i), (b, t, HEADS, HEAD_DIM)) for i in range(3)
   )
   ref = attention_flax(q, k, v)
   for name, f in [
-    ("Flax batched dot (the model's)", attention_flax),
+    ("blockwise, recomputing (the surrogate's default)", attention_blockwise),
+    ("Flax batched dot", attention_flax),
     ("block-diagonal heads, 32 dots", attention_block),
     ("broadcast-multiply-reduce, no dot", attention_broadcast),
   ]:

@@ -267,8 +267,8 @@ def train_surrogate(config: Config, data: SquatSplits, norm: Normaliser, workdir
 def frozen_models(config, vq, vq_vars, sur, sur_params, norm, train_latents, osim):
   fk = opensim_fk.make_fk(osim, BIGE_COORDINATES, impl=config.guidance.fk_impl)
   return guidance.FrozenModels(
-    decode=lambda zq: vq.apply(vq_vars, zq[None], method=type(vq).decode)[0],
-    surrogate=lambda x: sur.apply({"params": sur_params}, x[None], train=False)[0],
+    decode=lambda zq: vq.apply(vq_vars, zq, method=type(vq).decode),
+    surrogate=lambda x: sur.apply({"params": sur_params}, x, train=False),
     fk=fk,
     center_of_mass=lambda r: opensim_fk.center_of_mass(r, osim),
     codebook=jnp.asarray(vq_vars["codebook"]["quantizer"]["codebook"]),
@@ -298,7 +298,7 @@ def run_guidance(config: Config, data, norm, models, osim, workdir, after, seed:
     t0 = time.perf_counter()
     z, history, final_terms = jax.block_until_ready(guide(z0, desc=f"guide seed {seed}"))
     seconds = time.perf_counter() - t0
-    decode = jax.jit(jax.vmap(lambda zi: guidance.decode_candidate(zi, frozen)))
+    decode = jax.jit(lambda latents: guidance.decode_candidates(latents, frozen))
     z_vq = guidance.encoder_distribution_samples(k_vq, frozen.train_latents, gcfg.num_candidates)
     results = {
       "z0": np.asarray(z0),

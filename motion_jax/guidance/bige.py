@@ -193,8 +193,8 @@ class GuidanceConfig:
 class FrozenModels(NamedTuple):
   """Everything guidance differentiates through, all frozen (closed over, never updated)."""
 
-  decode: Callable[[jax.Array], jax.Array]  # z_q [L, D] -> x [T, 33] normalised
-  surrogate: Callable[[jax.Array], jax.Array]  # x [T, 33] -> a [T, 80]
+  decode: Callable[[jax.Array], jax.Array]  # z_q [B, L, D] -> x [B, T, 33] normalised
+  surrogate: Callable[[jax.Array], jax.Array]  # x [B, T, 33] -> a [B, T, 80]
   fk: Callable[[jax.Array], Any]  # q [..., T, 33] rad/m -> FKResult
   center_of_mass: Callable[[Any], jax.Array]  # FKResult -> [..., T, 3]
   codebook: jax.Array  # [K, D]
@@ -231,8 +231,10 @@ def to_radians(q: jax.Array) -> jax.Array:
   return jnp.where(_ROT, jnp.deg2rad(q), q)
 
 
-def decode_candidate(z: jax.Array, m: FrozenModels):
-  """z [L, D] -> (x normalised [T, 33], q degrees/metres [T, 33], activations [T, 80])."""
+def decode_candidates(z: jax.Array, m: FrozenModels):
+  """z [B, L, D] -> (x normalised [B, T, 33], q degrees/metres [B, T, 33], activations
+  [B, T, 80]). Decoder and surrogate run on the whole batch (not under `vmap`: the surrogate's
+  blockwise attention splits batch x heads into blocks, which a vmapped call would not)."""
   z_q, _ = quantize(m.codebook, z)
   x = m.decode(z_q)
   return x, x * m.std + m.mean, m.surrogate(x)
@@ -283,11 +285,11 @@ def motion_terms(x, q, a, m: FrozenModels, cfg: GuidanceConfig, floor, tilt_targ
 def guidance_terms(z: jax.Array, m: FrozenModels, cfg: GuidanceConfig, cal: Calibration):
   """[B, len(cfg.terms)] unweighted terms of candidates z [B, L, D].
 
-  Decoder, surrogate and proximity are per-candidate functions batched with `vmap`; FK runs
-  batch-native on [B, T, 33] (its own leading batch axes). Putting the FK under vmap inside the
-  guidance `scan` trips an XLA CPU HLO-verifier bug in jax 0.10.2 (a batched dot_general layout).
+  Decoder, surrogate and FK run batch-native on the candidates; proximity is per candidate under
+  `vmap`. (Putting the FK under vmap inside the guidance `scan` trips an XLA CPU HLO-verifier bug
+  in jax 0.10.2: a batched dot_general layout.)
   """
-  x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)
+  x, q, a = decode_candidates(z, m)
   prox = jax.vmap(lambda zi: L.proximity(zi, m.train_latents))(z)
   rest = motion_terms(x, q, a, m, cfg, cal.floor, cal.tilt_target)
   return jnp.concatenate([prox[:, None], rest], axis=-1)
@@ -347,7 +349,7 @@ def calibrate(
 
   @jax.jit
   def terms(z):
-    x, q, a = jax.vmap(lambda zi: decode_candidate(zi, m))(z)
+    x, q, a = decode_candidates(z, m)
     return motion_terms(x, q, a, m, cfg, floor, tilt_target)
 
   measured = np.concatenate([np.asarray(terms(z[i : i + batch])) for i in range(0, samples, batch)])

@@ -49,8 +49,8 @@ def random_frozen_models(
   mean = np.zeros(n, np.float32)
   mean[BIGE_COORDINATES.index("pelvis_ty")] = 0.9
   frozen = FrozenModels(
-    decode=lambda zq: vq.apply(vq_vars, zq[None], method=VQVAE.decode)[0],
-    surrogate=lambda xn: sur.apply(sur_vars, xn[None])[0],
+    decode=lambda zq: vq.apply(vq_vars, zq, method=VQVAE.decode),
+    surrogate=lambda xn: sur.apply(sur_vars, xn),
     fk=fk,
     center_of_mass=lambda r: opensim_fk.center_of_mass(r, model),
     codebook=codebook,

@@ -187,7 +187,7 @@ def test_calibration_scales_the_generator_to_alpha():
   generator's samples; tilt target and floor come from the reference windows."""
   frozen, _ = frozen_setup()
   cfg = guidance.GuidanceConfig()
-  _, q_ref, a_ref = jax.vmap(lambda z: guidance.decode_candidate(z, frozen))(frozen.train_latents)
+  _, q_ref, a_ref = guidance.decode_candidates(frozen.train_latents, frozen)
   q_ref, a_ref = np.asarray(q_ref), np.asarray(a_ref)
   key = jax.random.PRNGKey(3)
   cal = guidance.calibrate(frozen, cfg, q_ref, a_ref, key, samples=8)

@@ -103,3 +103,35 @@ def test_width_not_divisible_by_heads_raises():
   bad = MuscleSurrogate(SurrogateConfig(model_dim=8, num_layers=1, num_heads=3, ff_dim=8))
   with pytest.raises(ValueError, match="num_heads"):
     jax.eval_shape(bad.init, jax.random.PRNGKey(0), jnp.zeros((1, T, 6)))
+
+
+def test_blockwise_and_xla_attention_share_parameters_and_agree():
+  """The default blockwise attention and Flax's are one parameter tree and the same function
+  (value and input gradient); with dropout in training both take Flax's path (same output for
+  the same rng)."""
+  import dataclasses
+
+  x = jnp.asarray(np.random.default_rng(2).normal(size=(B, T, C)), jnp.float32)
+  blockwise = MuscleSurrogate(dataclasses.replace(CFG, attention_block=2), M, MAX_LEN)
+  xla = MuscleSurrogate(dataclasses.replace(CFG, attention="xla"), M, MAX_LEN)
+  variables = _variables(xla, x)
+  assert jax.tree.structure(jax.eval_shape(blockwise.init, jax.random.PRNGKey(0), x)) == (
+    jax.tree.structure(variables)
+  )
+  w = jnp.asarray(np.random.default_rng(3).normal(size=(B, T, M)), jnp.float32)
+  results = []
+  for model in (blockwise, xla):
+    value = model.apply(variables, x)
+    grad = jax.grad(lambda x, model=model: jnp.sum(model.apply(variables, x) * w))(x)
+    train = model.apply(variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(4)})
+    results.append((value, grad, train))
+  (v_b, g_b, t_b), (v_x, g_x, t_x) = results
+  np.testing.assert_allclose(np.asarray(v_b), np.asarray(v_x), rtol=0, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(g_b), np.asarray(g_x), rtol=0, atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(t_b), np.asarray(t_x))
+  assert float(jnp.abs(g_b).max()) > 1e-3  # the gradient is not trivially zero
+
+
+def test_unknown_attention_raises():
+  with pytest.raises(ValueError, match="attention"):
+    SurrogateConfig(attention="flash")
