@@ -171,6 +171,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     g = dataclasses.replace(
       g,
+      fk_impl="levels",  # compiles 5x faster; nothing to gain in 6 steps
       steps=6,
       num_candidates=4,
       keep=2,
