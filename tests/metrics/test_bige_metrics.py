@@ -166,3 +166,26 @@ def test_closer_to_reference():
   zero = {m: {"mean": 0.0} for m in bige.TABLE3}
   got = bige.closer_to_reference(ref, zero, a)
   assert got["constraint"] and not got["asymmetry"]
+
+
+def test_kinematics_pads_the_last_chunk_and_matches_per_motion_fk():
+  """Chunked FK (last chunk padded to one compiled shape) returns exactly the motions given, each
+  equal to its own FK call."""
+  import jax.numpy as jnp
+
+  from motion_jax.skeletons import opensim_fk
+  from motion_jax.skeletons.opencap import load_opencap_model
+
+  osim = load_opencap_model()
+  rng = np.random.default_rng(0)
+  q = rng.normal(scale=10.0, size=(5, 4, len(BIGE_COORDINATES))).astype(np.float32)  # degrees
+  q[..., BIGE_COORDINATES.index("pelvis_ty")] = 0.9  # metres
+  joints, com = bige.kinematics(osim, q, batch=2)
+  assert joints.shape[:2] == (5, 4) and com.shape == (5, 4, 3)
+  rot = np.array([n not in ("pelvis_tx", "pelvis_ty", "pelvis_tz") for n in BIGE_COORDINATES])
+  for i in range(5):
+    fk = opensim_fk.forward_kinematics(
+      osim, jnp.where(rot, jnp.deg2rad(q[i]), q[i]), BIGE_COORDINATES
+    )
+    np.testing.assert_allclose(joints[i], np.asarray(fk.joint_centers), atol=1e-5)
+    np.testing.assert_allclose(com[i], np.asarray(opensim_fk.center_of_mass(fk, osim)), atol=1e-5)
