@@ -323,7 +323,7 @@ def blockwise_attention(q: Array, k: Array, v: Array, block: int = 64) -> Array:
   candidates x 11 heads x 128 frames) each such array is 35 MB, so a surrogate gradient needs
   341 MiB of temporaries, which XLA:CPU obtains fresh from the OS on every call (~110k page
   faults per call). Here a block's [block, Tq, Tk] arrays stay in cache and only O(N T Dh) is
-  kept: 54 MiB of temporaries, and the muscle surrogate's input gradient is 1.6x faster on the
+  kept: 57 MiB of temporaries, and the muscle surrogate's input gradient is 1.6x faster on the
   2-core CPU (`benchmarks/hot_paths.py`). Dropout on the probabilities is not supported: drawing
   its mask inside the blocks (threefry per row, or a counter hash) or up front cost more than the
   recomputation saved in a training step (batch 40 x 64: 68-121 ms against Flax's 72 ms).
