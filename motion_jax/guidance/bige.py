@@ -345,13 +345,7 @@ def calibrate(
     fk = m.fk(jnp.where(rot, jnp.deg2rad(q), q))
     return fk.joint_centers[..., 1].min(-1)
 
-  chunks = []
-  for i in range(0, len(q_ref), batch):
-    chunk = np.asarray(q_ref[i : i + batch], np.float32)
-    n = len(chunk)  # the last chunk padded: one compiled shape
-    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, 0)]) if n < batch else chunk
-    chunks.append(np.asarray(lowest(chunk))[:n])
-  floor = float(np.median(np.concatenate(chunks)))
+  floor = float(np.median(opensim_fk.in_batches(lowest, q_ref, batch)))
   if cfg.weight_set == "code":
     return unit_calibration(cfg, floor, tilt_target)
 

@@ -332,12 +332,4 @@ def kinematics(osim, q_deg: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np
     r = fk(jnp.where(rot, jnp.deg2rad(q), q))
     return r.joint_centers, opensim_fk.center_of_mass(r, osim)
 
-  joints, com = [], []
-  for i in range(0, len(q_deg), batch):
-    chunk = np.asarray(q_deg[i : i + batch], np.float32)
-    n = len(chunk)  # the last chunk is padded: one compiled shape for every call
-    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, 0)]) if n < batch else chunk
-    j, c = fn(jnp.asarray(chunk))
-    joints.append(np.asarray(j)[:n])
-    com.append(np.asarray(c)[:n])
-  return np.concatenate(joints), np.concatenate(com)
+  return opensim_fk.in_batches(fn, q_deg, batch)  # one compiled shape

@@ -425,6 +425,20 @@ def _forward_kinematics_unrolled(model: OsimModel, full: jax.Array) -> FKResult:
   )
 
 
+def in_batches(fn, x: np.ndarray, batch: int):
+  """`fn` (jitted) over the leading axis of x in chunks of `batch` rows, the last chunk padded by
+  repeating its last row so that every call has one compiled shape; the outputs (a pytree of
+  arrays with the same leading axis) are concatenated as numpy arrays with the padding dropped."""
+  outs = []
+  for i in range(0, len(x), batch):
+    chunk = np.asarray(x[i : i + batch], np.float32)
+    n = len(chunk)
+    if n < batch:
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, 0)])
+    outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], fn(jnp.asarray(chunk))))
+  return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+
+
 def make_fk(model: OsimModel, coordinate_names: Sequence[str] | None = None, impl: str = "levels"):
   """`q -> FKResult` closed over the model and a column layout (jit/vmap/grad it freely).
 
