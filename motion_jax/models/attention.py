@@ -275,47 +275,69 @@ class TransformerDecoderLayer(nn.Module):
 # ------------------------------------------------------------------- blockwise attention core
 
 
-def _attend_row(q: Array, k: Array, v: Array) -> tuple[Array, Array, Array]:
-  """One (sequence, head) row: q [Tq, Dh] (already scaled), k, v [Tk, Dh] -> (out [Tq, Dh], row
-  max m [Tq, 1], softmax denominator l [Tq, 1])."""
+def _attend_row(q: Array, k: Array, v: Array, keep: Array | None) -> tuple[Array, Array, Array]:
+  """One (sequence, head) row: q [Tq, Dh] (already scaled), k, v [Tk, Dh], dropout multiplier
+  keep [Tq, Tk] or None -> (out [Tq, Dh], row max m [Tq, 1], softmax denominator l [Tq, 1])."""
   s = q @ k.T  # [Tq, Tk]
   m = jnp.max(s, axis=-1, keepdims=True)
   e = jnp.exp(s - m)
   denom = jnp.sum(e, axis=-1, keepdims=True)
-  return (e @ v) / denom, m, denom
+  return ((e if keep is None else e * keep) @ v) / denom, m, denom
 
 
-def _attend_row_grad(q, k, v, out, m, denom, d_out):
-  """The row's input gradients, recomputing its probabilities p = exp(s - m) / l; with
-  delta = sum(d_out * out) (= rowsum(dP * P)), ds = p * (d_out v^T - delta) (the softmax
-  Jacobian applied)."""
+def _attend_row_grad(q, k, v, keep, out, m, denom, d_out):
+  """The row's input gradients, recomputing its probabilities p = exp(s - m) / l. With dropout
+  multiplier M (p_d = p * M, out = p_d v): dv = p_d^T d_out, dp = (d_out v^T) * M and
+  delta = rowsum(dp * p) = rowsum(d_out * out), so ds = p * (dp - delta) (the softmax Jacobian).
+
+  The products with a transposed [Tq, Tk] operand (dk, dv) are written as small-transposed-times-
+  big, [Dh, Tq] x [Tq, Tk], behind optimisation barriers: XLA otherwise folds the transposes into
+  a dot that contracts the big operand's first axis, which XLA:CPU compiled to its generic dot
+  instead of its XNNPACK fusions (3.5x slower at 64 x 128 x 128, the 11-head surrogate's sizes;
+  benchmarks/README.md, "Where the CPU time goes")."""
   p = jnp.exp(q @ k.T - m) / denom  # [Tq, Tk]
   delta = jnp.sum(d_out * out, axis=-1, keepdims=True)  # [Tq, 1]
-  ds = p * (d_out @ v.T - delta)
-  return ds @ k, ds.T @ q, p.T @ d_out
+  dp = d_out @ v.T
+  pd = p
+  if keep is not None:
+    dp, pd = dp * keep, p * keep
+  ds = p * (dp - delta)
+  qt, d_out_t = jax.lax.optimization_barrier((q.T, d_out.T))
+  dk_t, dv_t = jax.lax.optimization_barrier((qt @ ds, d_out_t @ pd))  # [Dh, Tk]
+  return ds @ k, dk_t.T, dv_t.T
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _blockwise(q: Array, k: Array, v: Array, block: int) -> Array:
-  return _blockwise_fwd(q, k, v, block)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _blockwise(q: Array, k: Array, v: Array, keep: Array | None, block: int) -> Array:
+  return _blockwise_fwd(q, k, v, keep, block)[0]
 
 
-def _blockwise_fwd(q, k, v, block):
-  out, m, denom = jax.lax.map(lambda a: _attend_row(*a), (q, k, v), batch_size=block)
-  return out, (q, k, v, out, m, denom)
+def _blockwise_fwd(q, k, v, keep, block):
+  out, m, denom = jax.lax.map(lambda a: _attend_row(*a, keep), (q, k, v), batch_size=block)
+  return out, (q, k, v, keep, out, m, denom)
 
 
 def _blockwise_bwd(block, res, d_out):
-  return jax.lax.map(lambda a: _attend_row_grad(*a), (*res, d_out), batch_size=block)
+  q, k, v, keep, out, m, denom = res
+  dq, dk, dv = jax.lax.map(
+    lambda a: _attend_row_grad(a[0], a[1], a[2], keep, *a[3:]),
+    (q, k, v, out, m, denom, d_out),
+    batch_size=block,
+  )
+  return dq, dk, dv, None if keep is None else jnp.zeros_like(keep)
 
 
 _blockwise.defvjp(_blockwise_fwd, _blockwise_bwd)
 
 
-def blockwise_attention(q: Array, k: Array, v: Array, block: int = 64) -> Array:
-  """softmax(q k^T) v over rows q [N, Tq, Dh], k, v [N, Tk, Dh] (N = batch x heads; q already
-  scaled by 1/sqrt(Dh); no mask, no dropout), `block` rows at a time, with a custom gradient that
-  recomputes each block's probabilities instead of storing them.
+def blockwise_attention(
+  q: Array, k: Array, v: Array, block: int = 64, keep: Array | None = None
+) -> Array:
+  """(softmax(q k^T) * keep) v over rows q [N, Tq, Dh], k, v [N, Tk, Dh] (N = batch x heads; q
+  already scaled by 1/sqrt(Dh); no mask), `block` rows at a time, with a custom gradient that
+  recomputes each block's probabilities instead of storing them. `keep` [Tq, Tk] is an optional
+  dropout multiplier (0 or 1 / keep-probability) shared by every row: Flax's default
+  `broadcast_dropout=True` attention dropout, one mask for all sequences and heads.
 
   Same maths as the plain formulation (softmax with the row maximum subtracted); what changes is
   memory traffic. Plain attention materialises the [N, Tq, Tk] scores, probabilities and their
@@ -324,8 +346,10 @@ def blockwise_attention(q: Array, k: Array, v: Array, block: int = 64) -> Array:
   341 MiB of temporaries, which XLA:CPU obtains fresh from the OS on every call (~110k page
   faults per call). Here a block's [block, Tq, Tk] arrays stay in cache and only O(N T Dh) is
   kept: 57 MiB of temporaries, and the muscle surrogate's input gradient is 1.6x faster on the
-  2-core CPU (`benchmarks/hot_paths.py`). Dropout on the probabilities is not supported: drawing
-  its mask inside the blocks (threefry per row, or a counter hash) or up front cost more than the
+  2-core CPU (`benchmarks/hot_paths.py`). Per-row dropout masks are not supported: drawing them
+  inside the blocks (threefry per row, or a counter hash) or up front cost more than the
   recomputation saved in a training step (batch 40 x 64: 68-121 ms against Flax's 72 ms).
   """
-  return _blockwise(q, k, v, max(1, min(int(block), q.shape[0])))
+  if keep is not None and keep.shape != (q.shape[1], k.shape[1]):
+    raise ValueError(f"keep must be [Tq, Tk] = {(q.shape[1], k.shape[1])}, got {keep.shape}")
+  return _blockwise(q, k, v, keep, max(1, min(int(block), q.shape[0])))

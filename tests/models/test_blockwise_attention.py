@@ -1,6 +1,7 @@
 """`models.attention.blockwise_attention` against PyTorch's scaled_dot_product_attention in float64
 (values and the gradients of all three inputs), on rows that do not divide into blocks, with
-unequal query / key lengths and with large logits (the row maximum must be subtracted)."""
+unequal query / key lengths and with large logits (the row maximum must be subtracted); with a
+dropout multiplier, against torch autograd of softmax(q k^T) * keep @ v."""
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,34 @@ def test_values_and_gradients_match_torch(block, scale):
   np.testing.assert_allclose(np.asarray(out), out_ref, rtol=0, atol=2e-5)
   for got, want in zip(grads, (dq_ref, dk_ref, dv_ref), strict=True):
     np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=2e-4 * max(1.0, scale))
+
+
+def _torch_dropout_reference(q, k, v, keep, g):
+  tq, tk, tv = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (q, k, v))
+  p = torch.softmax(tq @ tk.transpose(-1, -2), -1) * torch.tensor(keep, dtype=torch.float64)
+  out = p @ tv
+  (out * torch.tensor(g)).sum().backward()
+  return out.detach().numpy(), tq.grad.numpy(), tk.grad.numpy(), tv.grad.numpy()
+
+
+@pytest.mark.parametrize("block", [2, 64])
+def test_dropout_multiplier_matches_torch(block):
+  """A [Tq, Tk] multiplier (0 or 1 / keep-probability, shared by every row)."""
+  q, k, v, g = _inputs(3.0)
+  keep = (np.random.default_rng(1).uniform(size=(TQ, TK)) > 0.3) / 0.7
+  out_ref, dq_ref, dk_ref, dv_ref = _torch_dropout_reference(q, k, v, keep, g)
+  args = [jnp.asarray(a, jnp.float32) for a in (q, k, v)]
+  m = jnp.asarray(keep, jnp.float32)
+
+  def loss(q, k, v):
+    return jnp.sum(blockwise_attention(q, k, v, block, m) * g)
+
+  np.testing.assert_allclose(np.asarray(blockwise_attention(*args, block, m)), out_ref, atol=2e-5)
+  grads = jax.grad(loss, argnums=(0, 1, 2))(*args)
+  for got, want in zip(grads, (dq_ref, dk_ref, dv_ref), strict=True):
+    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=6e-4)
+  with pytest.raises(ValueError, match="keep"):
+    blockwise_attention(*args, block, m[:, :-1])
 
 
 def test_jit_and_grad_of_grad_shapes():

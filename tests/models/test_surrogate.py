@@ -107,8 +107,8 @@ def test_width_not_divisible_by_heads_raises():
 
 def test_blockwise_and_xla_attention_share_parameters_and_agree():
   """The default blockwise attention and Flax's are one parameter tree and the same function
-  (value and input gradient); with dropout in training both take Flax's path (same output for
-  the same rng)."""
+  (value and input gradient), also in training with dropout: the same rng drops the same
+  attention entries (Flax's broadcast mask), so outputs and parameter gradients agree."""
   import dataclasses
 
   x = jnp.asarray(np.random.default_rng(2).normal(size=(B, T, C)), jnp.float32)
@@ -119,16 +119,24 @@ def test_blockwise_and_xla_attention_share_parameters_and_agree():
     jax.tree.structure(variables)
   )
   w = jnp.asarray(np.random.default_rng(3).normal(size=(B, T, M)), jnp.float32)
+  rngs = {"dropout": jax.random.PRNGKey(4)}
   results = []
   for model in (blockwise, xla):
+
+    def train_loss(v, model=model):
+      return jnp.sum(model.apply(v, x, train=True, rngs=rngs) * w)
+
     value = model.apply(variables, x)
     grad = jax.grad(lambda x, model=model: jnp.sum(model.apply(variables, x) * w))(x)
-    train = model.apply(variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(4)})
-    results.append((value, grad, train))
-  (v_b, g_b, t_b), (v_x, g_x, t_x) = results
+    train = model.apply(variables, x, train=True, rngs=rngs)
+    results.append((value, grad, train, jax.grad(train_loss)(variables)))
+  (v_b, g_b, t_b, p_b), (v_x, g_x, t_x, p_x) = results
   np.testing.assert_allclose(np.asarray(v_b), np.asarray(v_x), rtol=0, atol=1e-6)
   np.testing.assert_allclose(np.asarray(g_b), np.asarray(g_x), rtol=0, atol=1e-5)
-  np.testing.assert_array_equal(np.asarray(t_b), np.asarray(t_x))
+  np.testing.assert_allclose(np.asarray(t_b), np.asarray(t_x), rtol=0, atol=1e-6)
+  assert not np.allclose(np.asarray(t_b), np.asarray(v_b), atol=1e-3)  # dropout did act
+  for a, b in zip(jax.tree.leaves(p_b), jax.tree.leaves(p_x), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=2e-5)
   assert float(jnp.abs(g_b).max()) > 1e-3  # the gradient is not trivially zero
 
 
