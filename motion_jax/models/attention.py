@@ -285,7 +285,7 @@ def _attend_row(q: Array, k: Array, v: Array, keep: Array | None) -> tuple[Array
   return ((e if keep is None else e * keep) @ v) / denom, m, denom
 
 
-def _attend_row_grad(q, k, v, keep, out, m, denom, d_out):
+def _attend_row_grad(q, k, v, out, m, denom, d_out, keep):
   """The row's input gradients, recomputing its probabilities p = exp(s - m) / l. With dropout
   multiplier M (p_d = p * M, out = p_d v): dv = p_d^T d_out, dp = (d_out v^T) * M and
   delta = rowsum(dp * p) = rowsum(d_out * out), so ds = p * (dp - delta) (the softmax Jacobian).
@@ -314,16 +314,12 @@ def _blockwise(q: Array, k: Array, v: Array, keep: Array | None, block: int) -> 
 
 def _blockwise_fwd(q, k, v, keep, block):
   out, m, denom = jax.lax.map(lambda a: _attend_row(*a, keep), (q, k, v), batch_size=block)
-  return out, (q, k, v, keep, out, m, denom)
+  return out, (q, k, v, out, m, denom, keep)
 
 
 def _blockwise_bwd(block, res, d_out):
-  q, k, v, keep, out, m, denom = res
-  dq, dk, dv = jax.lax.map(
-    lambda a: _attend_row_grad(a[0], a[1], a[2], keep, *a[3:]),
-    (q, k, v, out, m, denom, d_out),
-    batch_size=block,
-  )
+  *rows, keep = res
+  dq, dk, dv = jax.lax.map(lambda a: _attend_row_grad(*a, keep), (*rows, d_out), batch_size=block)
   return dq, dk, dv, None if keep is None else jnp.zeros_like(keep)
 
 
