@@ -10,10 +10,12 @@ OpenCap folder (`--config.data.source=opencap --config.data.path=DIR`), split by
 
 Rows of the report (`motion_jax.reports.bige`): Reference (held-out subjects), MoCap (the real
 OpenCap trial `mocap_trial`, activations from the surrogate), VQ-VAE (latents sampled from the
-encoder's latent distribution of the training windows, decoded: the paper's baseline), BIGE (all)
-(every guided candidate) and BIGE (the `guidance.keep` kept ones). `--config.seeds=N` repeats
-guidance and evaluation for seeds seed..seed+N-1 on the same trained models and reports 95 %
-intervals over seeds.
+encoder's latent distribution of the training windows, decoded: the paper's baseline),
+Reconstruction (ours, `reconstruction_row`: the Reference windows encoded, quantised and decoded,
+activations from the surrogate: what the frozen decoder makes of real squats, i.e. how much of a
+generated row's roughness is the decoder's), BIGE (all) (every guided candidate) and BIGE (the
+`guidance.keep` kept ones). `--config.seeds=N` repeats guidance and evaluation for seeds
+seed..seed+N-1 on the same trained models and reports 95 % intervals over seeds.
 
 Clinician constraints: `--config.guidance.activation_low/high` (vastus medialis range),
 `--config.guidance.tilt_target` (deg; default the training mean) and `tilt_tolerance`. The
@@ -93,6 +95,7 @@ class Config:
   seeds: int = 1  # guidance + evaluation repeated for seed, seed + 1, ...; mean +- 95 % interval
   metric_form: str = "paper"  # Table 3 definitions: 'paper' | 'code' (metrics/bige.py)
   mocap_trial: str = str(DEFAULT_TRIAL)  # the MoCap row's real trial ('' = no MoCap row)
+  reconstruction_row: bool = True  # the Reconstruction row (module docstring)
   init_from: str = ""  # a finished run's workdir: reuse its trained VQ-VAE and surrogate
   # Train the VQ-VAE and the surrogate at the same time, in two threads: independent stages with
   # their own seeds, so the parameters equal a sequential run's (tested). On the quiet 2-core CPU,
@@ -343,7 +346,20 @@ def mocap_set(config: Config, norm, sur, sur_params, length: int):
   return q, np.asarray(a)
 
 
-def reference_sets(data: SquatSplits, guided: dict, length: int, mocap=None) -> dict:
+def reconstruction_set(config: Config, data: SquatSplits, norm, models, length: int):
+  """The Reconstruction row: the Reference windows (held-out subjects) through the frozen VQ-VAE
+  (encode, quantise, decode), activations from the surrogate as for the generated rows; None if
+  `reconstruction_row` is off."""
+  if not config.reconstruction_row:
+    return None
+  vq, vq_vars, sur, sur_params = models
+  x, _ = vq_stage.reconstruct(vq, vq_vars, norm(stack_windows(coordinates(data.test), length)))
+  return norm.inverse(x), np.asarray(sur_stage.predict(sur, sur_params, x))
+
+
+def reference_sets(
+  data: SquatSplits, guided: dict, length: int, mocap=None, reconstruction=None
+) -> dict:
   ref_q = stack_windows(coordinates(data.test), length)
   ref_a = stack_windows(activations(data.test), length)
   kept = np.asarray(guided["kept"])
@@ -351,6 +367,8 @@ def reference_sets(data: SquatSplits, guided: dict, length: int, mocap=None) -> 
   if mocap is not None:
     sets["MoCap"] = mocap
   sets["VQ-VAE"] = (guided["vqvae_q"], guided["vqvae_a"])
+  if reconstruction is not None:
+    sets["Reconstruction"] = reconstruction
   sets["BIGE (all)"] = (guided["bige_q"], guided["bige_a"])
   sets["BIGE"] = (guided["bige_q"][kept], guided["bige_a"][kept])
   return sets
@@ -382,6 +400,7 @@ def evaluate(config: Config, sets: dict, osim, workdir, after, seed: int):
 
   fingerprint = {"after": after, "data": to_dict(config.data), "fk_model": config.fk_model,
                  "metric_form": config.metric_form, "mocap_trial": config.mocap_trial,
+                 "reconstruction_row": config.reconstruction_row,
                  "translation": g.translation, "range": [g.activation_low, g.activation_high],
                  "seed": seed}  # fmt: skip
   return artifacts.cached_stage(workdir, f"seed_{seed}/evaluate", fn, fingerprint)
@@ -434,13 +453,17 @@ def run(config: Config, workdir: str) -> dict[str, Any]:
   _, _, sur, sur_params = models
   per_seed, guided_by_seed, sets_by_seed, guide_info = {}, {}, {}, {}
   seeds = [config.seed + k for k in range(config.seeds)]
+  recon = None
   for seed in seeds:
     guided_result = run_guidance(config, data, norm, models, osim, workdir, after, seed)
     if last < STAGES.index("evaluate"):
       continue
     guided, guide_info[seed] = guided_result.arrays, guided_result.info
-    mocap = mocap_set(config, norm, sur, sur_params, guided["bige_q"].shape[1])
-    sets = reference_sets(data, guided, guided["bige_q"].shape[1], mocap)
+    length = guided["bige_q"].shape[1]
+    mocap = mocap_set(config, norm, sur, sur_params, length)
+    if recon is None:
+      recon = reconstruction_set(config, data, norm, models, length)
+    sets = reference_sets(data, guided, length, mocap, recon)
     per_seed[seed] = evaluate(config, sets, osim, workdir, [guided_result.fingerprint], seed).info
     guided_by_seed[seed], sets_by_seed[seed] = guided, sets
   if last < STAGES.index("evaluate"):

@@ -3,9 +3,10 @@
 OpenSim .mot files.
 
 Rows: Reference (held-out motions), MoCap (the real OpenCap trial), VQ-VAE (latents sampled from
-the encoder's latent distribution, decoded), BIGE (all) (every guided candidate) and BIGE (the
-kept candidates). With several seeds each cell is the mean over seeds of the per-seed value with
-a 95 % t-interval over seeds; with one seed, mean +- std over samples.
+the encoder's latent distribution, decoded), Reconstruction (the Reference windows through the
+frozen VQ-VAE: what the decoder makes of real squats), BIGE (all) (every guided candidate) and
+BIGE (the kept candidates). With several seeds each cell is the mean over seeds of the per-seed
+value with a 95 % t-interval over seeds; with one seed, mean +- std over samples.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from motion_jax.io import plots, report
 from motion_jax.metrics import bige as metrics
 from motion_jax.skeletons.opencap import BIGE_COORDINATES, BIGE_MUSCLES
 
-ROWS = ("Reference", "MoCap", "VQ-VAE", "BIGE (all)", "BIGE")
+ROWS = ("Reference", "MoCap", "VQ-VAE", "Reconstruction", "BIGE (all)", "BIGE")
 TABLE2_COLUMNS = {
   "fidelity": "Fidelity W2² (eq. 5) ↓",
   "diversity": "Diversity H →",
@@ -409,7 +410,14 @@ def write(
   md = (
     f"# BIGE results (`{workdir.name}`)\n\nReference: {n_ref} held-out repetitions; MoCap: the "
     f"real OpenCap trial's repetitions (activations from the surrogate); VQ-VAE: "
-    f"{len(sets['VQ-VAE'][0])} latents sampled from the encoder's latent distribution; BIGE "
+    f"{len(sets['VQ-VAE'][0])} latents sampled from the encoder's latent distribution; "
+    + (
+      "Reconstruction: the Reference windows encoded, quantised and decoded by the same VQ-VAE "
+      "(what the decoder makes of real squats); "
+      if "Reconstruction" in sets
+      else ""
+    )
+    + "BIGE "
     f"(all): {len(guided['bige_q'])} guided candidates; BIGE: the {len(best_q)} kept "
     f"(`guidance.selection={g['selection']}`); {length} frames at {fps:g} Hz; seeds "
     f"{', '.join(map(str, seeds))}. Metric definitions: `motion_jax/metrics/bige.py` "

@@ -32,7 +32,7 @@ def test_all_stages_write_the_report(tiny_run):
     assert (workdir / stage / "stage.json").exists(), stage
   summary = json.loads((workdir / "results.json").read_text())["summary"]
   results = summary["per_seed"][str(SEED)]
-  for row in ("Reference", "MoCap", "VQ-VAE", "BIGE (all)", "BIGE"):
+  for row in ("Reference", "MoCap", "VQ-VAE", "Reconstruction", "BIGE (all)", "BIGE"):
     for metric in (
       "fidelity",
       "diversity",
@@ -50,6 +50,7 @@ def test_all_stages_write_the_report(tiny_run):
   assert results["Reference"]["pelvis_tilt"]["mean"] < 0  # signed, as the paper's table
   md = (workdir / "results.md").read_text()
   assert "## Table 2" in md and "## Table 3" in md and "| BIGE |" in md
+  assert "| Reconstruction |" in md  # the decoder's floor: held-out squats through the VQ-VAE
   assert "*BIGE (paper, UCSD data)* | 6.48 ± 4.46" in md  # the paper's row beside ours
   for fig in ("squat_cycle.png", "guided_squat.png", "guidance_loss.png"):
     assert (workdir / fig).stat().st_size > 10_000
