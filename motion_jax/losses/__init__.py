@@ -34,6 +34,7 @@ from motion_jax.losses.surrogate import surrogate_loss
 from motion_jax.losses.tmr import TMRLossWeights, contrastive_loss, tmr_loss
 from motion_jax.losses.vqvae import (
   VQLossConfig,
+  acceleration_matching,
   commitment_loss,
   reconstruction_loss,
   temporal_smoothness,
@@ -47,6 +48,7 @@ __all__ = [
   "RVQLossConfig",
   "TMRLossWeights",
   "VQLossConfig",
+  "acceleration_matching",
   "bige_guidance",
   "biovae_loss",
   "commitment_loss",

@@ -177,6 +177,25 @@ def test_vqvae_loss_total_and_terms(kind):
   _close(terms["commit"], commit)
   cfg = losses.VQLossConfig(recon_loss=kind, commit=0.5, temporal=0.25)
   _close(J(losses.vqvae_loss, "cfg")(x, x_hat, z_e, z_q, cfg)[0], rec + 0.5 * commit + 0.25 * temp)
+  assert "accel" not in terms  # the paper's eq. 1 unless the option is set
+
+
+def test_acceleration_matching_option():
+  # A parabola's second difference is constant: x = t^2 -> 2; x = -t^2/2 + 3t -> -1.
+  t = np.arange(6, dtype=np.float32)[None, :, None]
+  _close(J(losses.acceleration_matching)(t**2, -0.5 * t**2 + 3 * t), 9.0)
+  # A linear offset (any velocity) has zero second difference: the term only sees curvature.
+  _close(J(losses.acceleration_matching)(t**2 + 5 * t - 1, t**2), 0.0)
+  x, x_hat = _rand(21, 2, 6, 3), _rand(22, 2, 6, 3)
+  z_e, z_q = _rand(23, 2, 3, 4), _rand(24, 2, 3, 4)
+  lap = lambda y: y[:, 2:] - 2 * y[:, 1:-1] + y[:, :-2]  # noqa: E731
+  acc = ((lap(x_hat) - lap(x)) ** 2).mean()
+  base = J(losses.vqvae_loss, "cfg")(x, x_hat, z_e, z_q, losses.VQLossConfig())[0]
+  total, terms = J(losses.vqvae_loss, "cfg")(x, x_hat, z_e, z_q, losses.VQLossConfig(accel=3.0))
+  _close(terms["accel"], acc)
+  _close(total, base + 3.0 * acc)
+  with pytest.raises(ValueError, match="accel"):
+    losses.VQLossConfig(accel=-1.0)
 
 
 def test_vq_loss_config_defaults_and_validation():
