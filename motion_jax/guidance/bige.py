@@ -37,21 +37,21 @@ the training latents, i.e. the encoder's latent distribution; 'code': training m
 U(10, 200) per candidate), and which candidates are kept (`keep` lowest total
 objective, or the code's `selection='vasmed'`: the highest peak vastus medialis activation).
 
-Initialisation and weights, measured (2026-12-02, `bige:guide --config.seeds=3` on one trained
-quick run; VQ-VAE row fidelity 2.61 [2.09, 3.14], its COM acceleration 39.1; the Reconstruction
-row, held-out squats through the same decoder, 49.9 against the Reference's 5.75). Table-3 wins
-over the VQ-VAE row per seed / fidelity (eq. 5) of the kept candidates / kept in the vasmed range:
-defaults (N(0, I), all weights 1): 3, 3, 3 of 6 / 7.11 [4.85, 9.38] / 80-90 %; asymmetry, COM
-velocity, COM acceleration and temporal weights 3: 4, 4, 4 / 4.26 [2.98, 5.55] / 80-90 %; the same
-with init='train_mean': 4, 3, 4 / 1.52 [1.37, 1.68] (below the VQ-VAE row on every seed) /
-80-85 %. On that run COM velocity and acceleration stayed worse than the VQ-VAE row's in every
-setting (a guess, not measured: the vasmed range asks for harder squats than the Reference's, 9 %
-of which are in it). The defaults stay the paper's init and unit weights: these settings were chosen looking at the held-out
-Reference, so they are options, not tuned defaults. A second trained quick run (trained at a
-later commit, same seeds, evaluated the same way) gave defaults 5, 5, 5 of 6 / 4.20 [3.99, 4.41]
+Initialisation and weights, measured (2026-12-02, `bige:guide --config.seeds=3` on one trained quick
+run; VQ-VAE row fidelity 2.61 [2.09, 3.14], its COM acceleration 39.1; the Reconstruction row,
+held-out squats through the same decoder, 49.9 against the Reference's 5.75). Table-3 wins over the
+VQ-VAE row per seed / fidelity (eq. 5) of the kept candidates / kept in the vasmed range: defaults
+(N(0, I), all weights 1): 3, 3, 3 of 6 / 7.11 [4.85, 9.38] / 80-90 %; asymmetry, COM velocity, COM
+acceleration and temporal weights 3: 4, 4, 4 / 4.26 [2.98, 5.55] / 80-90 %; the same with
+init='train_mean': 4, 3, 4 / 1.52 [1.37, 1.68] (below the VQ-VAE row on every seed) / 80-85 %. On
+that run COM velocity and acceleration stayed worse than the VQ-VAE row's in every setting (a guess,
+not measured: the vasmed range asks for harder squats than the Reference's, 9 % of which are in it).
+The defaults stay the paper's init and unit weights: these settings were chosen looking at the
+held-out Reference, so they are options, not tuned defaults. A second trained quick run (trained at
+a later commit, same seeds, evaluated the same way) gave defaults 5, 5, 5 of 6 / 4.20 [3.99, 4.41]
 against the VQ-VAE row's 2.46 [2.13, 2.79] / 95 %, and weights 3 with init='train_mean' 3, 3, 3 /
-1.26 [1.03, 1.49] / 80-85 %: on that run the option trades Table-3 wins for fidelity. The
-decoder's own roughness is in `experiments.bige.BIGE_VQ`'s note (`vqvae.loss.accel`).
+1.26 [1.03, 1.49] / 80-85 %: on that run the option trades Table-3 wins for fidelity. The decoder's
+own roughness is in `experiments.bige.BIGE_VQ`'s note (`vqvae.loss.accel`).
 
 FK implementation (`fk_impl`, ours; same results to float rounding): 'unrolled' (default) runs the
 guidance loop faster and compiles longer than 'levels'. `bige:guide` on trained quick models
