@@ -42,7 +42,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from motion_jax.losses.common import smooth_l1
+from motion_jax.losses.common import laplacian, smooth_l1
 
 Array = jax.Array
 
@@ -85,11 +85,6 @@ def angular_velocity_sq(angles: Array) -> Array:
 def com_velocity_sq(trans: Array) -> Array:
   """1/(T-1) sum_t |K_{t+1} - K_t|^2 of the translation [B, T, 3] (Table 1 L_vCOM)."""
   return jnp.mean(jnp.sum(jnp.diff(trans, axis=1) ** 2, -1), -1)
-
-
-def laplacian(x: Array) -> Array:
-  """Discrete Laplacian [1, -2, 1] over time of x [B, T, C] -> [B, T-2, C]."""
-  return x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]
 
 
 def com_acceleration_sq(trans: Array) -> Array:

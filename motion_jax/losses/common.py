@@ -1,4 +1,5 @@
-"""Elementary losses shared by several objectives: smooth-L1, Gaussian KL, filtered InfoNCE.
+"""Elementary losses shared by several objectives: smooth-L1, Gaussian KL, filtered InfoNCE, the
+discrete Laplacian over time.
 
 Pure functions of arrays (jax and optax only). Reductions are means unless a docstring says
 otherwise.
@@ -16,6 +17,11 @@ Array = jax.Array
 # ----------------------------------------------------------------------------------------------
 # Elementary losses
 # ----------------------------------------------------------------------------------------------
+
+
+def laplacian(x: Array) -> Array:
+  """Discrete Laplacian [1, -2, 1] over time of x [B, T, C] -> [B, T-2, C]."""
+  return x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]
 
 
 def smooth_l1(

@@ -27,7 +27,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from motion_jax.losses.common import smooth_l1
+from motion_jax.losses.common import laplacian, smooth_l1
 
 Array = jax.Array
 RECON_KINDS = ("smooth_l1", "l2")
@@ -61,14 +61,10 @@ def temporal_smoothness(x: Array) -> Array:
   return jnp.mean((x[..., 1:, :] - x[..., :-1, :]) ** 2)
 
 
-def second_difference(x: Array) -> Array:
-  """x[t+1] - 2 x[t] + x[t-1] over the time axis of x [..., T, C] -> [..., T-2, C]."""
-  return x[..., 2:, :] - 2.0 * x[..., 1:-1, :] + x[..., :-2, :]
-
-
 def acceleration_matching(pred: Array, target: Array) -> Array:
-  """Mean squared difference of the second differences over time (ours; not in BIGE eq. 1)."""
-  return jnp.mean((second_difference(pred) - second_difference(target)) ** 2)
+  """Mean squared difference of the second differences over time of [B, T, C] arrays (ours; not
+  in BIGE eq. 1)."""
+  return jnp.mean((laplacian(pred) - laplacian(target)) ** 2)
 
 
 def commitment_loss(z_e: Array, z_q: Array) -> Array:
